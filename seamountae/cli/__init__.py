@@ -1,0 +1,61 @@
+"""The `seamountae` command: one module per command, each a thin layer over a library function."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+import click
+
+from .. import __version__
+from ..errors import SeamountaeError
+
+
+class SeamountaeGroup(click.Group):
+    """Turns the project's errors into one line on stderr and a non-zero exit (tracebacks with -vv)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SeamountaeError as exc:
+            if ctx.ensure_object(dict).get("verbose", 0) > 1:
+                traceback.print_exc()
+            click.echo(f"seamountae: error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("seamountae: interrupted; no output was written", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=SeamountaeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="seamountae")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Find seamounts in bathymetry grids with a one-class convolutional autoencoder.
+
+    \b
+    The pipeline, one command per stage:
+      seamountae tile GRID --catalogue CAT -o patches.nc
+      seamountae train patches.nc -o model.pt
+      seamountae score GRID --model model.pt -o score.nc
+      seamountae detect score.nc -o detections.nc
+      seamountae export detections.nc -o seamounts.geojson
+    """
+    ctx.ensure_object(dict)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("seamountae: %(message)s"))
+    logger = logging.getLogger("seamountae")
+    if not logger.handlers:
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+
+
+def main() -> None:
+    cli(prog_name="seamountae")
+
+
+from . import config_cmd, detect, evaluate, export, score, synth, tile, train  # noqa: E402  (register commands)
+
+for module in (synth, tile, train, score, detect, export, evaluate, config_cmd):
+    cli.add_command(module.command)

@@ -1,0 +1,32 @@
+import click
+
+from ..detection import detect, detections_dataset, resolve_threshold
+from ..grid import from_cf_dataset, georeferenced
+from ..outputs import check_writable, provenance, read_netcdf, write_netcdf
+from . import options
+
+
+@click.command("detect")
+@click.argument("score_path", metavar="SCORE", type=click.Path(dir_okay=False))
+@click.option("--threshold", default=None, help="Minimum score (0..1) of seamount-like cells, or auto (0.05).  [default: auto]")
+@click.option("--min-relief-m", type=float, default=None, help="Minimum patch relief of seamount-like cells.  [default: 200]")
+@click.option("--min-height-m", type=float, default=None, help="Minimum height of a reported seamount.  [default: 200]")
+@options.output
+@options.overwrite
+@options.common
+def command(score_path, threshold, min_relief_m, min_height_m, output, overwrite, config_file):
+    """Threshold and cluster a score map into seamounts, one per summit.
+
+    \b
+    Example:
+      seamountae detect score.nc -o detections.nc --threshold auto
+    """
+    check_writable(output, overwrite)
+    params = options.parameters("detect", config_file, threshold=threshold, min_relief_m=min_relief_m, min_height_m=min_height_m)
+    threshold_value = resolve_threshold(params["threshold"])
+    scores = from_cf_dataset(read_netcdf(score_path, "score", "score"))
+    separation = params["min_separation_km"] if params["min_separation_km"] >= 0 else None
+    table, clusters = detect(scores, threshold_value, params["min_relief_m"], params["min_height_m"], separation)
+    ds = detections_dataset(table, clusters, scores, threshold_value)
+    write_netcdf(georeferenced(ds, scores["elevation"]), output, overwrite, provenance(params, {"score": score_path}))
+    click.echo(f"{output}: {len(table)} seamounts", err=True)

@@ -1,0 +1,33 @@
+import click
+
+from ..catalogue import write_catalogue
+from ..detection import table_from_detections
+from ..outputs import check_writable, provenance, read_netcdf
+from . import options
+
+
+@click.command("export")
+@click.argument("detections_path", metavar="DETECTIONS", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["geojson", "csv"]), default=None,
+              help="Output format.  [default: from the file name, else geojson]")
+@options.output
+@options.overwrite
+@options.common
+def command(detections_path, fmt, output, overwrite, config_file):
+    """Write detected seamounts as a GeoJSON (RFC 7946) or CSV catalogue.
+
+    One point per seamount at its summit, with id, lon, lat, summit_depth_m, height_m,
+    basal_radius_km, area_km2 and score. The GeoJSON opens in QGIS.
+
+    \b
+    Example:
+      seamountae export detections.nc -o seamounts.geojson
+      seamountae export detections.nc -o seamounts.csv --format csv
+    """
+    check_writable(output, overwrite)
+    table = table_from_detections(read_netcdf(detections_path, "detections", "detect"))
+    if fmt is None and not str(output).lower().endswith(".csv"):
+        fmt = options.parameters("export", config_file)["format"]
+    record = provenance({"format": fmt}, {"detections": detections_path})
+    write_catalogue(table, output, fmt=fmt, provenance=record, overwrite=overwrite)
+    click.echo(f"{output}: {len(table)} seamounts", err=True)

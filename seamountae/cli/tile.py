@@ -1,0 +1,62 @@
+import logging
+
+import click
+
+from ..catalogue import points_inside, read_catalogue
+from ..errors import SeamountaeError
+from ..grid import read_grid
+from ..outputs import check_writable, provenance, write_netcdf
+from ..patches import tile
+from . import options
+
+log = logging.getLogger("seamountae")
+
+
+def grid_options(command):
+    """How to read a grid: shared by tile and score."""
+    command = click.option("--var", default=None, help="Variable of a netCDF grid holding several 2-D variables.")(command)
+    command = click.option("--depth-positive/--elevation-positive", "depth_positive", default=None,
+                           help="The grid holds depth (positive down) / elevation. [default: from the file's attributes]")(command)
+    return command
+
+
+def load_grid(path, var, depth_positive):
+    return read_grid(path, var=var or None, depth_positive=depth_positive)
+
+
+@click.command("tile")
+@click.argument("grid_path", metavar="GRID", type=click.Path(dir_okay=False))
+@click.option("--catalogue", "catalogue_path", required=True, type=click.Path(dir_okay=False),
+              help="Known seamounts: CSV with lon/lat columns, GeoJSON points, or GMT text (lon lat first).")
+@click.option("--patch-km", type=float, default=None, help="Patch width in km.  [default: 48]")
+@click.option("--patch-px", type=int, default=None, help="Patch width in pixels after resampling.  [default: 32]")
+@click.option("--shifts-px", type=int, default=None, help="Also cut patches up to N pixels off-centre.  [default: 1]")
+@grid_options
+@options.output
+@options.overwrite
+@options.common
+def command(grid_path, catalogue_path, patch_km, patch_px, shifts_px, var, depth_positive, output, overwrite, config_file):
+    """Cut training patches centred on catalogued seamounts.
+
+    Patches are PATCH_KM wide whatever the grid spacing, resampled to PATCH_PX pixels; seamounts
+    outside the grid are skipped with a count.
+
+    \b
+    Example:
+      seamountae tile sample_data/azores_west.nc --catalogue sample_data/azores_west_seamounts.csv -o patches.nc
+    """
+    check_writable(output, overwrite)
+    params = options.parameters("tile", config_file, patch_km=patch_km, patch_px=patch_px, shifts_px=shifts_px)
+    grid = load_grid(grid_path, var, depth_positive)
+    catalogue = read_catalogue(catalogue_path)
+    inside, skipped = points_inside(catalogue, float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]),
+                                    geographic=bool(grid.attrs.get("geographic")))
+    if skipped:
+        log.warning("%s: %d of %d seamounts lie outside the grid and were skipped", catalogue_path, skipped, len(catalogue))
+    if inside.empty:
+        raise SeamountaeError(f"{catalogue_path}: none of its {len(catalogue)} points lies inside {grid_path}; "
+                              "check the catalogue's coordinates (lon, lat order) or use the matching grid")
+    patches = tile(grid, inside, params["patch_km"], params["patch_px"], params["shifts_px"], tuple(params["scales"]))
+    record = provenance(params, {"grid": grid_path, "catalogue": catalogue_path})
+    write_netcdf(patches, output, overwrite, record)
+    click.echo(f"{output}: {patches.sizes['sample']} patches from {patches.attrs['n_seamounts']} seamounts", err=True)

@@ -1,0 +1,108 @@
+"""Every parameter's one default, TOML configuration files, and the resolved configuration.
+
+Precedence: command-line option > `--config FILE` > DEFAULTS. Option names, config keys and library
+keyword arguments are the same words (`patch_km` here, `--patch-km` on the command line).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from .errors import SeamountaeError
+
+# stage → parameter → (default, comment). The comment is what `seamountae config --template` prints.
+PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
+    "grid": {
+        "var": ("", "variable to read from a netCDF grid with several 2-D variables (empty: the only one)"),
+        "depth_positive": ("auto", "true if the grid holds depth (positive down); auto reads the file's attributes"),
+        "mask_land": (True, "treat cells above sea level as not seafloor"),
+    },
+    "tile": {
+        "patch_km": (48.0, "patch width in km (a seamount of up to ~15 km basal radius fits with its surroundings)"),
+        "patch_px": (32, "patch width in pixels after resampling; multiple of 8"),
+        "shifts_px": (1, "training patches are also cut 1..N pixels off-centre"),
+        "scales": ([0.85, 1.0, 1.15], "training patches are also cut at these relative sizes"),
+    },
+    "train": {
+        "epochs": (40, "passes over the training patches"),
+        "seed": (0, "random seed: same seed, inputs and machine give the same model"),
+        "latent": (16, "size of the autoencoder's bottleneck"),
+        "width": (16, "channels of the first convolution (doubled at each of the 3 levels)"),
+        "batch_size": (128, "patches per optimisation step"),
+        "learning_rate": (0.002, "peak learning rate of the one-cycle schedule"),
+        "holdout_fraction": (0.2, "fraction of seamounts held out to calibrate the score"),
+        "device": ("auto", "auto, cpu, cuda or cuda:N"),
+    },
+    "score": {
+        "stride_px": (2, "resampled pixels between scored patch centres"),
+        "batch_size": (2048, "patches per forward pass"),
+        "device": ("auto", "auto, cpu, cuda or cuda:N"),
+    },
+    "detect": {
+        "threshold": ("auto", "minimum score (0..1) of a seamount-like cell; auto = 0.05"),
+        "min_relief_m": (200.0, "minimum relief of a seamount-like patch centre above its surroundings"),
+        "min_height_m": (200.0, "minimum measured height of a reported seamount"),
+        "min_separation_km": (-1.0, "closest two summits may be; negative: 0.2 × patch_km"),
+    },
+    "export": {
+        "format": ("geojson", "geojson or csv"),
+    },
+}
+
+
+def defaults(stage: str) -> dict:
+    return {name: value for name, (value, _) in PARAMETERS[stage].items()}
+
+
+def load(path: str | Path | None) -> dict:
+    """Read a TOML configuration, checking every section and key against PARAMETERS."""
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        content = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SeamountaeError(f"{path}: no such config file; print a template with `seamountae config --template`") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SeamountaeError(f"{path}: not valid TOML ({exc}); fix the file or start from `seamountae config --template`") from None
+    for section, values in content.items():
+        if section == "run":
+            continue
+        if section not in PARAMETERS or not isinstance(values, dict):
+            raise SeamountaeError(f"{path}: unknown section [{section}]; known: {', '.join(PARAMETERS)}")
+        unknown = set(values) - set(PARAMETERS[section])
+        if unknown:
+            raise SeamountaeError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} in [{section}]; see `seamountae config --template`")
+    return content
+
+
+def resolve(stage: str, config_file: str | Path | None, given: dict) -> dict:
+    """Defaults, overridden by the config file's [stage] section, overridden by options given (not None)."""
+    resolved = defaults(stage)
+    resolved.update(load(config_file).get(stage, {}))
+    resolved.update({k: v for k, v in given.items() if v is not None and k in resolved})
+    return resolved
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def template() -> str:
+    """The defaults as a commented TOML file (configs/default.toml is this text)."""
+    lines = ["# seamountae configuration: every parameter with its default.",
+             "# Use with `--config FILE` on any command; command-line options override the file.", ""]
+    for stage, params in PARAMETERS.items():
+        lines.append(f"[{stage}]")
+        for name, (value, comment) in params.items():
+            lines.append(f"# {comment}")
+            lines.append(f"{name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,179 @@
+"""Detection: from the score map to a table of seamounts.
+
+The rule, in order:
+1. Cells are seamount-like where `score ≥ threshold` (the conformal p-value of their patch against
+   held-out seamounts; `auto` = 0.05, which keeps ~95 % of seamounts like the training ones) and
+   the patch centre stands at least `min_relief_m` above its surroundings.
+2. Seamount-like cells are clustered (8-connected); each local elevation maximum inside a cluster,
+   at least `min_separation_km` from a higher one, is a candidate summit.
+3. Each candidate is measured on the grid: height above the median of a ring at 0.4–0.5 patch
+   widths, footprint (cells connected to the summit above base + 10 % of the height), area and
+   equivalent basal radius; candidates lower than `min_height_m` are dropped.
+4. Non-maximum suppression: in order of score (then height), a candidate within
+   max(min_separation_km, half the basal radius of a kept seamount) of it is a duplicate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import ndimage
+from skimage.feature import peak_local_max
+from skimage.measure import label
+
+from .errors import SeamountaeError
+from .grid import KM_PER_DEGREE, cell_size_km
+
+AUTO_THRESHOLD = 0.05
+COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
+
+
+def resolve_threshold(threshold: str | float) -> float:
+    if threshold in (None, "auto"):
+        return AUTO_THRESHOLD
+    try:
+        value = float(threshold)
+    except ValueError:
+        raise SeamountaeError(f"--threshold {threshold!r}: not a number; use auto or a score between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise SeamountaeError(f"--threshold {value}: scores lie between 0 and 1; use auto (= {AUTO_THRESHOLD}) or a value in [0, 1]")
+    return value
+
+
+def _local_km(scores: xr.Dataset, rows: np.ndarray) -> tuple[float, np.ndarray]:
+    """km per cell along y, and along x for each row (cos latitude on geographic grids)."""
+    dy_km, dx_km = cell_size_km(scores["elevation"])
+    if int(scores.attrs.get("geographic", 0)):
+        step_x = float(scores.x[1] - scores.x[0])
+        dx = step_x * KM_PER_DEGREE * np.cos(np.radians(scores.y.values[rows]))
+        return dy_km, dx
+    return dy_km, np.full(len(rows), dx_km)
+
+
+def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: float, patch_km: float) -> dict:
+    """Height, footprint area and basal radius of the edifice whose summit is cell (row, col)."""
+    ry, rx = int(math.ceil(0.5 * patch_km / dy_km)), int(math.ceil(0.5 * patch_km / dx_km))
+    r0, c0 = max(row - ry, 0), max(col - rx, 0)
+    win = elevation[r0 : row + ry + 1, c0 : col + rx + 1]
+    yy, xx = np.ogrid[r0 - row : r0 - row + win.shape[0], c0 - col : c0 - col + win.shape[1]]
+    dist = np.hypot(yy * dy_km, xx * dx_km)
+    summit = float(elevation[row, col])
+    ring = win[(dist >= 0.4 * patch_km) & (dist <= 0.5 * patch_km)]
+    ring = ring[np.isfinite(ring)]
+    if ring.size == 0:
+        return {"height_m": np.nan, "area_km2": np.nan, "basal_radius_km": np.nan}
+    base = float(np.median(ring))
+    height = summit - base
+    above = np.isfinite(win) & (win >= base + 0.1 * height) & (dist <= 0.5 * patch_km)
+    parts, _ = ndimage.label(above)
+    footprint = parts == parts[row - r0, col - c0]
+    area = float(footprint.sum()) * dy_km * dx_km
+    return {"height_m": height, "area_km2": area, "basal_radius_km": math.sqrt(area / math.pi)}
+
+
+def detect(scores: xr.Dataset, threshold: str | float = "auto", min_relief_m: float = 200.0,
+           min_height_m: float = 200.0, min_separation_km: float | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Seamounts in a score dataset: (table with COLUMNS plus x, y; cluster label per cell)."""
+    if scores.attrs.get("seamountae_kind") != "score":
+        raise SeamountaeError("score file: not written by `seamountae score`; give detect the output of score")
+    alpha = resolve_threshold(threshold)
+    patch_km = float(scores.attrs["patch_km"])
+    separation = float(min_separation_km) if min_separation_km is not None else 0.2 * patch_km
+    elevation = scores["elevation"].values
+    score = scores["score"].values
+    relief = scores["relief_m"].values
+    with np.errstate(invalid="ignore"):
+        mask = (score >= alpha) & (relief >= min_relief_m) & np.isfinite(elevation)
+    clusters = label(mask, connectivity=2).astype(np.int32)
+    if clusters.max() == 0:
+        return pd.DataFrame(columns=COLUMNS + ["x", "y"]), clusters
+
+    dy_km = cell_size_km(scores["elevation"])[0]
+    sep_px = max(1, int(round(separation / dy_km)))
+    filled = np.where(np.isfinite(elevation), elevation, -np.inf)
+    peaks = peak_local_max(filled, min_distance=sep_px, labels=clusters, exclude_border=False)
+    # Every cluster gets at least its highest cell, even if a higher summit nearby shadows it.
+    tops = ndimage.maximum_position(filled, clusters, index=np.arange(1, clusters.max() + 1))
+    peaks = np.unique(np.vstack([peaks.reshape(-1, 2), np.asarray(tops, int)]), axis=0)
+
+    _, dx_rows = _local_km(scores, peaks[:, 0])
+    records = []
+    for (row, col), dx_km in zip(peaks, dx_rows):
+        attrs = measure(elevation, row, col, dy_km, float(dx_km), patch_km)
+        if not np.isfinite(attrs["height_m"]) or attrs["height_m"] < min_height_m:
+            continue
+        # The best seamount-likeness near the summit: the lattice may centre a patch a cell or two away.
+        r = max(1, int(round(0.1 * patch_km / dy_km)))
+        near = score[max(row - r, 0) : row + r + 1, max(col - r, 0) : col + r + 1]
+        records.append({"row": int(row), "col": int(col), "summit_m": float(elevation[row, col]),
+                        "score": float(np.nanmax(near)) if np.isfinite(near).any() else 0.0, **attrs})
+    table = pd.DataFrame(records)
+    if table.empty:
+        return pd.DataFrame(columns=COLUMNS + ["x", "y"]), clusters
+    table = suppress_duplicates(table, scores, separation)
+    return finish_table(table, scores), clusters
+
+
+def suppress_duplicates(table: pd.DataFrame, scores: xr.Dataset, separation_km: float) -> pd.DataFrame:
+    """Greedy non-maximum suppression on summits (score first, then height)."""
+    table = table.sort_values(["score", "height_m"], ascending=False).reset_index(drop=True)
+    dy_km, dx = _local_km(scores, table["row"].to_numpy())
+    y_km = table["row"].to_numpy() * dy_km
+    x_km = table["col"].to_numpy() * dx  # local scale is fine: duplicates are only km apart
+    kept: list[int] = []
+    for i in range(len(table)):
+        d = np.hypot(y_km[kept] - y_km[i], x_km[kept] - x_km[i]) if kept else np.array([])
+        radius = np.maximum(separation_km, 0.5 * table["basal_radius_km"].to_numpy()[kept]) if kept else np.array([])
+        if not np.any(d < radius):
+            kept.append(i)
+    return table.iloc[kept].reset_index(drop=True)
+
+
+def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:
+    """Grid cells → coordinates, WGS84 lon/lat, depths; ids numbered west to east within score order."""
+    x = scores.x.values[table["col"].to_numpy()]
+    y = scores.y.values[table["row"].to_numpy()]
+    if int(scores.attrs.get("geographic", 0)):
+        lon, lat = x, y
+    else:
+        from rasterio.crs import CRS
+        from rasterio.warp import transform
+
+        lon, lat = transform(CRS.from_wkt(scores.attrs["crs"]), CRS.from_epsg(4326), list(x), list(y))
+    out = pd.DataFrame({
+        "id": np.arange(1, len(table) + 1),
+        "lon": np.asarray(lon, float),
+        "lat": np.asarray(lat, float),
+        "summit_depth_m": -table["summit_m"].to_numpy(),
+        "height_m": table["height_m"].to_numpy(),
+        "basal_radius_km": table["basal_radius_km"].to_numpy(),
+        "area_km2": table["area_km2"].to_numpy(),
+        "score": table["score"].to_numpy(),
+        "x": x,
+        "y": y,
+    })
+    return out
+
+
+def detections_dataset(table: pd.DataFrame, clusters: np.ndarray, scores: xr.Dataset, threshold: float) -> xr.Dataset:
+    """The detections file content: the cluster label map plus the per-seamount table."""
+    ds = xr.Dataset(
+        {"cluster": (("y", "x"), clusters, {"long_name": "seamount-like cluster label (0 = none)"})},
+        coords={"y": scores.y, "x": scores.x},
+        attrs={**{k: v for k, v in scores.attrs.items() if k in ("patch_km", "patch_px", "geographic", "crs")},
+               "seamountae_kind": "detections", "threshold": float(threshold)},
+    )
+    for name in COLUMNS + ["x", "y"]:
+        ds[f"seamount_{name}"] = ("seamount", table[name].to_numpy() if len(table) else np.zeros(0))
+    return ds
+
+
+def table_from_detections(ds: xr.Dataset) -> pd.DataFrame:
+    if ds.attrs.get("seamountae_kind") != "detections":
+        raise SeamountaeError("detections file: not written by `seamountae detect`; give export the output of detect")
+    table = pd.DataFrame({name: ds[f"seamount_{name}"].values for name in COLUMNS})
+    table["id"] = table["id"].astype(int)
+    return table

@@ -1,0 +1,231 @@
+"""Scoring a found catalogue against a reference catalogue (benchmarks and `seamountae evaluate`).
+
+Matching is one-to-one and nearest first, so one reference seamount can confirm at most one
+detection, and a detection between two seamounts confirms the nearer one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from .grid import EARTH_RADIUS_KM, haversine_km
+from .errors import SeamountaeError
+
+DEFAULT_MATCH_KM = 10.0
+MIN_RADIUS_TOLERANCE_KM = 3.0  # below ~2 grid cells a radius-based tolerance would reject honest picks
+
+
+def _unit_vectors(lon, lat):
+    lon, lat = np.radians(lon), np.radians(lat)
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def _tolerances(reference, match_km, match_radius_factor, radius_column) -> np.ndarray:
+    """Per-reference match tolerance in km."""
+    if match_km is not None and match_radius_factor is not None:
+        raise SeamountaeError("matching: give either --match-km or --match-radius-factor, not both")
+    if match_radius_factor is None:
+        match_km = DEFAULT_MATCH_KM if match_km is None else float(match_km)
+        if not match_km > 0:
+            raise SeamountaeError(f"matching: --match-km must be positive, got {match_km:g}; give e.g. 10")
+        return np.full(len(reference), match_km)
+    if not float(match_radius_factor) > 0:
+        raise SeamountaeError(
+            f"matching: --match-radius-factor must be positive, got {match_radius_factor}; give e.g. 1"
+        )
+    if radius_column not in reference.columns:
+        raise SeamountaeError(
+            f"reference catalogue has no {radius_column!r} column, needed by --match-radius-factor; "
+            "add it or use --match-km"
+        )
+    radius = pd.to_numeric(reference[radius_column], errors="coerce").to_numpy(dtype=float)
+    # fmax ignores NaN, so an entry without a radius gets the floor rather than never matching.
+    return np.fmax(float(match_radius_factor) * radius, MIN_RADIUS_TOLERANCE_KM)
+
+
+def match_catalogues(
+    found, reference, match_km=None, match_radius_factor=None, radius_column="radius_km"
+) -> pd.DataFrame:
+    """One-to-one nearest-first pairs (found_index, reference_index, distance_km); indices are positional."""
+    tolerance = _tolerances(reference, match_km, match_radius_factor, radius_column)
+    empty = pd.DataFrame({"found_index": pd.Series(dtype="int64"), "reference_index": pd.Series(dtype="int64"),
+                          "distance_km": pd.Series(dtype="float64")})
+    if not len(found) or not len(reference):
+        return empty
+    f_lon, f_lat = (found[c].to_numpy(dtype=float) for c in ("lon", "lat"))
+    r_lon, r_lat = (reference[c].to_numpy(dtype=float) for c in ("lon", "lat"))
+    f_ok = np.flatnonzero(np.isfinite(f_lon) & np.isfinite(f_lat))
+    r_ok = np.flatnonzero(np.isfinite(r_lon) & np.isfinite(r_lat))
+    if not f_ok.size or not r_ok.size:
+        return empty
+    # Neighbours on the unit sphere: chord length is monotonic in arc length, and 3-D vectors make the
+    # dateline and poles no special case. The tree keeps memory at O(pairs within tolerance), not O(n*m).
+    max_chord = 2 * math.sin(min(tolerance[r_ok].max() / EARTH_RADIUS_KM, math.pi) / 2) * (1 + 1e-9)
+    found_tree = cKDTree(_unit_vectors(f_lon[f_ok], f_lat[f_ok]))
+    reference_tree = cKDTree(_unit_vectors(r_lon[r_ok], r_lat[r_ok]))
+    pairs = found_tree.sparse_distance_matrix(reference_tree, max_chord, output_type="ndarray")
+    if not len(pairs):
+        return empty
+    fi, ri = f_ok[pairs["i"]], r_ok[pairs["j"]]
+    distance = haversine_km(f_lon[fi], f_lat[fi], r_lon[ri], r_lat[ri])
+    keep = distance <= tolerance[ri]
+    fi, ri, distance = fi[keep], ri[keep], distance[keep]
+    # Greedy on ascending distance (ties broken by index, for reproducible results).
+    order = np.lexsort((ri, fi, distance))
+    used_f, used_r, accepted = set(), set(), []
+    for k in order:
+        f, r = int(fi[k]), int(ri[k])
+        if f not in used_f and r not in used_r:
+            used_f.add(f)
+            used_r.add(r)
+            accepted.append(k)
+    accepted = np.asarray(accepted, dtype=int)
+    return pd.DataFrame(
+        {"found_index": fi[accepted].astype("int64"), "reference_index": ri[accepted].astype("int64"),
+         "distance_km": distance[accepted].astype("float64")}
+    )
+
+
+def _plain(value):
+    """Cell to a JSON-safe scalar (NaN -> None)."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (np.integer, int)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    return value if isinstance(value, (str, bool)) else str(value)
+
+
+def evaluate(
+    found,
+    reference,
+    match_km=None,
+    match_radius_factor=None,
+    min_height_m=None,
+    height_column=None,
+    bands=(500, 1000, 1500, 2000),
+    area_km2=None,
+) -> dict:
+    """Precision, recall and F1 of `found` against `reference`, with recall by height band.
+
+    Targets are reference entries with height >= min_height_m (all entries when it is None). Matching
+    uses every reference entry, so a detection of a catalogued seamount below min_height_m is a true
+    positive for precision without counting toward recall. Precision is a lower bound when the
+    reference is incomplete: an uncatalogued seamount counts as a false detection.
+    """
+    if height_column is None:
+        height_column = next((c for c in ("grid_relief_m", "height_m") if c in reference.columns), None)
+    if height_column is not None and height_column not in reference.columns:
+        raise SeamountaeError(f"reference catalogue has no {height_column!r} column; name an existing height column")
+    if min_height_m is not None and height_column is None:
+        raise SeamountaeError(
+            "reference catalogue has no height column (grid_relief_m or height_m) for --min-height; "
+            "add one or drop --min-height"
+        )
+    if area_km2 is not None and not area_km2 > 0:
+        raise SeamountaeError(f"evaluation: area must be positive, got {area_km2}; check the region")
+
+    matches = match_catalogues(found, reference, match_km, match_radius_factor)
+    height = (
+        pd.to_numeric(reference[height_column], errors="coerce").to_numpy(dtype=float)
+        if height_column is not None
+        else np.full(len(reference), np.nan)
+    )
+    # NaN >= x is False, so entries without a height are never targets when a minimum is set.
+    target = np.ones(len(reference), bool) if min_height_m is None else height >= float(min_height_m)
+    matched_ref = np.zeros(len(reference), bool)
+    matched_ref[matches["reference_index"].to_numpy()] = True
+    matched_found = np.zeros(len(found), bool)
+    matched_found[matches["found_index"].to_numpy()] = True
+
+    n_found, n_targets = len(found), int(target.sum())
+    tp = int(matched_found.sum())
+    matched_targets = int((matched_ref & target).sum())
+    precision = tp / n_found if n_found else 0.0
+    recall = matched_targets / n_targets if n_targets else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+    # Each band counts every reference entry in its height range (not only targets), so bands below
+    # min_height_m still show how small edifices fare.
+    edges = [float(b) for b in bands] if height_column is not None else []
+    by_height = []
+    for k, low in enumerate(edges):
+        high = edges[k + 1] if k + 1 < len(edges) else math.inf
+        in_band = (height >= low) & (height < high)
+        n, hit = int(in_band.sum()), int((in_band & matched_ref).sum())
+        label = f"{low:g}-{high:g}" if math.isfinite(high) else f"{low:g}+"
+        by_height.append({"band": label, "n": n, "found": hit, "recall": hit / n if n else None})
+
+    def rows(table, indices, extra):
+        out = []
+        for i in indices:
+            row = table.iloc[int(i)]
+            item = {"index": int(i), "lon": _plain(row["lon"]), "lat": _plain(row["lat"])}
+            item.update({key: _plain(row[col]) for key, col in extra if col in table.columns})
+            out.append(item)
+        return out
+
+    miss_extra = [("name", "name")] + ([("height", height_column)] if height_column else [])
+    misses = rows(reference, np.flatnonzero(target & ~matched_ref), miss_extra)
+    false_detections = rows(found, np.flatnonzero(~matched_found), [("id", "id")])
+
+    fp = n_found - tp
+    result = {
+        "n_found": n_found,
+        "n_reference": len(reference),
+        "n_targets": n_targets,
+        "true_positives": tp,
+        "false_positives": fp,
+        "matched_targets": matched_targets,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "recall_by_height": by_height,
+        "misses": misses,
+        "false_detections": false_detections,
+        "parameters": {
+            "match_km": None if match_radius_factor is not None else float(match_km or DEFAULT_MATCH_KM),
+            "match_radius_factor": None if match_radius_factor is None else float(match_radius_factor),
+            "min_height_m": None if min_height_m is None else float(min_height_m),
+            "height_column": height_column,
+            "bands": edges,
+            "area_km2": None if area_km2 is None else float(area_km2),
+        },
+    }
+    if area_km2 is not None:
+        result["false_per_10k_km2"] = fp / float(area_km2) * 1e4
+    return result
+
+
+def format_report(result) -> str:
+    """A short text summary of an evaluate() result."""
+    p = result["parameters"]
+    tolerance = (
+        f"within {p['match_km']:g} km" if p.get("match_km") is not None
+        else f"within {p['match_radius_factor']:g} x radius (>= {MIN_RADIUS_TOLERANCE_KM:g} km)"
+    )
+    targets = (
+        f"height >= {p['min_height_m']:g} m by {p['height_column']}" if p.get("min_height_m") is not None
+        else "all entries"
+    )
+    lines = [
+        f"found {result['n_found']}, reference {result['n_reference']}, targets {result['n_targets']} ({targets})",
+        f"matched one-to-one {tolerance}: true positives {result['true_positives']}, "
+        f"false positives {result['false_positives']}, matched targets {result['matched_targets']}",
+        f"precision {result['precision']:.3f}  recall {result['recall']:.3f}  F1 {result['f1']:.3f}"
+        "  (precision is a lower bound: uncatalogued seamounts count as false)",
+    ]
+    if "false_per_10k_km2" in result:
+        lines.append(f"false detections per 10,000 km2: {result['false_per_10k_km2']:.2f}")
+    if result["recall_by_height"]:
+        lines.append(f"recall by height ({p['height_column']}, m):")
+        lines.append(f"  {'band':<12}{'n':>6}{'found':>7}{'recall':>8}")
+        for band in result["recall_by_height"]:
+            shown = "-" if band["recall"] is None else f"{band['recall']:.3f}"
+            lines.append(f"  {band['band']:<12}{band['n']:>6}{band['found']:>7}{shown:>8}")
+    return "\n".join(lines)

@@ -1,0 +1,465 @@
+"""Reading, checking and writing bathymetry grids in the one form the rest of seamountae uses.
+
+Every reader returns a *canonical grid*: a float32 `xarray.DataArray` named "elevation" in metres,
+positive up, NaN for nodata (and for land, cells above 0 m, unless mask_land=False), with dims
+exactly ("y", "x") and strictly ascending, regularly spaced float64 coordinates "y" and "x".
+Its attrs are units="m", geographic (1 for lon/lat degrees, 0 for projected metres), crs (WKT;
+EPSG:4326 for geographic grids, "" for a projected grid of unknown CRS) and source (the file path).
+Geographic longitudes lie in -180..180, except a regional grid that straddles the antimeridian,
+which keeps ascending longitudes past 180. Downstream code relies on all of this without re-checking.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import xarray as xr
+from rasterio.crs import CRS
+from rasterio.errors import CRSError, NotGeoreferencedWarning
+from rasterio.transform import Affine
+
+from .errors import SeamountaeError
+from .outputs import atomic_output
+
+EARTH_RADIUS_KM = 6371.0
+KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180.0  # 111.195 km per degree of latitude
+
+WGS84_WKT = CRS.from_epsg(4326).to_wkt()
+
+# Formats are told apart by content, not extension: GMT's .grd is netCDF, and users rename files.
+_NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+_KM = {"km", "kilometer", "kilometers", "kilometre", "kilometres"}
+_METRES = {"m", "meter", "meters", "metre", "metres"}
+_EAST = {"degrees_east", "degree_east", "degrees_e", "degree_e", "degreese", "degreee"}
+_NORTH = {"degrees_north", "degree_north", "degrees_n", "degree_n", "degreesn", "degreen"}
+_LON_NAMES = {"lon", "long", "longitude"}
+_LAT_NAMES = {"lat", "latitude"}
+# Old GMT netCDF layout (GMT < 4.1): a 1-D z with the extent in separate variables.
+_GMT_LEGACY = {"x_range", "y_range", "dimension", "z"}
+
+_CF_COORDS = {
+    True: (
+        ("lat", {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude", "axis": "Y"}),
+        ("lon", {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude", "axis": "X"}),
+    ),
+    False: (
+        ("y", {"units": "m", "standard_name": "projection_y_coordinate", "long_name": "northing", "axis": "Y"}),
+        ("x", {"units": "m", "standard_name": "projection_x_coordinate", "long_name": "easting", "axis": "X"}),
+    ),
+}
+
+
+def read_grid(path, var: str | None = None, depth_positive: bool | None = None, mask_land: bool = True) -> xr.DataArray:
+    """Read a netCDF (CF, COARDS or GMT .grd) grid or a GeoTIFF into a canonical grid, in memory.
+
+    var names the netCDF variable, or the GeoTIFF band number, when the file holds several.
+    depth_positive: True if the values are depths (positive down), False if they are elevations,
+    None to decide from the variable's `positive` and `standard_name` attributes.
+    """
+    path = Path(path)
+    reader = _read_geotiff if _sniff(path) == "tiff" else _read_netcdf
+    values, x, y, geographic, crs, attrs = reader(path, var)
+    return canonical_grid(_to_elevation(values, attrs, depth_positive), x, y, geographic, crs, str(path), mask_land)
+
+
+def canonical_grid(values, x, y, geographic: bool, crs: str | None = None, source: str = "", mask_land: bool = True) -> xr.DataArray:
+    """Build a canonical grid from a (len(y), len(x)) array and its cell-centre coordinates.
+
+    Flips descending axes, snaps near-regular coordinates to exact spacing, normalises longitudes and
+    masks land; raises SeamountaeError (naming `source`) if the result is not a usable grid.
+    """
+    label = source or "grid"
+    values = np.array(values, dtype=np.float32)  # a copy: flipped and masked below
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if values.ndim != 2 or x.ndim != 1 or y.ndim != 1 or values.shape != (y.size, x.size):
+        raise ValueError(f"values of shape {values.shape} do not match y ({y.shape}) and x ({x.shape})")
+    x, values = _ascending(x, values, 1, "x", label)
+    y, values = _ascending(y, values, 0, "y", label)
+    if geographic:
+        x, values = _normalise_longitudes(x, values)
+        if np.abs(y).max() > 90 + 1e-6:
+            raise SeamountaeError(f"{label}: latitudes reach {np.abs(y).max():g}, beyond 90; the coordinates are not lon/lat degrees, so check the file's CRS")
+    values[~np.isfinite(values)] = np.nan
+    had_data = bool(np.isfinite(values).any())
+    if mask_land:
+        values[values > 0] = np.nan
+    if not np.isfinite(values).any():
+        if had_data:
+            raise SeamountaeError(f"{label}: contains no valid cells after masking land (all cells are above 0 m); if the values are depths positive down, pass --depth-positive, otherwise choose a grid that covers ocean")
+        raise SeamountaeError(f"{label}: contains no valid cells (all nodata); check --var or the file's contents")
+    return xr.DataArray(
+        np.ascontiguousarray(values),
+        dims=("y", "x"),
+        coords={"y": y, "x": x},
+        name="elevation",
+        attrs={"units": "m", "geographic": int(bool(geographic)), "crs": WGS84_WKT if geographic else (crs or ""), "source": source},
+    )
+
+
+def cell_size_km(grid: xr.DataArray) -> tuple[float, float]:
+    """(dy_km, dx_km) of a canonical grid; for lon/lat grids dx is taken at the central latitude."""
+    dy, dx = _spacing(grid["y"].values), _spacing(grid["x"].values)
+    if grid.attrs["geographic"]:
+        central_lat = math.radians((grid["y"].values[0] + grid["y"].values[-1]) / 2)
+        return dy * KM_PER_DEGREE, dx * KM_PER_DEGREE * math.cos(central_lat)
+    return dy / 1000.0, dx / 1000.0
+
+
+def haversine_km(lon1, lat1, lon2, lat2):
+    """Great-circle distance in km between points given in degrees, on a sphere of EARTH_RADIUS_KM."""
+    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lon1, lat1, lon2, lat2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def to_cf_dataset(variables: dict[str, xr.DataArray], like: xr.DataArray, attrs: dict | None = None) -> xr.Dataset:
+    """Wrap ("y", "x") arrays on `like`'s coordinates into a georeferenced CF-1.8 Dataset.
+
+    Geographic grids get lat/lon coordinates; projected grids get y/x in metres and a scalar `crs`
+    variable (crs_wkt and spatial_ref, which GDAL and xarray tools read) named by each variable's
+    grid_mapping.
+    """
+    geographic = bool(like.attrs["geographic"])
+    crs = "" if geographic else like.attrs.get("crs", "")
+    (ydim, yattrs), (xdim, xattrs) = _CF_COORDS[geographic]
+    data_vars = {}
+    for name, array in variables.items():
+        if array.dims != ("y", "x") or array.shape != like.shape:
+            raise ValueError(f"variable {name} has dims {array.dims} and shape {array.shape}, not ('y', 'x') and {like.shape}")
+        # crs and geographic are recorded once for the dataset, not repeated on every variable.
+        var_attrs = {k: v for k, v in array.attrs.items() if k not in ("crs", "geographic")}
+        if crs:
+            var_attrs["grid_mapping"] = "crs"
+        data_vars[name] = ((ydim, xdim), array.values, var_attrs)
+    if crs:
+        data_vars["crs"] = ((), np.int32(0), {"crs_wkt": crs, "spatial_ref": crs})
+    coords = {ydim: (ydim, like["y"].values, yattrs), xdim: (xdim, like["x"].values, xattrs)}
+    return xr.Dataset(data_vars, coords, attrs={"Conventions": "CF-1.8", **(attrs or {}), "geographic": int(geographic)})
+
+
+def georeferenced(ds: xr.Dataset, like: xr.DataArray) -> xr.Dataset:
+    """A dataset whose ("y", "x") variables are on `like`'s grid, made CF-georeferenced for writing.
+
+    Variables on other dimensions (a per-seamount table) and the dataset's attributes come along.
+    """
+    on_grid = {name: var for name, var in ds.data_vars.items() if var.dims == ("y", "x")}
+    cf = to_cf_dataset(on_grid, like, {**ds.attrs, "crs": like.attrs.get("crs", "")})
+    others = ds.drop_vars(list(on_grid)).drop_dims(["y", "x"], errors="ignore")
+    return cf.merge(others, combine_attrs="override")
+
+
+def from_cf_dataset(ds: xr.Dataset) -> xr.Dataset:
+    """Inverse of `georeferenced`: back to dims ("y", "x") with `geographic` and `crs` as attributes."""
+    geographic = bool(int(ds.attrs.get("geographic", 0)))
+    (ydim, _), (xdim, _) = _CF_COORDS[geographic]
+    out = ds.drop_vars("crs", errors="ignore").rename({ydim: "y", xdim: "x"}) if geographic else ds.drop_vars("crs", errors="ignore")
+    for name in out.data_vars:
+        out[name].attrs.pop("grid_mapping", None)
+    if "crs" in ds.variables and not geographic:
+        out.attrs["crs"] = str(ds["crs"].attrs.get("crs_wkt", ""))
+    elif geographic:
+        out.attrs["crs"] = WGS84_WKT
+    for name in out.data_vars:
+        if out[name].dims == ("y", "x"):
+            out[name].attrs.update(geographic=int(geographic), crs=out.attrs["crs"])
+    return out
+
+
+def write_grid(grid: xr.DataArray, path, overwrite: bool = False, attrs: dict | None = None) -> None:
+    """Write a canonical grid atomically: .tif/.tiff as a north-up GeoTIFF, anything else as CF netCDF-4."""
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        with atomic_output(path, overwrite) as tmp:
+            _write_geotiff(grid, tmp, attrs)
+        return
+    name = str(grid.name or "elevation")
+    ds = to_cf_dataset({name: grid}, grid, attrs)
+    encoding = {c: {"_FillValue": None} for c in ds.coords}  # coordinates never have missing values
+    encoding[name] = {"dtype": "float32", "zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan)}
+    with atomic_output(path, overwrite) as tmp:
+        # The temporary file ends in .part, so the format cannot be guessed from the name.
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
+
+
+def _sniff(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except FileNotFoundError:
+        raise SeamountaeError(f"{path}: file not found; check the path") from None
+    except IsADirectoryError:
+        raise SeamountaeError(f"{path}: is a directory; give the path of a grid file") from None
+    except OSError as exc:
+        raise SeamountaeError(f"{path}: cannot be read ({exc.strerror or exc}); check the file's permissions") from None
+    if head.startswith(_NETCDF_MAGIC):
+        return "netcdf"
+    if head[:4] in _TIFF_MAGIC:
+        return "tiff"
+    raise SeamountaeError(f"{path}: is not a readable netCDF or GeoTIFF file; convert it with gmt grdconvert or gdal_translate")
+
+
+def _unreadable(path: Path, exc: Exception) -> SeamountaeError:
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return SeamountaeError(f"{path}: is not a readable netCDF or GeoTIFF file ({detail}); it may be truncated or corrupt, so download or export it again")
+
+
+def _load(path: Path, array) -> np.ndarray:
+    """Read an array's values from disk; a damaged file fails here with a library-specific error."""
+    try:
+        return np.asarray(array.values)
+    except Exception as exc:  # netCDF4/HDF5 report damage as RuntimeError, OSError, IndexError, ...
+        raise _unreadable(path, exc) from exc
+
+
+def _read_netcdf(path: Path, var: str | None):
+    try:
+        ds = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False)
+    except Exception as exc:  # as in _load: the libraries give no single exception type for a bad file
+        raise _unreadable(path, exc) from exc
+    with ds:  # closes the file once the values are in memory
+        if _GMT_LEGACY <= set(ds.variables):
+            z = _gmt_legacy(ds, path)
+            crs = None
+        else:
+            z = _pick_variable(ds, var, path)
+            z = z.transpose(*_yx_dims(ds, z, path))
+            crs = _netcdf_crs(ds, z, path)
+        yc, xc = z[z.dims[0]], z[z.dims[1]]
+        values, x, y = _load(path, z), _load(path, xc), _load(path, yc)
+        geographic = _is_geographic(xc, yc, x, y, crs)
+        if not geographic and _units(xc) in _KM:
+            x, y = x * 1000.0, y * 1000.0
+        return values, x, y, geographic, crs, dict(z.attrs)
+
+
+def _pick_variable(ds: xr.Dataset, var: str | None, path: Path) -> xr.DataArray:
+    # CF cell-bounds variables (lat_bnds(lat, 2)) are 2-D but not grids.
+    bounds = {str(v.attrs["bounds"]) for v in ds.variables.values() if "bounds" in v.attrs}
+    grids = [
+        str(name)
+        for name, v in ds.data_vars.items()
+        if str(name) not in bounds and v.ndim >= 2 and all(v.sizes[d] == 1 for d in v.dims[:-2])
+    ]
+    if var is not None:
+        if var not in grids:
+            problem = "is not a 2-D grid" if var in ds.data_vars else "does not exist"
+            raise SeamountaeError(f"{path}: variable {var!r} {problem}; pass --var with one of: {', '.join(grids) or '(none)'}")
+        name = var
+    elif len(grids) == 1:
+        name = grids[0]
+    elif not grids:
+        raise SeamountaeError(f"{path}: no 2-D variable found; this is not a bathymetry grid")
+    else:
+        raise SeamountaeError(f"{path}: has several 2-D variables ({', '.join(grids)}); pass --var NAME to choose one")
+    z = ds[name]
+    return z.isel({d: 0 for d in z.dims[:-2]})  # drop length-1 leading dims such as time
+
+
+def _axis(ds: xr.Dataset, dim) -> str | None:
+    """'x', 'y' or None for a dimension, from its coordinate's attributes or its name."""
+    attrs = ds[dim].attrs if dim in ds.variables else {}
+    axis = str(attrs.get("axis", "")).upper()
+    units = str(attrs.get("units", "")).strip().lower()
+    std = str(attrs.get("standard_name", "")).lower()
+    name = str(dim).lower()
+    if axis == "X" or units in _EAST or std in ("longitude", "projection_x_coordinate") or name in _LON_NAMES | {"x", "easting"}:
+        return "x"
+    if axis == "Y" or units in _NORTH or std in ("latitude", "projection_y_coordinate") or name in _LAT_NAMES | {"y", "northing"}:
+        return "y"
+    return None
+
+
+def _yx_dims(ds: xr.Dataset, z: xr.DataArray, path: Path) -> tuple:
+    first, second = z.dims
+    for dim in z.dims:
+        if dim not in ds.variables:
+            raise SeamountaeError(f"{path}: dimension {dim} of variable {z.name} has no coordinate values; the grid is not georeferenced, so add coordinates (e.g. gmt grdedit -R)")
+    # Row-major (y, x) is the norm; swap only when the metadata says the first axis is x.
+    if _axis(ds, first) == "x" or _axis(ds, second) == "y":
+        return second, first
+    return first, second
+
+
+def _netcdf_crs(ds: xr.Dataset, z: xr.DataArray, path: Path) -> str | None:
+    mapping = z.attrs.get("grid_mapping")
+    if mapping not in ds.variables:
+        return None
+    attrs = ds[mapping].attrs
+    wkt = attrs.get("crs_wkt") or attrs.get("spatial_ref")
+    if not wkt:
+        return None
+    try:
+        CRS.from_wkt(wkt)
+    except CRSError:
+        raise SeamountaeError(f"{path}: the CRS in grid_mapping variable {mapping} is not valid WKT; fix or remove its crs_wkt attribute") from None
+    return str(wkt)
+
+
+def _units(coord: xr.DataArray) -> str:
+    return str(coord.attrs.get("units", "")).strip().lower()
+
+
+def _is_geographic(xc: xr.DataArray, yc: xr.DataArray, x: np.ndarray, y: np.ndarray, crs: str | None) -> bool:
+    units = {_units(xc), _units(yc)}
+    std = {str(c.attrs.get("standard_name", "")).lower() for c in (xc, yc)}
+    if any(u.startswith("degree") for u in units) or std & {"longitude", "latitude"}:
+        return True
+    if units & (_METRES | _KM) or std & {"projection_x_coordinate", "projection_y_coordinate"}:
+        return False
+    if crs:
+        return CRS.from_wkt(crs).is_geographic
+    if {str(xc.name).lower(), str(yc.name).lower()} & (_LON_NAMES | _LAT_NAMES):
+        return True
+    # GMT writes x/y without units; only degrees fit within these bounds at any useful resolution.
+    with np.errstate(invalid="ignore"):
+        return bool(np.nanmax(np.abs(x)) <= 360 and np.nanmax(np.abs(y)) <= 90)
+
+
+def _gmt_legacy(ds: xr.Dataset, path: Path) -> xr.DataArray:
+    """The old GMT layout as a (y, x) DataArray; z is stored row by row from the north."""
+    nx, ny = (int(n) for n in _load(path, ds["dimension"]))
+    z = ds["z"]
+    if z.ndim != 1 or z.size != nx * ny:
+        raise SeamountaeError(f"{path}: old-style GMT grid has {z.size} values but dimension says {nx} x {ny}; the file is corrupt, so export it again")
+    pixel = int(z.attrs.get("node_offset", 0)) == 1
+    x = _nodes(*_load(path, ds["x_range"]), nx, pixel)
+    y = _nodes(*_load(path, ds["y_range"]), ny, pixel)[::-1]
+    attrs = {"units": ds["z_range"].attrs.get("units", "")} if "z_range" in ds.variables else {}
+    return xr.DataArray(
+        _load(path, z).reshape(ny, nx),
+        dims=("y", "x"),
+        coords={"y": ("y", y, ds["y_range"].attrs), "x": ("x", x, ds["x_range"].attrs)},
+        attrs={**attrs, **z.attrs},
+    )
+
+
+def _nodes(start: float, stop: float, n: int, pixel: bool) -> np.ndarray:
+    if pixel:  # the range spans cell edges; coordinates are cell centres
+        return start + (stop - start) / n * (np.arange(n) + 0.5)
+    return np.linspace(start, stop, n)
+
+
+def _read_geotiff(path: Path, var: str | None):
+    try:
+        with warnings.catch_warnings():
+            # A TIFF without georeferencing is rejected below, with a clearer message than the warning.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+    except Exception as exc:  # rasterio raises RasterioIOError, CPLE_* errors or OSError
+        raise _unreadable(path, exc) from exc
+    with src:
+        band = _pick_band(src, var, path)
+        t = src.transform
+        if t.b != 0 or t.d != 0:
+            raise SeamountaeError(f"{path}: the GeoTIFF is rotated or sheared; warp it north-up first (gdalwarp)")
+        if src.crs is None and t.is_identity:
+            raise SeamountaeError(f"{path}: the TIFF has no georeferencing; add it with gdal_translate -a_srs and -a_ullr")
+        try:
+            data = src.read(band, masked=True)
+        except Exception as exc:
+            raise _unreadable(path, exc) from exc
+        values = np.ma.filled(data.astype(np.float32), np.nan)
+        scale, offset = src.scales[band - 1], src.offsets[band - 1]
+        if scale != 1 or offset != 0:
+            values = values * np.float32(scale) + np.float32(offset)
+        x = t.c + t.a * (np.arange(src.width) + 0.5)
+        y = t.f + t.e * (np.arange(src.height) + 0.5)
+        tags = src.tags(band)
+        attrs = {"units": src.units[band - 1] or tags.get("units", ""), "positive": tags.get("positive", ""), "standard_name": tags.get("standard_name", "")}
+        if src.crs is None:
+            with np.errstate(invalid="ignore"):
+                geographic = bool(np.abs(x).max() <= 360 and np.abs(y).max() <= 90)
+            return values, x, y, geographic, None, attrs
+        return values, x, y, src.crs.is_geographic, src.crs.to_wkt(), attrs
+
+
+def _pick_band(src, var: str | None, path: Path) -> int:
+    if var is None:
+        if src.count > 1:
+            raise SeamountaeError(f"{path}: has {src.count} bands; pass --var N to choose one (1 to {src.count})")
+        return 1
+    try:
+        band = int(var)
+    except ValueError:
+        band = 0
+    if not 1 <= band <= src.count:
+        raise SeamountaeError(f"{path}: has no band {var!r}; pass --var with a band number from 1 to {src.count}")
+    return band
+
+
+def _to_elevation(values, attrs: dict, depth_positive: bool | None) -> np.ndarray:
+    """Convert heights in m or km, positive up or down, to float32 metres positive up."""
+    values = np.asarray(values, dtype=np.float32)
+    if str(attrs.get("units", "")).strip().lower() in _KM:
+        values = values * np.float32(1000)
+    if depth_positive is None:
+        depth_positive = (
+            str(attrs.get("positive", "")).strip().lower() == "down"
+            or "depth" in str(attrs.get("standard_name", "")).lower()
+        )
+    return -values if depth_positive else values
+
+
+def _ascending(c: np.ndarray, values: np.ndarray, axis: int, name: str, label: str):
+    """Make one axis strictly ascending and exactly regular, or explain why it cannot be."""
+    if c.size < 2:
+        raise SeamountaeError(f"{label}: has only {c.size} cell(s) along {name}; a grid needs at least 2 in each direction")
+    if not np.isfinite(c).all():
+        raise SeamountaeError(f"{label}: {name} coordinates contain NaN or infinite values; fix the file's coordinates")
+    step = np.diff(c)
+    if (step < 0).all():
+        c, values, step = c[::-1], np.flip(values, axis), -step[::-1]
+    elif not (step > 0).all():
+        raise SeamountaeError(f"{label}: {name} coordinates are not monotonic (repeated or out of order); sort or resample the grid (gmt grdsample or gdalwarp)")
+    mean = (c[-1] - c[0]) / (c.size - 1)
+    # Coordinates stored as float32 carry rounding noise of about 1e-7 of their magnitude.
+    if np.abs(step - mean).max() > 1e-4 * mean + 2.5e-7 * np.abs(c).max():
+        raise SeamountaeError(f"{label}: {name} coordinates are irregularly spaced (steps {step.min():.6g} to {step.max():.6g}); resample to a regular grid (gmt grdsample or gdalwarp)")
+    return np.linspace(c[0], c[-1], c.size), values
+
+
+def _normalise_longitudes(x: np.ndarray, values: np.ndarray):
+    """Shift a grid lying wholly east of 180 by -360; roll a global 0..360 grid to start at -180."""
+    dx = x[1] - x[0]
+    if x[0] >= 180:
+        return x - 360, values
+    if x[-1] > 180 and x.size * dx >= 360 - dx / 2:
+        if x[-1] - x[0] >= 360 - dx / 2:  # gridline-registered: the last meridian repeats the first
+            x, values = x[:-1], values[:, :-1]
+        k = int((x >= 180).sum())
+        return (x[-k] - 360) + dx * np.arange(x.size), np.roll(values, k, axis=1)
+    return x, values
+
+
+def _spacing(c: np.ndarray) -> float:
+    return float((c[-1] - c[0]) / (c.size - 1))
+
+
+def _write_geotiff(grid: xr.DataArray, tmp: Path, attrs: dict | None) -> None:
+    y, x = grid["y"].values, grid["x"].values
+    dy, dx = _spacing(y), _spacing(x)
+    crs = grid.attrs.get("crs")
+    profile = {
+        "driver": "GTiff",  # the temporary .part name does not tell rasterio the format
+        "width": x.size,
+        "height": y.size,
+        "count": 1,
+        "dtype": "float32",
+        "crs": CRS.from_wkt(crs) if crs else None,
+        "transform": Affine(dx, 0.0, x[0] - dx / 2, 0.0, -dy, y[-1] + dy / 2),  # from the north-west corner
+        "nodata": np.nan,
+        "compress": "deflate",
+        "predictor": 3,
+    }
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(np.flipud(grid.values).astype(np.float32), 1)  # north-up: first row is the northernmost
+        dst.set_band_unit(1, "m")
+        if attrs:
+            dst.update_tags(**{str(k): str(v) for k, v in attrs.items()})

@@ -1,0 +1,101 @@
+"""The autoencoder as a pure nn.Module, and the model artifact.
+
+The artifact is a plain dict of tensors, numbers, strings and lists saved with torch.save and
+loaded with `torch.load(weights_only=True)`, which refuses to unpickle anything else: a model file
+can never run code. It carries everything `score` needs besides the grid.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ARTIFACT_FORMAT = "seamountae-model"
+ARTIFACT_VERSION = 1
+
+
+class PatchAutoencoder(nn.Module):
+    """Convolutional autoencoder for single-channel square patches of `patch_px` pixels.
+
+    Three stride-2 convolutions down to a (patch_px/8)² map, a small dense bottleneck of
+    `latent` numbers, and the mirror image up. The bottleneck is what makes it one-class: it can
+    only describe the few shapes it was trained on.
+    """
+
+    def __init__(self, patch_px: int = 32, latent: int = 16, width: int = 16):
+        super().__init__()
+        if patch_px % 8:
+            raise ValueError("patch_px must be a multiple of 8")
+        self.patch_px, self.latent, self.width = patch_px, latent, width
+        side = patch_px // 8
+        w1, w2, w3 = width, 2 * width, 4 * width
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, w1, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(w1, w2, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(w2, w3, 3, stride=2, padding=1), nn.GELU(),
+            nn.Flatten(),
+            nn.Linear(w3 * side * side, latent),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent, w3 * side * side), nn.GELU(),
+            nn.Unflatten(1, (w3, side, side)),
+            nn.ConvTranspose2d(w3, w2, 4, stride=2, padding=1), nn.GELU(),
+            nn.ConvTranspose2d(w2, w1, 4, stride=2, padding=1), nn.GELU(),
+            nn.ConvTranspose2d(w1, 1, 4, stride=2, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+    def hyperparameters(self) -> dict:
+        return {"patch_px": self.patch_px, "latent": self.latent, "width": self.width}
+
+
+def masked_error(recon: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per patch over valid pixels only (missing cells carry no evidence)."""
+    diff = (recon - target) ** 2 * valid
+    return diff.flatten(1).sum(1) / valid.flatten(1).sum(1).clamp_min(1)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' → the first CUDA device when one is present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+    return device
+
+
+def artifact(model: PatchAutoencoder, **meta) -> dict:
+    """The model file's content: weights plus plain-typed metadata (patch size, calibration…)."""
+    return {
+        "format": ARTIFACT_FORMAT,
+        "format_version": ARTIFACT_VERSION,
+        "architecture": model.hyperparameters(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **meta,
+    }
+
+
+def load_artifact(path) -> tuple[PatchAutoencoder, dict]:
+    """Load a model file without executing any code in it; raise ValueError (one line) if it is not one."""
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such model file; train one with `seamountae train`")
+    except Exception as exc:  # truncated, foreign, or a pickle that tries to import/run code
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: not a seamountae model file ({reason}); use a MODEL.pt written by `seamountae train`")
+    if not isinstance(content, dict) or content.get("format") != ARTIFACT_FORMAT:
+        raise ValueError(f"{path}: not a seamountae model file; use a MODEL.pt written by `seamountae train`")
+    if content.get("format_version", 0) > ARTIFACT_VERSION:
+        raise ValueError(f"{path}: written by a newer seamountae (format {content['format_version']}); upgrade seamountae")
+    model = PatchAutoencoder(**content["architecture"])
+    try:
+        model.load_state_dict(content["state_dict"])
+    except RuntimeError:
+        raise ValueError(f"{path}: weights do not match the recorded architecture; the file is damaged, retrain it")
+    model.eval()
+    meta = {k: v for k, v in content.items() if k not in ("state_dict",)}
+    return model, meta
