@@ -74,14 +74,85 @@ def load(path: str | Path | None) -> dict:
         unknown = set(values) - set(PARAMETERS[section])
         if unknown:
             raise SeamountaeError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} in [{section}]; see `seamountae config --template`")
+        for key, value in values.items():
+            problem = check(section, key, value)
+            if problem:
+                raise SeamountaeError(f"{path}: [{section}] {key} = {_toml_value(value)}: {problem}; fix the file (see `seamountae config --template`)")
     return content
 
 
+# Allowed values beyond the default's type: (test, what the user is told).
+_POSITIVE = (lambda v: v > 0, "must be greater than 0")
+_AT_LEAST_1 = (lambda v: v >= 1, "must be 1 or more")
+_RULES: dict[tuple[str, str], tuple] = {
+    ("grid", "depth_positive"): (lambda v: isinstance(v, bool) or v == "auto", "must be true, false or \"auto\""),
+    ("tile", "patch_km"): _POSITIVE,
+    ("tile", "patch_px"): (lambda v: v >= 8 and v % 8 == 0, "must be a multiple of 8, at least 8 (e.g. 32)"),
+    ("tile", "shifts_px"): (lambda v: v >= 0, "must be 0 or more"),
+    ("tile", "scales"): (lambda v: len(v) > 0 and all(s > 0 for s in v), "must be a non-empty list of positive numbers"),
+    ("train", "epochs"): _AT_LEAST_1,
+    ("train", "latent"): _AT_LEAST_1,
+    ("train", "width"): _AT_LEAST_1,
+    ("train", "batch_size"): _AT_LEAST_1,
+    ("train", "learning_rate"): _POSITIVE,
+    ("train", "holdout_fraction"): (lambda v: 0 <= v < 1, "must be at least 0 and below 1"),
+    ("train", "device"): (lambda v: v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()),
+                          "must be auto, cpu, cuda or cuda:N"),
+    ("score", "stride_px"): _AT_LEAST_1,
+    ("score", "batch_size"): _AT_LEAST_1,
+    ("export", "format"): (lambda v: v in ("geojson", "csv"), "must be geojson or csv"),
+}
+_RULES[("score", "device")] = _RULES[("train", "device")]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check(stage: str, key: str, value: object) -> str | None:
+    """Why `value` is not allowed for parameter `stage.key` (None if it is)."""
+    default = PARAMETERS[stage][key][0]
+    if (stage, key) == ("detect", "threshold"):
+        ok_type = isinstance(value, str) or _is_number(value)  # "auto" or a score; detection checks the range
+    elif (stage, key) == ("grid", "depth_positive"):
+        ok_type = isinstance(value, (bool, str))
+    elif isinstance(default, bool):
+        ok_type = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok_type = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok_type = _is_number(value)
+    elif isinstance(default, list):
+        ok_type = isinstance(value, list) and all(_is_number(v) for v in value)
+    else:
+        ok_type = isinstance(value, type(default))
+    if not ok_type:
+        kind = {bool: "true or false", int: "a whole number", float: "a number", list: "a list of numbers", str: "a string"}
+        return f"must be {kind.get(type(default), type(default).__name__)}"
+    rule = _RULES.get((stage, key))
+    if rule and not rule[0](value):
+        return rule[1]
+    return None
+
+
 def resolve(stage: str, config_file: str | Path | None, given: dict) -> dict:
-    """Defaults, overridden by the config file's [stage] section, overridden by options given (not None)."""
+    """Defaults, overridden by the config file's [stage] section, overridden by options given (not None).
+
+    Every value is checked (type and range); a bad one raises SeamountaeError naming the option or
+    the config file's key.
+    """
     resolved = defaults(stage)
     resolved.update(load(config_file).get(stage, {}))
-    resolved.update({k: v for k, v in given.items() if v is not None and k in resolved})
+    for key, value in given.items():
+        if value is None or key not in resolved:
+            continue
+        problem = check(stage, key, value)
+        if problem:
+            raise SeamountaeError(f"--{key.replace('_', '-')} {_toml_value(value)}: {problem}")
+        resolved[key] = value
+    for key, value in resolved.items():
+        if isinstance(PARAMETERS[stage][key][0], float) and _is_number(value):
+            resolved[key] = float(value)  # TOML's `48` for a float parameter
     return resolved
 
 

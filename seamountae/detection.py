@@ -43,9 +43,14 @@ def resolve_threshold(threshold: str | float) -> float:
     return value
 
 
+def _elevation(scores: xr.Dataset) -> xr.DataArray:
+    """The score file's elevation as a canonical grid (georeferencing lives in the dataset's attributes)."""
+    return scores["elevation"].assign_attrs(geographic=int(scores.attrs.get("geographic", 0)), crs=scores.attrs.get("crs", ""))
+
+
 def _local_km(scores: xr.Dataset, rows: np.ndarray) -> tuple[float, np.ndarray]:
     """km per cell along y, and along x for each row (cos latitude on geographic grids)."""
-    dy_km, dx_km = cell_size_km(scores["elevation"])
+    dy_km, dx_km = cell_size_km(_elevation(scores))
     if int(scores.attrs.get("geographic", 0)):
         step_x = float(scores.x[1] - scores.x[0])
         dx = step_x * KM_PER_DEGREE * np.cos(np.radians(scores.y.values[rows]))
@@ -64,14 +69,26 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
     ring = win[(dist >= 0.4 * patch_km) & (dist <= 0.5 * patch_km)]
     ring = ring[np.isfinite(ring)]
     if ring.size == 0:
-        return {"height_m": np.nan, "area_km2": np.nan, "basal_radius_km": np.nan}
+        return {"height_m": np.nan, "area_km2": np.nan, "basal_radius_km": np.nan, "elongation": np.nan, "missing_km": 0.0}
     base = float(np.median(ring))
     height = summit - base
     above = np.isfinite(win) & (win >= base + 0.1 * height) & (dist <= 0.5 * patch_km)
     parts, _ = ndimage.label(above)
     footprint = parts == parts[row - r0, col - c0]
     area = float(footprint.sum()) * dy_km * dx_km
-    return {"height_m": height, "area_km2": area, "basal_radius_km": math.sqrt(area / math.pi)}
+    # Elongation: ratio of the footprint's principal axes (1 = round; ridges are long).
+    fy, fx = np.nonzero(footprint)
+    fy, fx = fy * dy_km, fx * dx_km
+    if len(fy) > 2:
+        evals = np.linalg.eigvalsh(np.cov(np.vstack([fy, fx])))
+        elongation = float(np.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9)))
+    else:
+        elongation = 1.0
+    # Missing cells (land, gaps) near the summit: a summit on an island's shelf is not a seamount's.
+    missing = ~np.isfinite(win)
+    nan_km = float(dist[missing].min()) if missing.any() else np.inf
+    return {"height_m": height, "area_km2": area, "basal_radius_km": math.sqrt(area / math.pi),
+            "elongation": elongation, "missing_km": nan_km}
 
 
 def detect(scores: xr.Dataset, threshold: str | float = "auto", min_relief_m: float = 200.0,
@@ -81,7 +98,7 @@ def detect(scores: xr.Dataset, threshold: str | float = "auto", min_relief_m: fl
         raise SeamountaeError("score file: not written by `seamountae score`; give detect the output of score")
     alpha = resolve_threshold(threshold)
     patch_km = float(scores.attrs["patch_km"])
-    separation = float(min_separation_km) if min_separation_km is not None else 0.2 * patch_km
+    separation = float(min_separation_km) if min_separation_km is not None and min_separation_km >= 0 else 0.2 * patch_km
     elevation = scores["elevation"].values
     score = scores["score"].values
     relief = scores["relief_m"].values
@@ -91,7 +108,7 @@ def detect(scores: xr.Dataset, threshold: str | float = "auto", min_relief_m: fl
     if clusters.max() == 0:
         return pd.DataFrame(columns=COLUMNS + ["x", "y"]), clusters
 
-    dy_km = cell_size_km(scores["elevation"])[0]
+    dy_km = cell_size_km(_elevation(scores))[0]
     sep_px = max(1, int(round(separation / dy_km)))
     filled = np.where(np.isfinite(elevation), elevation, -np.inf)
     peaks = peak_local_max(filled, min_distance=sep_px, labels=clusters, exclude_border=False)
@@ -154,6 +171,8 @@ def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:
         "score": table["score"].to_numpy(),
         "x": x,
         "y": y,
+        "elongation": table["elongation"].to_numpy(),
+        "missing_km": table["missing_km"].to_numpy(),
     })
     return out
 

@@ -7,6 +7,8 @@ can never run code. It carries everything `score` needs besides the grid.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -81,21 +83,35 @@ def artifact(model: PatchAutoencoder, **meta) -> dict:
 def load_artifact(path) -> tuple[PatchAutoencoder, dict]:
     """Load a model file without executing any code in it; raise ValueError (one line) if it is not one."""
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about unusual pickle protocols before refusing them; the refusal is the message.
+            warnings.simplefilter("ignore")
+            content = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such model file; train one with `seamountae train`")
+        raise ValueError(f"{path}: no such model file; train one with `seamountae train`") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory; give the MODEL.pt written by `seamountae train`") from None
     except Exception as exc:  # truncated, foreign, or a pickle that tries to import/run code
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise ValueError(f"{path}: not a seamountae model file ({reason}); use a MODEL.pt written by `seamountae train`")
+        if "weights only load failed" in str(exc).lower():
+            blocked = next((line.strip() for line in str(exc).splitlines() if "GLOBAL" in line or "Unsupported" in line), "")
+            detail = f" ({blocked.rstrip('.')})" if blocked else ""
+            raise ValueError(f"{path}: refused: the file holds Python objects, not only weights, and loading it could run "
+                             f"code{detail}; use a MODEL.pt written by `seamountae train`") from None
+        raise ValueError(f"{path}: not a seamountae model file (unreadable: truncated, damaged or another format); "
+                         "use a MODEL.pt written by `seamountae train`") from None
     if not isinstance(content, dict) or content.get("format") != ARTIFACT_FORMAT:
         raise ValueError(f"{path}: not a seamountae model file; use a MODEL.pt written by `seamountae train`")
     if content.get("format_version", 0) > ARTIFACT_VERSION:
         raise ValueError(f"{path}: written by a newer seamountae (format {content['format_version']}); upgrade seamountae")
-    model = PatchAutoencoder(**content["architecture"])
     try:
+        model = PatchAutoencoder(**content["architecture"])
         model.load_state_dict(content["state_dict"])
-    except RuntimeError:
-        raise ValueError(f"{path}: weights do not match the recorded architecture; the file is damaged, retrain it")
+        meta_ok = float(content["patch_km"]) > 0 and int(content["patch_px"]) == model.patch_px
+        meta_ok = meta_ok and len(content["calibration"]["errors"]) > 0
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        meta_ok = False
+    if not meta_ok:
+        raise ValueError(f"{path}: weights or metadata do not match the recorded architecture; the file is damaged, retrain it")
     model.eval()
     meta = {k: v for k, v in content.items() if k not in ("state_dict",)}
     return model, meta

@@ -29,6 +29,8 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
         raise SeamountaeError(f"{path}: is a directory; give a file name with -o")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
+        if any(p.exists() and not p.is_dir() for p in (folder, *folder.parents)):
+            raise SeamountaeError(f"{path}: {folder} is not a folder (a file is in the way); choose another -o")
         raise SeamountaeError(f"{path}: folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise SeamountaeError(f"{path}: folder {folder} is not writable; choose another -o")

@@ -4,8 +4,8 @@ A detector trained and judged on clean bumps over flat seafloor looks better tha
 backgrounds here carry the terrain that fools seamount detectors on real grids: elongated abyssal
 hills, a rifted spreading axis, fracture-zone scarps, volcanic ridges, trenches, islands and data
 gaps. Every part draws from its own random stream keyed by (seed, part), so switching one
-confounder on or off leaves all the others, and the seamounts, exactly as they were: a benchmark
-can compare the same seafloor with and without any one of them.
+confounder on or off leaves all the others as they were: a benchmark can compare the same
+seafloor with and without any one of them.
 
 Seamount shapes follow GMT grdseamount (Gaussian, cone, polynomial, parabolic; elliptical with an
 azimuth; flattened tops), plus summit craters and overlapping chains. Sizes follow the observed
@@ -15,6 +15,7 @@ height-to-radius ratio of seamounts, h/r ~ 0.21 +- 0.08 (Smith 1988).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -158,7 +159,7 @@ class _Frame:
                 and self.lon[0] + margin_km / kx <= lon <= self.lon[-1] - margin_km / kx)
 
 
-def _frame(shape, spacing_arcmin: float, origin) -> _Frame:
+def _frame(shape: tuple[int, int], spacing_arcmin: float, origin: tuple[float, float]) -> _Frame:
     ny, nx = shape
     step = spacing_arcmin / 60.0
     lon = origin[0] + step * np.arange(nx)
@@ -186,8 +187,6 @@ class _Scene:
                 frame.x_km * math.cos(az) - frame.y_km * math.sin(az))
 
 
-
-
 def _scene(rng: np.random.Generator, frame: _Frame, azimuth_deg: float | None) -> _Scene:
     span = frame.extent_km
     scene = _Scene(rng.uniform(0.0, 180.0), rng.uniform(-0.2, 0.2) * span, rng.uniform(-0.25, 0.25) * span,
@@ -204,8 +203,8 @@ def _noise(rng: np.random.Generator, frame: _Frame, width_km: float, aspect: flo
            azimuth_deg: float = 0.0, hurst: float = 0.8) -> np.ndarray:
     """Unit-RMS von Karman random field, the Goff & Jordan (1988) model of abyssal-hill relief.
 
-    width_km is the correlation length across azimuth_deg, aspect times longer along it; hurst sets
-    the roughness (0.8: rugged like abyssal hills, 1: smooth). Shaped in the Fourier domain on a
+    width_km is the correlation length across azimuth_deg, aspect times longer along it; a higher
+    hurst exponent gives a smoother field (0.8 is rugged). Shaped in the Fourier domain on a
     padded grid, so any orientation costs the same and the field does not wrap around the edges.
     """
     ny, nx = frame.shape
@@ -244,17 +243,14 @@ def _fabric(rng: np.random.Generator, frame: _Frame, scene: _Scene, offset_by_fz
     return rms * hills
 
 
-def _ridge_axis_distance(frame: _Frame, scene: _Scene, offset_by_fz: bool) -> np.ndarray:
-    along, across = scene.along_across(frame)
-    axis = scene.axis_km + (np.where(along < scene.fz_km, scene.fz_offset_km, 0.0) if offset_by_fz else 0.0)
-    return np.abs(across - axis)
-
-
 def _ridge(rng: np.random.Generator, frame: _Frame, scene: _Scene, offset_by_fz: bool) -> np.ndarray:
     """Slow-spreading ridge: young shallow crust subsiding with sqrt(age), split by a rift valley."""
     uplift, subsidence = rng.uniform(1200.0, 1800.0), rng.uniform(60.0, 100.0)  # m, m/sqrt(km)
     rift_depth, rift_width = rng.uniform(1100.0, 1600.0), rng.uniform(10.0, 20.0)  # m, km
-    d = _ridge_axis_distance(frame, scene, offset_by_fz)
+    along, across = scene.along_across(frame)
+    # A fracture zone is a transform offset: the ridge segment beyond it is shifted across strike.
+    axis = scene.axis_km + (np.where(along < scene.fz_km, scene.fz_offset_km, 0.0) if offset_by_fz else 0.0)
+    d = np.abs(across - axis)
     # A fourth-power profile gives the flat floor and steep fault walls of a real rift valley.
     return np.maximum(uplift - subsidence * np.sqrt(d), 0.0) - rift_depth * np.exp(-((2.0 * d / rift_width) ** 4))
 
@@ -272,18 +268,17 @@ def _volcanic_ridges(rng: np.random.Generator, frame: _Frame) -> np.ndarray:
     """Elongated (5-10:1) volcanic ridges of en-echelon segments, like the Azores' Terceira rift."""
     ny, nx = frame.shape
     layer = np.zeros(frame.shape)
-    for _ in range(max(1, rng.poisson(ny * nx * frame.dx_km * frame.dy_km / 80_000.0))):
+    for _ in range(max(1, rng.poisson(ny * nx * frame.dx_km * frame.dy_km / 80_000.0))):  # ~4 on the default grid
         lon, lat = frame.random_point(rng, 0.0)
         length, height, aspect = rng.uniform(25.0, 80.0), rng.uniform(300.0, 1500.0), rng.uniform(5.0, 10.0)
         azimuth, shape, n_seg = rng.uniform(0.0, 180.0), rng.choice(["gaussian", "polynomial"]), rng.integers(1, 4)
         heights = height * rng.uniform(0.6, 1.0, n_seg)
         heights[rng.integers(n_seg)] = height
         semi_major = 0.5 * length / n_seg * rng.uniform(1.2, 1.6)  # segments overlap end to end
-        kx = KM_PER_DEG * math.cos(math.radians(lat))
+        kx, az = KM_PER_DEG * math.cos(math.radians(lat)), math.radians(azimuth)
         for k in range(n_seg):
             s = (k - (n_seg - 1) / 2.0) * length / n_seg
             jog = rng.uniform(-1.0, 1.0) * semi_major / aspect
-            az = math.radians(azimuth)
             east, north = s * math.sin(az) + jog * math.cos(az), s * math.cos(az) - jog * math.sin(az)
             rows, cols, dx, dy = frame.window(lon + east / kx, lat + north / KM_PER_DEG, semi_major)
             seg = render_seamount(dx, dy, heights[k], semi_major / math.sqrt(aspect), shape,
@@ -366,7 +361,7 @@ def _semi_major(radius_km, ellipticity):
 
 
 def _place(rng: np.random.Generator, frame: _Frame, unit: pd.DataFrame, taken: list[tuple[float, float, float]]):
-    """Centres (lon, lat arrays) for a unit, or None: inside the grid, apart from all taken discs."""
+    """Centres (lon, lat arrays) and trend (deg) for a unit, or None: inside the grid, apart from taken discs."""
     reach = _semi_major(unit.radius_km.to_numpy(), unit.ellipticity.to_numpy())
     radius = unit.radius_km.to_numpy()
     taken_arr = np.array(taken).reshape(-1, 3)
@@ -400,18 +395,21 @@ def _plant_seamounts(rng: np.random.Generator, frame: _Frame, z: np.ndarray, n: 
         spot = _place(rng, frame, unit, taken)
         if spot is None:
             continue
+        lons, lats, trend = spot
+        # Reserve the space even if capping below drops a member, so positions do not depend on the terrain.
+        taken.extend(zip(lons, lats, unit.radius_km))
         chain = -1
         if len(unit) > 1:
             chain, n_chains = n_chains, n_chains + 1
-        for (lon, lat), m in zip(zip(*spot[:2]), unit.itertuples()):
+        for lon, lat, m in zip(lons, lats, unit.itertuples()):
             # Elongated chain members line up with the chain, as along a volcanic lineament.
-            azimuth = spot[2] if chain >= 0 and m.ellipticity > 0 else m.azimuth_deg
+            azimuth = trend if chain >= 0 and m.ellipticity > 0 else m.azimuth_deg
             height, radius = m.height_m, m.radius_km
             rows, cols, dx, dy = frame.window(lon, lat, _semi_major(radius, m.ellipticity))
             g = render_seamount(dx, dy, 1.0, radius, m.shape, azimuth, m.ellipticity, m.flattening)
             if not np.any(g > 0.0):
                 continue  # falls between grid nodes: nothing would be planted
-            # Keep the summit below SUMMIT_CEILING_M wherever it sits on the surface (z is <= the ceiling).
+            # Keep the summit below SUMMIT_CEILING_M wherever it sits on the surface; near land there is no room.
             room = SUMMIT_CEILING_M - z[rows, cols][g > 0.0].max()
             if height > room:
                 height, radius = room, room / 1000.0 / m.ratio
@@ -419,7 +417,6 @@ def _plant_seamounts(rng: np.random.Generator, frame: _Frame, z: np.ndarray, n: 
                     continue
                 g = render_seamount(dx, dy, 1.0, radius, m.shape, azimuth, m.ellipticity, m.flattening)
             z[rows, cols] += height * g
-            taken.append((lon, lat, radius))
             rows_out.append((lon, lat, height, radius, m.shape, azimuth, m.ellipticity, m.flattening, chain))
     truth = pd.DataFrame(rows_out, columns=list(TRUTH_COLUMNS))
     return truth.astype({"shape": str, "chain": int})
@@ -452,7 +449,7 @@ def _gaps(rng: np.random.Generator, frame: _Frame, truth: pd.DataFrame) -> np.nd
     # Irregular blobs fill the rest exactly: the highest cells of a smooth random field.
     missing = target - np.count_nonzero(mask)
     if missing > 0:
-        field = _noise(rng, frame, rng.uniform(8.0, 20.0), hurst=1.0)
+        field = _noise(rng, frame, rng.uniform(10.0, 25.0), hurst=3.0)  # smooth: compact holes
         field[mask] = -np.inf
         mask.flat[np.argpartition(field.ravel(), -missing)[-missing:]] = True
     return mask
@@ -479,7 +476,7 @@ def _confounders_for(scenario: str, rng: np.random.Generator) -> tuple[str, ...]
 
 def synthesize(seed: int = 0, scenario: str = "plain", n_seamounts: int | None = None,
                shape: tuple[int, int] = (300, 400), spacing_arcmin: float = 1.0,
-               origin: tuple[float, float] = (-30.0, 30.0), confounders=None,
+               origin: tuple[float, float] = (-30.0, 30.0), confounders: Iterable[str] | None = None,
                ridge_azimuth_deg: float | None = None) -> tuple[xr.DataArray, pd.DataFrame]:
     """A synthetic geographic bathymetry grid with planted seamounts, and its truth table.
 
@@ -492,8 +489,9 @@ def synthesize(seed: int = 0, scenario: str = "plain", n_seamounts: int | None =
     The truth table has one row per seamount: lon, lat (summit centre), height_m (planted relief),
     radius_km (basal, equivalent-area), shape, azimuth_deg, ellipticity, flattening (summit radius /
     basal radius for guyots and craters), chain (index of its overlapping chain, -1 if alone).
-    The same seed gives the same grid; each part draws from its own stream, so adding or removing
-    a confounder or the seamounts leaves everything else unchanged.
+    The same seed gives the same grid. Each part draws from its own stream, so adding or removing a
+    confounder leaves the other parts unchanged and the seamounts where they were (except around an
+    island, which displaces them); only their heights may be capped differently.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SeamountaeError(f"seed {seed!r}: must be a non-negative integer; pass e.g. --seed 0")

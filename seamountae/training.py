@@ -82,8 +82,15 @@ def train(
     """Fit an autoencoder to the patches; return it with the metadata its model file carries."""
     if patches.attrs.get("seamountae_kind") != "patches":
         raise SeamountaeError("patches file: not written by `seamountae tile`; make one with `seamountae tile`")
+    patch_px = int(patches["patch"].shape[-1])
+    if patch_px < 8 or patch_px % 8:
+        raise SeamountaeError(f"patches file: patches of {patch_px} px; the autoencoder needs a multiple of 8, "
+                              "so tile again with --patch-px 16, 24 or 32")
     seed_everything(seed)
-    dev = resolve_device(device)
+    try:
+        dev = resolve_device(device)
+    except (ValueError, RuntimeError) as exc:
+        raise SeamountaeError(str(exc)) from None
     x_np, valid_np, _ = normalise(patches["patch"].values)
     held = split_holdout(patches["seamount"].values, holdout_fraction, seed)
     x = torch.from_numpy(x_np)[:, None]

@@ -43,12 +43,31 @@ def cli(ctx: click.Context) -> None:
       seamountae export detections.nc -o seamounts.geojson
     """
     ctx.ensure_object(dict)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("seamountae: %(message)s"))
     logger = logging.getLogger("seamountae")
-    if not logger.handlers:
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("seamountae: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of each message, not the one of the first call.
+
+    A handler bound to the stream of the first invocation would write later messages (a second
+    command in the same process: a notebook, a test runner) to a stale or closed stream.
+    """
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 def main() -> None:

@@ -25,8 +25,7 @@ def command(score_path, threshold, min_relief_m, min_height_m, output, overwrite
     params = options.parameters("detect", config_file, threshold=threshold, min_relief_m=min_relief_m, min_height_m=min_height_m)
     threshold_value = resolve_threshold(params["threshold"])
     scores = from_cf_dataset(read_netcdf(score_path, "score", "score"))
-    separation = params["min_separation_km"] if params["min_separation_km"] >= 0 else None
-    table, clusters = detect(scores, threshold_value, params["min_relief_m"], params["min_height_m"], separation)
+    table, clusters = detect(scores, **params)
     ds = detections_dataset(table, clusters, scores, threshold_value)
     write_netcdf(georeferenced(ds, scores["elevation"]), output, overwrite, provenance(params, {"score": score_path}))
     click.echo(f"{output}: {len(table)} seamounts", err=True)

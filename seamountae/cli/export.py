@@ -26,8 +26,8 @@ def command(detections_path, fmt, output, overwrite, config_file):
     """
     check_writable(output, overwrite)
     table = table_from_detections(read_netcdf(detections_path, "detections", "detect"))
-    if fmt is None and not str(output).lower().endswith(".csv"):
-        fmt = options.parameters("export", config_file)["format"]
+    if fmt is None:
+        fmt = "csv" if str(output).lower().endswith(".csv") else options.parameters("export", config_file)["format"]
     record = provenance({"format": fmt}, {"detections": detections_path})
     write_catalogue(table, output, fmt=fmt, provenance=record, overwrite=overwrite)
     click.echo(f"{output}: {len(table)} seamounts", err=True)

@@ -8,6 +8,7 @@ import sys
 import click
 
 from ..config import resolve
+from ..errors import SeamountaeError
 
 
 def _set_verbosity(ctx: click.Context, param: click.Parameter, value: int) -> int:
@@ -21,10 +22,35 @@ def _set_verbosity(ctx: click.Context, param: click.Parameter, value: int) -> in
     return value
 
 
+def device_problem(value: str) -> str | None:
+    """Why `value` cannot be used as a torch device here (None if it can)."""
+    if not (value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())):
+        return f"{value!r}: use auto, cpu, cuda or cuda:N"
+    if value.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return f"{value!r}: CUDA is not available on this machine; use --device cpu or auto"
+        if value[5:] and int(value[5:]) >= torch.cuda.device_count():
+            return f"{value!r}: this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0"
+    return None
+
+
 def _validate_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None or value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
-        return value
-    raise click.BadParameter(f"{value!r}: use auto, cpu, cuda or cuda:N")
+    problem = None if value is None else device_problem(value)
+    if problem and "use auto, cpu" in problem:
+        raise click.BadParameter(problem)  # a misspelt option: click's usage message
+    if problem:
+        raise SeamountaeError(f"--device {problem}")  # the machine lacks it: the one-line error
+    return value
+
+
+def check_device(value: str) -> str:
+    """The resolved device (from an option or a config file), or a one-line error if unusable."""
+    problem = device_problem(value)
+    if problem:
+        raise SeamountaeError(f"device {problem}")
+    return value
 
 
 output = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output file.")

@@ -4,6 +4,7 @@ import click
 
 from .. import synth as synthetic
 from ..catalogue import write_csv
+from ..errors import SeamountaeError
 from ..grid import write_grid
 from ..outputs import check_writable, provenance
 from . import options
@@ -27,7 +28,10 @@ def command(out_dir, seed, scenario, n_seamounts, shape, overwrite, config_file)
       seamountae synth -o synthetic --seed 3 --scenario fabric
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, or no permission
+        raise SeamountaeError(f"{out}: cannot create the output folder ({exc.strerror or exc}); choose another -o") from None
     for name in ("grid.nc", "truth.csv"):
         check_writable(out / name, overwrite)
     grid, truth = synthetic.synthesize(seed=seed, scenario=scenario, n_seamounts=n_seamounts, shape=tuple(shape))

@@ -20,8 +20,12 @@ def grid_options(command):
     return command
 
 
-def load_grid(path, var, depth_positive):
-    return read_grid(path, var=var or None, depth_positive=depth_positive)
+def load_grid(path, var, depth_positive, config_file=None):
+    """Read the grid with the [grid] parameters: options given here over the config file over defaults."""
+    params = options.parameters("grid", config_file, var=var, depth_positive=depth_positive)
+    depth = params["depth_positive"]
+    return read_grid(path, var=params["var"] or None, depth_positive=None if depth == "auto" else depth,
+                     mask_land=params["mask_land"])
 
 
 @click.command("tile")
@@ -47,15 +51,15 @@ def command(grid_path, catalogue_path, patch_km, patch_px, shifts_px, var, depth
     """
     check_writable(output, overwrite)
     params = options.parameters("tile", config_file, patch_km=patch_km, patch_px=patch_px, shifts_px=shifts_px)
-    grid = load_grid(grid_path, var, depth_positive)
+    grid = load_grid(grid_path, var, depth_positive, config_file)
     catalogue = read_catalogue(catalogue_path)
     inside, skipped = points_inside(catalogue, float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]),
                                     geographic=bool(grid.attrs.get("geographic")))
-    if skipped:
-        log.warning("%s: %d of %d seamounts lie outside the grid and were skipped", catalogue_path, skipped, len(catalogue))
     if inside.empty:
         raise SeamountaeError(f"{catalogue_path}: none of its {len(catalogue)} points lies inside {grid_path}; "
                               "check the catalogue's coordinates (lon, lat order) or use the matching grid")
+    if skipped:
+        log.warning("%s: %d of %d seamounts lie outside the grid and were skipped", catalogue_path, skipped, len(catalogue))
     patches = tile(grid, inside, params["patch_km"], params["patch_px"], params["shifts_px"], tuple(params["scales"]))
     record = provenance(params, {"grid": grid_path, "catalogue": catalogue_path})
     write_netcdf(patches, output, overwrite, record)

@@ -1,6 +1,7 @@
 import click
 import torch
 
+from ..errors import SeamountaeError
 from ..outputs import atomic_output, check_writable, provenance, read_netcdf
 from ..training import save_model, train
 from . import options
@@ -27,7 +28,10 @@ def command(patches_path, epochs, latent, learning_rate, threads, seed, device, 
     check_writable(output, overwrite)
     params = options.parameters("train", config_file, epochs=epochs, latent=latent, learning_rate=learning_rate,
                                 seed=seed, device=device)
-    if threads:
+    options.check_device(params["device"])
+    if threads is not None:
+        if threads < 1:
+            raise SeamountaeError(f"--threads {threads}: must be 1 or more")
         torch.set_num_threads(threads)
     patches = read_netcdf(patches_path, "patches", "tile")
     model, meta = train(patches, progress=options.show_progress(), **params)
