@@ -24,12 +24,20 @@ def residual_relief(grid: xr.DataArray, window_km: float = 60.0) -> np.ndarray:
     return z - ndimage.median_filter(filled, size=size, mode="nearest")
 
 
-def traditional_detect(grid: xr.DataArray, min_residual_m: float = 500.0, window_km: float = 60.0) -> pd.DataFrame:
-    residual = residual_relief(grid, window_km)
+def traditional_detect(grid: xr.DataArray, min_residual_m: float = 500.0, window_km: float = 60.0,
+                       residual: np.ndarray | None = None) -> pd.DataFrame:
+    """One summit per blob of residual relief above `min_residual_m`.
+
+    `residual` may be given (from `residual_relief(grid, window_km)`) to try several thresholds on
+    one grid without recomputing the median filter.
+    """
+    if residual is None:
+        residual = residual_relief(grid, window_km)
     with np.errstate(invalid="ignore"):
         blobs, n = ndimage.label(residual > min_residual_m)
     if n == 0:
-        return pd.DataFrame(columns=["lon", "lat", "height_m"])
+        return pd.DataFrame({"lon": pd.Series(dtype=float), "lat": pd.Series(dtype=float),
+                             "height_m": pd.Series(dtype=float)})
     z = np.where(np.isfinite(grid.values), grid.values, -np.inf)
     tops = np.asarray(ndimage.maximum_position(z, blobs, index=np.arange(1, n + 1)), int)
     return pd.DataFrame({

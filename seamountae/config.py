@@ -23,6 +23,7 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "patch_px": (32, "patch width in pixels after resampling; multiple of 8"),
         "shifts_px": (1, "training patches are also cut 1..N pixels off-centre"),
         "scales": ([0.85, 1.0, 1.15], "training patches are also cut at these relative sizes"),
+        "snap_km": (5.0, "move each catalogue position to the highest cell within this distance (0: keep as given)"),
     },
     "train": {
         "epochs": (40, "passes over the training patches"),

@@ -69,7 +69,7 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
     ring = win[(dist >= 0.4 * patch_km) & (dist <= 0.5 * patch_km)]
     ring = ring[np.isfinite(ring)]
     if ring.size == 0:
-        return {"height_m": np.nan, "area_km2": np.nan, "basal_radius_km": np.nan, "elongation": np.nan, "missing_km": 0.0}
+        return {"height_m": np.nan, "area_km2": np.nan, "basal_radius_km": np.nan, "elongation": np.nan, "missing_km": 0.0, "prominence_m": np.nan}
     base = float(np.median(ring))
     height = summit - base
     above = np.isfinite(win) & (win >= base + 0.1 * height) & (dist <= 0.5 * patch_km)
@@ -84,11 +84,31 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
         elongation = float(np.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9)))
     else:
         elongation = 1.0
+    prominence = _prominence(np.where(dist <= 0.5 * patch_km, win, np.nan), row - r0, col - c0, height)
     # Missing cells (land, gaps) near the summit: a summit on an island's shelf is not a seamount's.
     missing = ~np.isfinite(win)
     nan_km = float(dist[missing].min()) if missing.any() else np.inf
     return {"height_m": height, "area_km2": area, "basal_radius_km": math.sqrt(area / math.pi),
-            "elongation": elongation, "missing_km": nan_km}
+            "elongation": elongation, "missing_km": nan_km, "prominence_m": prominence}
+
+
+def _prominence(win: np.ndarray, r: int, c: int, height: float, steps: int = 24) -> float:
+    """How far the summit at (r, c) stands above the highest saddle joining it to higher ground.
+
+    A lone seamount's prominence is its height; a bump on a ridge or a plateau's clutter is joined
+    to higher terrain by a high saddle. Capped at `height` (nothing higher nearby).
+    """
+    top = win[r, c]
+    finite = np.isfinite(win)
+    if not (finite & (win > top)).any():
+        return height
+    low, high = top - max(height, 1.0), top  # bisect the level at which the summit joins higher ground
+    for _ in range(steps):
+        level = 0.5 * (low + high)
+        parts, _ = ndimage.label(finite & (win >= level))
+        joined = (win[parts == parts[r, c]] > top).any()
+        low, high = (level, high) if joined else (low, level)
+    return float(min(top - high, height))
 
 
 def detect(scores: xr.Dataset, threshold: str | float = "auto", min_relief_m: float = 200.0,
@@ -173,6 +193,7 @@ def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:
         "y": y,
         "elongation": table["elongation"].to_numpy(),
         "missing_km": table["missing_km"].to_numpy(),
+        "prominence_m": table["prominence_m"].to_numpy(),
     })
     return out
 

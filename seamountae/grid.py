@@ -21,6 +21,9 @@ import xarray as xr
 from rasterio.crs import CRS
 from rasterio.errors import CRSError, NotGeoreferencedWarning
 from rasterio.transform import Affine
+from rasterio.windows import Window
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from .errors import SeamountaeError
 from .outputs import atomic_output
@@ -66,6 +69,120 @@ def read_grid(path, var: str | None = None, depth_positive: bool | None = None, 
     reader = _read_geotiff if _sniff(path) == "tiff" else _read_netcdf
     values, x, y, geographic, crs, attrs = reader(path, var)
     return canonical_grid(_to_elevation(values, attrs, depth_positive), x, y, geographic, crs, str(path), mask_land)
+
+
+def open_grid(path, var: str | None = None, depth_positive: bool | None = None, mask_land: bool = True) -> xr.DataArray:
+    """Open a grid file as a canonical grid whose values stay on disk until a window of them is used.
+
+    The same grid as `read_grid` (coordinates, attributes, values cell for cell), but slicing it
+    (`grid[r0:r1, c0:c1].values`) reads only that window from the file (netCDF through xarray's lazy
+    indexing, GeoTIFF through rasterio windows), so a grid larger than memory can be processed window
+    by window. `grid.values` reads everything. Unlike `read_grid`, a grid with no valid cell is not
+    detected when opened (that would read the whole file). Old-style GMT grids (1-D z) are read into
+    memory. Call `grid.close()` to release the file early.
+    """
+    path = Path(path)
+    if _sniff(path) == "tiff":
+        src = _open_geotiff(path)
+        try:
+            band, x, y, geographic, crs, attrs = _geotiff_grid_band(src, path, var)
+        except BaseException:
+            src.close()
+            raise
+
+        def read(r0, r1, c0, c1):
+            return _geotiff_values(src, band, path, Window.from_slices((r0, r1), (c0, c1)))
+
+        close = src.close
+    else:
+        ds = _open_netcdf_dataset(path)
+        try:
+            if _GMT_LEGACY <= set(ds.variables):
+                ds.close()
+                return read_grid(path, var, depth_positive, mask_land)
+            z, x, y, geographic, crs = _netcdf_grid_variable(ds, path, var)
+            attrs = dict(z.attrs)
+        except BaseException:
+            ds.close()
+            raise
+
+        def read(r0, r1, c0, c1):
+            return _load(path, z[r0:r1, c0:c1])
+
+        close = ds.close
+    try:
+        x, y, rows, cols = _canonical_axes(x, y, geographic, str(path))
+    except BaseException:
+        close()
+        raise
+
+    def convert(values):
+        values = np.array(_to_elevation(values, attrs, depth_positive), dtype=np.float32)
+        values[~np.isfinite(values)] = np.nan
+        if mask_land:
+            values[values > 0] = np.nan
+        return values
+
+    data = indexing.LazilyIndexedArray(_GridWindows(read, convert, rows, cols))
+    grid = xr.DataArray(
+        xr.Variable(("y", "x"), data),
+        coords={"y": y, "x": x},
+        name="elevation",
+        attrs={"units": "m", "geographic": int(bool(geographic)), "crs": WGS84_WKT if geographic else (crs or ""), "source": str(path)},
+    )
+    grid.set_close(close)
+    return grid
+
+
+def _canonical_axes(x, y, geographic: bool, label: str):
+    """canonical_grid's coordinates, and for each canonical row and column its index in the file."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    # canonical_grid's own steps, applied to index arrays instead of values, record the reordering.
+    x, cols = _ascending(x, np.arange(x.size)[None, :], 1, "x", label)
+    y, rows = _ascending(y, np.arange(y.size)[:, None], 0, "y", label)
+    if geographic:
+        x, cols = _normalise_longitudes(x, cols)
+        if np.abs(y).max() > 90 + 1e-6:
+            raise SeamountaeError(f"{label}: latitudes reach {np.abs(y).max():g}, beyond 90; the coordinates are not lon/lat degrees, so check the file's CRS")
+    return x, y, np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(cols[0])
+
+
+def _runs(index: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
+    """Split file indices into runs that one contiguous read serves: (positions, first, stop)."""
+    step = np.diff(index)
+    # A run goes on while indices step by +1 throughout, or by -1 throughout (a flipped axis).
+    cut = np.abs(step) != 1
+    cut[1:] |= step[1:] != step[:-1]
+    runs = []
+    for pos in np.split(np.arange(index.size), np.flatnonzero(cut) + 1):
+        part = index[pos]
+        runs.append((pos, int(part.min()), int(part.max()) + 1))
+    return runs
+
+
+class _GridWindows(BackendArray):
+    """The values of a canonical grid, read from the file window by window when indexed."""
+
+    def __init__(self, read, convert, rows: np.ndarray, cols: np.ndarray):
+        self._read, self._convert, self._rows, self._cols = read, convert, rows, cols
+        self.shape = (rows.size, cols.size)
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._window)
+
+    def _window(self, key: tuple):
+        rows, cols = np.atleast_1d(self._rows[key[0]]), np.atleast_1d(self._cols[key[1]])
+        out = np.full((rows.size, cols.size), np.nan, np.float32)
+        if out.size:
+            for rpos, r0, r1 in _runs(rows):
+                for cpos, c0, c1 in _runs(cols):
+                    block = np.asarray(self._read(r0, r1, c0, c1))
+                    out[np.ix_(rpos, cpos)] = block[np.ix_(rows[rpos] - r0, cols[cpos] - c0)]
+            out = self._convert(out)
+        shape = tuple(n for k, n in zip(key, out.shape) if not isinstance(k, (int, np.integer)))
+        return out.reshape(shape)
 
 
 def canonical_grid(values, x, y, geographic: bool, crs: str | None = None, source: str = "", mask_land: bool = True) -> xr.DataArray:
@@ -218,25 +335,34 @@ def _load(path: Path, array) -> np.ndarray:
         raise _unreadable(path, exc) from exc
 
 
-def _read_netcdf(path: Path, var: str | None):
+def _open_netcdf_dataset(path: Path) -> xr.Dataset:
     try:
-        ds = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False)
+        return xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False)
     except Exception as exc:  # as in _load: the libraries give no single exception type for a bad file
         raise _unreadable(path, exc) from exc
-    with ds:  # closes the file once the values are in memory
-        if _GMT_LEGACY <= set(ds.variables):
-            z = _gmt_legacy(ds, path)
-            crs = None
-        else:
-            z = _pick_variable(ds, var, path)
-            z = z.transpose(*_yx_dims(ds, z, path))
-            crs = _netcdf_crs(ds, z, path)
-        yc, xc = z[z.dims[0]], z[z.dims[1]]
-        values, x, y = _load(path, z), _load(path, xc), _load(path, yc)
-        geographic = _is_geographic(xc, yc, x, y, crs)
-        if not geographic and _units(xc) in _KM:
-            x, y = x * 1000.0, y * 1000.0
-        return values, x, y, geographic, crs, dict(z.attrs)
+
+
+def _netcdf_grid_variable(ds: xr.Dataset, path: Path, var: str | None):
+    """The (y, x) variable of an open netCDF file, still on disk, with its coordinates and CRS."""
+    if _GMT_LEGACY <= set(ds.variables):
+        z = _gmt_legacy(ds, path)
+        crs = None
+    else:
+        z = _pick_variable(ds, var, path)
+        z = z.transpose(*_yx_dims(ds, z, path))
+        crs = _netcdf_crs(ds, z, path)
+    yc, xc = z[z.dims[0]], z[z.dims[1]]
+    x, y = _load(path, xc), _load(path, yc)
+    geographic = _is_geographic(xc, yc, x, y, crs)
+    if not geographic and _units(xc) in _KM:
+        x, y = x * 1000.0, y * 1000.0
+    return z, x, y, geographic, crs
+
+
+def _read_netcdf(path: Path, var: str | None):
+    with _open_netcdf_dataset(path) as ds:  # closes the file once the values are in memory
+        z, x, y, geographic, crs = _netcdf_grid_variable(ds, path, var)
+        return _load(path, z), x, y, geographic, crs, dict(z.attrs)
 
 
 def _pick_variable(ds: xr.Dataset, var: str | None, path: Path) -> xr.DataArray:
@@ -346,38 +472,52 @@ def _nodes(start: float, stop: float, n: int, pixel: bool) -> np.ndarray:
     return np.linspace(start, stop, n)
 
 
-def _read_geotiff(path: Path, var: str | None):
+def _open_geotiff(path: Path):
     try:
         with warnings.catch_warnings():
             # A TIFF without georeferencing is rejected below, with a clearer message than the warning.
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(path)
+            return rasterio.open(path)
     except Exception as exc:  # rasterio raises RasterioIOError, CPLE_* errors or OSError
         raise _unreadable(path, exc) from exc
-    with src:
-        band = _pick_band(src, var, path)
-        t = src.transform
-        if t.b != 0 or t.d != 0:
-            raise SeamountaeError(f"{path}: the GeoTIFF is rotated or sheared; warp it north-up first (gdalwarp)")
-        if src.crs is None and t.is_identity:
-            raise SeamountaeError(f"{path}: the TIFF has no georeferencing; add it with gdal_translate -a_srs and -a_ullr")
-        try:
-            data = src.read(band, masked=True)
-        except Exception as exc:
-            raise _unreadable(path, exc) from exc
-        values = np.ma.filled(data.astype(np.float32), np.nan)
-        scale, offset = src.scales[band - 1], src.offsets[band - 1]
-        if scale != 1 or offset != 0:
-            values = values * np.float32(scale) + np.float32(offset)
-        x = t.c + t.a * (np.arange(src.width) + 0.5)
-        y = t.f + t.e * (np.arange(src.height) + 0.5)
-        tags = src.tags(band)
-        attrs = {"units": src.units[band - 1] or tags.get("units", ""), "positive": tags.get("positive", ""), "standard_name": tags.get("standard_name", "")}
-        if src.crs is None:
-            with np.errstate(invalid="ignore"):
-                geographic = bool(np.abs(x).max() <= 360 and np.abs(y).max() <= 90)
-            return values, x, y, geographic, None, attrs
-        return values, x, y, src.crs.is_geographic, src.crs.to_wkt(), attrs
+
+
+def _geotiff_grid_band(src, path: Path, var: str | None):
+    """The band of an open GeoTIFF, its cell-centre coordinates, CRS and unit attributes."""
+    band = _pick_band(src, var, path)
+    t = src.transform
+    if t.b != 0 or t.d != 0:
+        raise SeamountaeError(f"{path}: the GeoTIFF is rotated or sheared; warp it north-up first (gdalwarp)")
+    if src.crs is None and t.is_identity:
+        raise SeamountaeError(f"{path}: the TIFF has no georeferencing; add it with gdal_translate -a_srs and -a_ullr")
+    x = t.c + t.a * (np.arange(src.width) + 0.5)
+    y = t.f + t.e * (np.arange(src.height) + 0.5)
+    tags = src.tags(band)
+    attrs = {"units": src.units[band - 1] or tags.get("units", ""), "positive": tags.get("positive", ""), "standard_name": tags.get("standard_name", "")}
+    if src.crs is None:
+        with np.errstate(invalid="ignore"):
+            geographic = bool(np.abs(x).max() <= 360 and np.abs(y).max() <= 90)
+        return band, x, y, geographic, None, attrs
+    return band, x, y, src.crs.is_geographic, src.crs.to_wkt(), attrs
+
+
+def _geotiff_values(src, band: int, path: Path, window=None) -> np.ndarray:
+    """A band's values (or a rasterio Window of them) as float32 with NaN for nodata, scale and offset applied."""
+    try:
+        data = src.read(band, masked=True, window=window)
+    except Exception as exc:
+        raise _unreadable(path, exc) from exc
+    values = np.ma.filled(data.astype(np.float32), np.nan)
+    scale, offset = src.scales[band - 1], src.offsets[band - 1]
+    if scale != 1 or offset != 0:
+        values = values * np.float32(scale) + np.float32(offset)
+    return values
+
+
+def _read_geotiff(path: Path, var: str | None):
+    with _open_geotiff(path) as src:
+        band, x, y, geographic, crs, attrs = _geotiff_grid_band(src, path, var)
+        return _geotiff_values(src, band, path), x, y, geographic, crs, attrs
 
 
 def _pick_band(src, var: str | None, path: Path) -> int:

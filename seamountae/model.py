@@ -92,9 +92,9 @@ def load_artifact(path) -> tuple[PatchAutoencoder, dict]:
     except IsADirectoryError:
         raise ValueError(f"{path}: is a directory; give the MODEL.pt written by `seamountae train`") from None
     except Exception as exc:  # truncated, foreign, or a pickle that tries to import/run code
-        if "weights only load failed" in str(exc).lower():
-            blocked = next((line.strip() for line in str(exc).splitlines() if "GLOBAL" in line or "Unsupported" in line), "")
-            detail = f" ({blocked.rstrip('.')})" if blocked else ""
+        blocked = next((line.strip() for line in str(exc).splitlines() if "GLOBAL" in line), "")
+        if blocked:  # the safe unpickler met a reference to a Python callable and stopped before calling it
+            detail = f" ({blocked.rstrip('.')})"
             raise ValueError(f"{path}: refused: the file holds Python objects, not only weights, and loading it could run "
                              f"code{detail}; use a MODEL.pt written by `seamountae train`") from None
         raise ValueError(f"{path}: not a seamountae model file (unreadable: truncated, damaged or another format); "

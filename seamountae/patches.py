@@ -129,6 +129,29 @@ def relief_batch(patches: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isfinite(top), top - base, torch.nan)
 
 
+def snap_to_summits(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """Move each point to the highest valid grid cell within `radius_km` (points off the grid stay)."""
+    if radius_km <= 0:
+        return x, y
+    per_km_y, per_km_x = _km_to_index(grid, y)
+    col = np.rint((x - float(grid.x[0])) / float(grid.x[1] - grid.x[0])).astype(int)
+    row = np.rint((y - float(grid.y[0])) / float(grid.y[1] - grid.y[0])).astype(int)
+    z = grid.values
+    ny, nx = z.shape
+    sx, sy = x.copy(), y.copy()
+    for i, (r, c) in enumerate(zip(row, col)):
+        ry, rx = int(radius_km * per_km_y[i]), int(radius_km * per_km_x[i])
+        r0, r1, c0, c1 = max(r - ry, 0), min(r + ry + 1, ny), max(c - rx, 0), min(c + rx + 1, nx)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        yy, xx = np.ogrid[r0 - r : r1 - r, c0 - c : c1 - c]
+        window = np.where(np.hypot(yy / per_km_y[i], xx / per_km_x[i]) <= radius_km, z[r0:r1, c0:c1], np.nan)
+        if np.isfinite(window).any():
+            k = np.unravel_index(np.nanargmax(window), window.shape)
+            sy[i], sx[i] = float(grid.y[r0 + k[0]]), float(grid.x[c0 + k[1]])
+    return sx, sy
+
+
 def tile(
     grid: xr.DataArray,
     catalogue: pd.DataFrame,
@@ -136,15 +159,21 @@ def tile(
     patch_px: int = 32,
     shifts_px: int = 1,
     scales: tuple[float, ...] = (0.85, 1.0, 1.15),
+    snap_km: float = 5.0,
 ) -> xr.Dataset:
     """Training patches centred on catalogued seamounts, with shift and scale augmentations.
 
+    Catalogue positions (often from satellite gravity) can sit kilometres off the summit in the
+    grid, so each centre is first moved to the highest cell within `snap_km`: the model then
+    learns seamounts centred the way `detect` finds them, on their summits.
     Each seamount gives (2·shifts_px+1)² × len(scales) patches (offsets in patch pixels); the
     dihedral flips and rotations are added at training time. `seamount` groups the augmentations of
     one seamount so that calibration can hold out whole seamounts.
     """
-    if patch_px < 8 or patch_px % 4:
-        raise SeamountaeError(f"patch_px={patch_px}: must be a multiple of 4 and at least 8; use 32")
+    if patch_px < 8 or patch_px % 8:
+        raise SeamountaeError(f"patch_px={patch_px}: the autoencoder needs a multiple of 8; use 32")
+    if not patch_km > 0:
+        raise SeamountaeError(f"patch_km={patch_km}: must be positive; use 48")
     px_km = patch_km / patch_px
     per_km_y, per_km_x = _km_to_index(grid, catalogue["lat"].to_numpy())
     step_x, step_y = float(grid.x[1] - grid.x[0]), float(grid.y[1] - grid.y[0])
@@ -152,8 +181,8 @@ def tile(
     sy, sx, sc = np.meshgrid(shift, shift, np.asarray(scales, float), indexing="ij")
     sy, sx, sc = sy.ravel(), sx.ravel(), sc.ravel()
     n_seamounts, n_aug = len(catalogue), sy.size
-    lon = np.repeat(catalogue["lon"].to_numpy(float), n_aug)
-    lat = np.repeat(catalogue["lat"].to_numpy(float), n_aug)
+    x0, y0 = snap_to_summits(grid, catalogue["lon"].to_numpy(float), catalogue["lat"].to_numpy(float), snap_km)
+    lon, lat = np.repeat(x0, n_aug), np.repeat(y0, n_aug)
     cx = lon + np.tile(sx, n_seamounts) * px_km * np.repeat(per_km_x, n_aug) * step_x
     cy = lat + np.tile(sy, n_seamounts) * px_km * np.repeat(per_km_y, n_aug) * step_y
     scale = np.tile(sc, n_seamounts)

@@ -1,34 +1,60 @@
-"""Scoring: the reconstruction-error map of a whole grid.
+"""Scoring: the reconstruction-error map of a whole grid, window by window.
 
 Every patch is cut from one global lattice. The grid is resampled to the model's pixel size
-(`patch_km / patch_px`) on lattice points fixed by grid index, so any window of the grid — a band
-of latitude, a column chunk, a SLURM tile — sees exactly the same patches as the whole grid does,
+(`patch_km / patch_px`) on lattice points fixed by grid index, so any window of the grid — a block
+of rows, a column chunk, a SLURM tile — sees exactly the same patches as the whole grid does,
 and windowed results equal whole-grid results. Geographic grids are processed in bands of fixed
 latitude (1°), each with its own east-west scale (cos latitude), so a patch is `patch_km` wide at
 any latitude. Patch centres sit every `stride_px` resampled pixels; their errors are interpolated
-back to the grid's own cells.
+back to the grid's own cells. A global geographic grid wraps in longitude: patches near ±180° see
+the cells across the antimeridian.
+
+Streaming: each band is processed in blocks of centre rows and, within a block, in column windows
+of bounded size. A window is read from the grid (which may be a lazily opened file, see
+`grid.open_grid`) with a halo of half a patch, resampled, cut into patches by strided views (no
+copy per patch, no Python loop per patch) and scored in batches on the model's device. Cells whose
+four surrounding centres are done are interpolated and handed on (`iter_score`) for writing, so
+memory depends on the window size, not on the grid size. `write_score` streams straight into a
+chunked, compressed netCDF file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import xarray as xr
 
 from .grid import KM_PER_DEGREE, cell_size_km
 from .model import PatchAutoencoder, masked_error, resolve_device
-from .patches import MAX_NAN_FRACTION, bilinear, normalise_batch, relief_batch
+from .patches import MAX_NAN_FRACTION, MIN_STD_M, _plane_design, _relief_masks
 from .training import conformal_score
 
 log = logging.getLogger("seamountae")
 
 BAND_DEG = 1.0  # latitude band height for geographic grids
 OUTPUTS = ("error", "relief_m")
+# Grid cells (or resampled pixels, whichever is more) read and resampled at once: bounds memory.
+WINDOW_CELLS = 1 << 22
+# Output cells are handed on in tiles aligned to these (the netCDF chunk shape of `write_score`).
+CHUNK_ROWS, CHUNK_COLS = 32, 1024
+# Patches per forward pass on the CPU: larger batches spill the caches and run slower.
+CPU_BATCH = 512
+MAX_CUDA_BATCH = 1 << 15
+
+VARIABLES = {
+    "elevation": {"units": "m", "long_name": "elevation (positive up)", "positive": "up"},
+    "error": {"units": "1", "long_name": "reconstruction error (fraction of patch variance)"},
+    "score": {"units": "1", "long_name": "seamount-likeness: conformal p-value against held-out seamounts"},
+    "relief_m": {"units": "m", "long_name": "patch centre relief above the patch's outer ring"},
+}
 
 
 @dataclass(frozen=True)
@@ -57,120 +83,430 @@ def lattice_bands(grid: xr.DataArray, px_km: float) -> list[Band]:
     return bands
 
 
-def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-    """grid[r0:r1, c0:c1] as float32, NaN where the window leaves the grid (reads only what it needs)."""
+def wraps(grid: xr.DataArray) -> bool:
+    """True for a geographic grid that goes all the way round in longitude."""
+    if not int(grid.attrs.get("geographic", 0)):
+        return False
+    nx = grid.sizes["x"]
+    step = float(grid.x[-1] - grid.x[0]) / (nx - 1)
+    return nx * step >= 360.0 - step / 2
+
+
+def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, wrap: bool = False) -> np.ndarray:
+    """grid[r0:r1, c0:c1] as float32, NaN where the window leaves the grid (reads only what it needs).
+
+    With `wrap`, columns outside the grid are taken across the antimeridian (modulo the width).
+    """
     ny, nx = grid.shape
     out = np.full((r1 - r0, c1 - c0), np.nan, np.float32)
-    rr0, rr1, cc0, cc1 = max(r0, 0), min(r1, ny), max(c0, 0), min(c1, nx)
-    if rr0 < rr1 and cc0 < cc1:
-        out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = grid[rr0:rr1, cc0:cc1].values
+    rr0, rr1 = max(r0, 0), min(r1, ny)
+    if rr0 >= rr1 or c0 >= c1:
+        return out
+    if not wrap:
+        cc0, cc1 = max(c0, 0), min(c1, nx)
+        if cc0 < cc1:
+            out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = grid[rr0:rr1, cc0:cc1].values
+        return out
+    c = c0
+    while c < c1:  # whole laps of the globe, then the pieces of the last one
+        start = c % nx
+        n = min(nx - start, c1 - c)
+        out[rr0 - r0 : rr1 - r0, c - c0 : c - c0 + n] = grid[rr0:rr1, start : start + n].values
+        c += n
     return out
 
 
-class PatchScorer:
-    """The model on a device, turning batches of raw patches (metres) into per-patch statistics."""
+def auto_batch_size(device: torch.device, patch_px: int = 32, width: int = 16) -> int:
+    """Patches per forward pass: as many as fit comfortably in free memory, capped where speed stops growing.
 
-    def __init__(self, model: PatchAutoencoder, device: str = "auto", batch_size: int = 2048):
+    On CUDA up to a quarter of the free device memory (at most 32768 patches); on the CPU at most
+    CPU_BATCH (cache-sized batches are fastest) and at most a tenth of the free RAM.
+    """
+    # Live float32 activations per patch in a forward pass, with normalisation temporaries.
+    per_patch = 4 * (16 * patch_px**2 + 6 * width * (patch_px // 2) ** 2)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(max(256, min(MAX_CUDA_BATCH, free // 4 // per_patch)))
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        free = 1 << 30
+    return int(max(32, min(CPU_BATCH, free // 10 // per_patch)))
+
+
+class PatchScorer:
+    """The model on a device, turning batches of raw patches (metres) into per-patch statistics.
+
+    batch_size "auto" (or None) picks it from free memory (`auto_batch_size`). On CUDA the forward
+    pass runs under autocast (float16) unless amp=False; normalisation and errors stay float32.
+    `patches_scored` counts the patches that went through the model.
+    """
+
+    def __init__(self, model: PatchAutoencoder, device: str = "auto", batch_size: int | str | None = "auto",
+                 amp: bool = True):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
-        self.batch_size = batch_size
+        p = int(model.patch_px)
+        self.patch_px = p
+        if batch_size in (None, "auto"):
+            batch_size = auto_batch_size(self.device, p, int(getattr(model, "width", 16)))
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size {batch_size}: must be 1 or more")
+        self.amp = bool(amp) and self.device.type == "cuda"
+        design = _plane_design(p).to(self.device)
+        self._design = design
+        self._design_t = design.T.contiguous()
+        self._design_outer = (design[:, :, None] * design[:, None, :]).reshape(-1, 9)
+        self._ridge = torch.eye(3, device=self.device) * 1e-6
+        ata = design.T @ design + self._ridge
+        self._fit = design @ torch.linalg.inv(ata)  # coefficients of a complete patch: z @ _fit
+        self._neg_design_t = -self._design_t
+        centre, ring = _relief_masks(p)
+        self._centre = torch.nonzero(centre).flatten().to(self.device)
+        self._ring = torch.nonzero(ring).flatten().to(self.device)
+        self.min_valid = (1 - MAX_NAN_FRACTION) * p * p
+        self.patches_scored = 0
+
+    def stats(self, patches: torch.Tensor, complete: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(error, relief_m) of one batch (n, p, p) of raw patches on the device; NaN if unusable.
+
+        complete: the caller knows every cell of every patch is valid (None: check).
+        """
+        n = patches.shape[0]
+        flat = patches.reshape(n, -1)
+        if complete is None:
+            complete = bool(torch.isfinite(flat).all())
+        if complete:  # the common case, in fewer passes over memory
+            x = self._normalise_complete(flat)
+            error = (self._forward(x) - x).square_().mean(1)
+            self.patches_scored += n
+            return error, self._relief(flat, complete=True)
+        valid = torch.isfinite(flat)
+        w = valid.to(flat.dtype)
+        count = w.sum(1)
+        x = self._normalise(flat, valid, w, count.clamp_min(1))
+        error = masked_error(self._forward(x), x, w)
+        usable = count >= self.min_valid
+        self.patches_scored += n
+        return torch.where(usable, error, torch.nan), torch.where(usable, self._relief(flat), torch.nan)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        with torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext():
+            recon = self.model(x.view(n, 1, self.patch_px, self.patch_px))
+        return recon.float().reshape(n, -1)
+
+    def _normalise(self, flat, valid, w, count):
+        """patches.normalise_batch's arithmetic (plane removed, scaled by the residual's std), as matrix products."""
+        z = torch.where(valid, flat, 0)
+        z = z - (z.sum(1) / count)[:, None] * w  # centre first: float32 keeps mm precision at 5 km depth
+        ata = (w @ self._design_outer).view(-1, 3, 3) + self._ridge
+        coef = torch.linalg.solve(ata, z @ self._design)  # z is 0 where invalid, so z·A = (w·z)·A
+        resid = (z - coef @ self._design_t) * w
+        std = torch.sqrt(resid.square().sum(1) / count)
+        return resid / std.clamp_min(MIN_STD_M)[:, None]
+
+    def _normalise_complete(self, flat):
+        """`_normalise` of patches without missing cells: the plane fit is one fixed projection."""
+        z = flat - flat.mean(1, keepdim=True)
+        resid = torch.addmm(z, z @ self._fit, self._neg_design_t)  # z − A·coef, coef = (AᵀA)⁻¹Aᵀz
+        std = torch.linalg.vector_norm(resid, dim=1) / math.sqrt(flat.shape[1])
+        return resid.mul_((1 / std.clamp_min(MIN_STD_M))[:, None])
+
+    def _relief(self, flat, complete: bool = False):
+        """patches.relief_batch: highest cell of the centre disc minus the median of the outer ring."""
+        centre, ring = flat.index_select(1, self._centre), flat.index_select(1, self._ring)
+        if complete and ring.device.type == "cpu":
+            top = centre.amax(1)
+            # The lower median, as torch.median takes it; numpy's selection is ~10x faster than a sort.
+            k = (ring.shape[1] - 1) // 2
+            base = torch.from_numpy(np.partition(ring.numpy(), k, axis=1)[:, k])
+            return top - base
+        top = torch.nan_to_num(centre, nan=-torch.inf).amax(1)
+        base = torch.nanmedian(ring, dim=1).values
+        return torch.where(torch.isfinite(top), top - base, torch.nan)
 
     def __call__(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {name: [] for name in OUTPUTS}
         with torch.inference_mode():
             for i in range(0, len(patches), self.batch_size):
                 raw = patches[i : i + self.batch_size].to(self.device, non_blocking=True)
-                x, valid, _ = normalise_batch(raw)
-                x, valid = x[:, None], valid[:, None]
-                error = masked_error(self.model(x), x, valid)
-                usable = valid.flatten(1).mean(1) >= 1 - MAX_NAN_FRACTION
-                out["error"].append(torch.where(usable, error, torch.nan).float().cpu())
-                out["relief_m"].append(torch.where(usable, relief_batch(raw), torch.nan).float().cpu())
+                error, relief = self.stats(raw)
+                out["error"].append(error.float().cpu())
+                out["relief_m"].append(relief.float().cpu())
         return {k: torch.cat(v) if v else torch.zeros(0) for k, v in out.items()}
 
 
-def score_band(grid: xr.DataArray, band: Band, scorer: PatchScorer, px_km: float, patch_px: int,
-               stride_px: int, max_centres: int = 1 << 16) -> dict[str, np.ndarray]:
-    """Per-cell outputs for the band's rows, on all of the grid's columns."""
-    ny, nx = grid.shape
+def _interp_axis(values: torch.Tensor, positions: np.ndarray, dim: int) -> torch.Tensor:
+    """Linear interpolation along one dimension at fractional indices (all within [0, n-1])."""
+    i0 = np.floor(positions)
+    frac = torch.from_numpy(positions - i0).to(values.device, values.dtype)
+    i0 = i0.astype(np.int64)
+    i1 = np.minimum(i0 + 1, values.shape[dim] - 1)  # at n-1 exactly the weight of i1 is 0
+    lo = values.index_select(dim, torch.from_numpy(i0).to(values.device))
+    hi = values.index_select(dim, torch.from_numpy(i1).to(values.device))
+    shape = [1] * values.ndim
+    shape[dim] = -1
+    return lo + (hi - lo) * frac.view(shape)
+
+
+def separable_bilinear(values: torch.Tensor, rows: np.ndarray, cols: np.ndarray, rows_first: bool = True,
+                       dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Bilinear interpolation of (..., H, W) at the outer product of fractional `rows` × `cols`.
+
+    Like patches.bilinear: a sample whose neighbours with weight ≥ 0.001 include a missing (NaN)
+    value is missing. The positions must lie within the array; windows are read with margins so
+    that they do. The result depends only on the values around each sample and on the positions'
+    fractional parts, so the same sample from two different windows is bitwise the same.
+    `dtype` is the arithmetic's precision (float64 rounds once, as scipy's map_coordinates does).
+    """
+    valid = torch.isfinite(values)
+    filled = values.to(dtype or values.dtype, copy=True).masked_fill_(~valid, 0)
+    weight = valid.to(torch.float32)
+    del valid
+    axes = ((rows, values.ndim - 2), (cols, values.ndim - 1))
+    for positions, dim in axes if rows_first else axes[::-1]:
+        filled = _interp_axis(filled, positions, dim)
+        weight = _interp_axis(weight, positions, dim)
+    return torch.where(weight >= 0.999, filled, torch.nan).to(values.dtype)
+
+
+@dataclass(frozen=True)
+class _BandLattice:
+    """Where a band's patch centres are: every step_r grid rows and step_c grid columns."""
+
+    band: Band
+    sy: float  # grid rows per resampled pixel
+    sx: float  # grid columns per resampled pixel
+    stride_px: int
+    patch_px: int
+
+    @property
+    def step_r(self) -> float:
+        return self.stride_px * self.sy
+
+    @property
+    def step_c(self) -> float:
+        return self.stride_px * self.sx
+
+
+def _centre_stats(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, m0: int, m1: int, k0: int, k1: int,
+                  wrap: bool) -> torch.Tensor:
+    """(2, m1-m0, k1-k0) error and relief of the patch centres [m0, m1) × [k0, k1), on the device."""
+    S, P, half = lat.stride_px, lat.patch_px, lat.patch_px // 2
+    # Resampled pixel q sits at grid row (q + 0.5)·sy; centre m covers q in [m·S − half, m·S + half).
+    q = np.arange(m0 * S - half, (m1 - 1) * S + half)
+    l = np.arange(k0 * S - half, (k1 - 1) * S + half)
+    rows, cols = (q + 0.5) * lat.sy, (l + 0.5) * lat.sx
+    r_lo, r_hi = math.floor(rows[0]), math.floor(rows[-1]) + 2
+    c_lo, c_hi = math.floor(cols[0]), math.floor(cols[-1]) + 2
+    window = torch.from_numpy(read_window(grid, r_lo, r_hi, c_lo, c_hi, wrap)).to(scorer.device)
+    # Positions minus an integer are exact, so every window resamples a pixel identically.
+    resampled = separable_bilinear(window, rows - r_lo, cols - c_lo, lat.sy <= lat.sx, torch.float64)
+    del window
+    counts = F.avg_pool2d(torch.isfinite(resampled).to(torch.float32)[None, None], P, S, divisor_override=1)[0, 0]
+    out = torch.full((2, m1 - m0, k1 - k0), torch.nan, device=scorer.device)
+    views = resampled.unfold(0, P, S).unfold(1, P, S)  # (M, K, P, P), no copy
+    complete = counts == P * P
+    # Complete patches take the fast path; patches too holed to score (counts < min_valid) are skipped.
+    for mask, is_complete in ((complete, True), (~complete & (counts >= scorer.min_valid), False)):
+        mi, ki = torch.nonzero(mask, as_tuple=True)
+        for i in range(0, len(mi), scorer.batch_size):
+            bm, bk = mi[i : i + scorer.batch_size], ki[i : i + scorer.batch_size]
+            error, relief = scorer.stats(views[bm, bk], complete=is_complete)
+            out[0, bm, bk] = error
+            out[1, bm, bk] = relief
+    return out
+
+
+def _window_shape(lat: _BandLattice, budget: int, n_m: int, n_k: int) -> tuple[int, int]:
+    """Centre rows and columns per window, so that a window reads about `budget` cells or pixels."""
+    S, P = lat.stride_px, lat.patch_px
+    per_px_r, per_px_c = max(lat.sy, 1.0), max(lat.sx, 1.0)
+    side = math.sqrt(budget)
+    rows = int(np.clip((side / per_px_r - P) / S, 8, n_m))
+    cols = int(np.clip((budget / ((rows * S + P) * per_px_r) / per_px_c - P) / S, 8, n_k))
+    return max(rows, 1), max(cols, 1)
+
+
+def _score_band(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, wrap: bool, budget: int):
+    band, nx = lat.band, grid.sizes["x"]
+    # Each cell interpolates the centres floor(pos) and floor(pos) + 1 on each axis.
+    pos_r = np.arange(band.row0, band.row1) / lat.step_r
+    pos_c = np.arange(nx) / lat.step_c
+    m_of_row = np.floor(pos_r).astype(np.int64)
+    k_of_col = np.floor(pos_c).astype(np.int64)
+    m_first, m_last = int(m_of_row[0]), int(m_of_row[-1]) + 1
+    n_k = int(k_of_col[-1]) + 2  # centres 0 .. k_of_col[-1] + 1
+    rows_per_block, cols_per_window = _window_shape(lat, budget, m_last - m_first + 1, n_k)
+    buffer, buffer_m0, done = None, m_first, band.row0
+    for ma in range(m_first, m_last + 1, rows_per_block):
+        mb = min(ma + rows_per_block, m_last + 1)
+        block = torch.cat([_centre_stats(grid, lat, scorer, ma, mb, ka, min(ka + cols_per_window, n_k), wrap)
+                           for ka in range(0, n_k, cols_per_window)], dim=2)
+        buffer = block if buffer is None else torch.cat([buffer, block], dim=1)
+        if mb == m_last + 1:
+            stop = band.row1
+        else:  # rows whose next centre row (m + 1) is done, cut at a chunk boundary
+            stop = band.row0 + int(np.searchsorted(m_of_row, mb - 1, side="left"))
+            stop = max(done, stop // CHUNK_ROWS * CHUNK_ROWS)
+        if stop > done:
+            yield from _cell_tiles(buffer, buffer_m0, pos_r[done - band.row0 : stop - band.row0], pos_c, k_of_col,
+                                   slice(done, stop), budget)
+            done = stop
+            keep = int(m_of_row[stop - band.row0]) if stop < band.row1 else mb
+            buffer, buffer_m0 = buffer[:, keep - buffer_m0 :], keep
+
+
+def _cell_tiles(stats: torch.Tensor, m0: int, pos_r: np.ndarray, pos_c: np.ndarray, k_of_col: np.ndarray,
+                rows: slice, budget: int):
+    """Interpolate centre statistics to the cells of `rows`, in column tiles aligned to CHUNK_COLS."""
+    nx = pos_c.size
+    width = max(CHUNK_COLS, budget // (4 * max(pos_r.size, 1)) // CHUNK_COLS * CHUNK_COLS)
+    for c0 in range(0, nx, width):
+        c1 = min(c0 + width, nx)
+        k0, k1 = int(k_of_col[c0]), int(k_of_col[c1 - 1]) + 2
+        tile = separable_bilinear(stats[:, :, k0:k1], pos_r - m0, pos_c[c0:c1] - k0).cpu().numpy()
+        yield rows, slice(c0, c1), {"error": tile[0], "relief_m": tile[1]}
+
+
+def iter_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = 2, device: str = "auto",
+               batch_size: int | str | None = "auto", window_cells: int | None = None,
+               scorer: PatchScorer | None = None) -> Iterator[tuple[slice, slice, dict[str, np.ndarray]]]:
+    """Score window by window: yields (rows, cols, {"error", "relief_m"}) tiles covering the grid once.
+
+    Tiles come band by band, top to bottom, left to right; memory is bounded by `window_cells`
+    (default WINDOW_CELLS), whatever the grid size. The grid may be opened lazily (grid.open_grid).
+    Results do not depend on window_cells or batch_size (up to float rounding in the model).
+    A ready `scorer` replaces model, device and batch_size.
+    """
+    patch_px = int(meta["patch_px"])
+    if stride_px < 1:
+        raise ValueError(f"stride_px {stride_px}: must be 1 or more")
+    px_km = meta["patch_km"] / patch_px
+    scorer = scorer or PatchScorer(model, device, batch_size)
+    if scorer.patch_px != patch_px:
+        raise ValueError(f"model takes {scorer.patch_px}-px patches but meta says {patch_px}")
+    wrap = wraps(grid)
+    budget = int(window_cells or WINDOW_CELLS)
     dy_km, _ = cell_size_km(grid)
-    sy, sx = px_km / dy_km, band.cols_per_px  # grid cells per resampled pixel
-    step_r, step_c = stride_px * sy, stride_px * sx  # grid cells between patch centres
-    half = patch_px // 2
-    # Lattice rows/columns of centres needed to interpolate every cell of the band.
-    m0, m1 = math.floor(band.row0 / step_r), math.ceil((band.row1 - 1) / step_r)
-    k0, k1 = 0, math.ceil((nx - 1) / step_c)
-    n_m, n_k = m1 - m0 + 1, k1 - k0 + 1
-    stats = {name: np.full((n_m, n_k), np.nan, np.float32) for name in OUTPUTS}
-    chunk_k = max(1, max_centres // n_m)
-    for ka in range(k0, k1 + 1, chunk_k):
-        kb = min(ka + chunk_k, k1 + 1)
-        # Resampled pixel q sits at grid row (q + 0.5)·sy; centre m covers q in [m·S − half, m·S + half).
-        q = np.arange(m0 * stride_px - half, m1 * stride_px + half)
-        l = np.arange(ka * stride_px - half, (kb - 1) * stride_px + half)
-        rows, cols = (q + 0.5) * sy, (l + 0.5) * sx
-        r_lo, r_hi = math.floor(rows[0]), math.floor(rows[-1]) + 2
-        c_lo, c_hi = math.floor(cols[0]), math.floor(cols[-1]) + 2
-        window = read_window(grid, r_lo, r_hi, c_lo, c_hi)
-        rr, cc = np.meshgrid(rows - r_lo, cols - c_lo, indexing="ij")
-        resampled = torch.from_numpy(bilinear(window, rr, cc))
-        views = resampled.unfold(0, patch_px, stride_px).unfold(1, patch_px, stride_px)  # (M, K, P, P), no copy
-        result = scorer(views.reshape(-1, patch_px, patch_px))
-        for name in OUTPUTS:
-            stats[name][:, ka - k0 : kb - k0] = result[name].numpy().reshape(views.shape[:2])
-    # Back to cells: each cell interpolates the four lattice centres around it.
-    ii, jj = np.meshgrid(np.arange(band.row0, band.row1) / step_r - m0, np.arange(nx) / step_c - k0, indexing="ij")
-    return {name: bilinear(stats[name], ii, jj) for name in OUTPUTS}
+    with torch.inference_mode():
+        for band in lattice_bands(grid, px_km):
+            lat = _BandLattice(band, px_km / dy_km, band.cols_per_px, int(stride_px), patch_px)
+            yield from _score_band(grid, lat, scorer, wrap, budget)
 
 
-def iter_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = 2,
-               device: str = "auto", batch_size: int = 2048) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
-    """Score band by band: yields (rows, outputs) so callers can write each band as it is done."""
-    px_km = meta["patch_km"] / meta["patch_px"]
-    scorer = PatchScorer(model, device, batch_size)
-    for band in lattice_bands(grid, px_km):
-        yield slice(band.row0, band.row1), score_band(grid, band, scorer, px_km, meta["patch_px"], stride_px)
+def _progress_rows(tiles, enabled: bool, nx: int, ny: int):
+    """Pass tiles through, advancing a progress bar (rows) when a tile finishes its rows."""
+    from .training import _progress
+
+    bar = _progress(None, enabled, desc="score", unit="row", total=ny) if enabled else None
+    if bar is None or not hasattr(bar, "update"):
+        yield from tiles
+        return
+    with bar:
+        for rows, cols, out in tiles:
+            yield rows, cols, out
+            if cols.stop == nx:
+                bar.update(rows.stop - rows.start)
+
+
+def cell_outputs(elevation: np.ndarray, maps: dict[str, np.ndarray], calibration_errors) -> dict[str, np.ndarray]:
+    """The score dataset's variables on some cells: missing elevation → missing everywhere."""
+    elevation = np.asarray(elevation, np.float32)
+    missing = ~np.isfinite(elevation)
+    error = np.where(missing, np.nan, maps["error"]).astype(np.float32)
+    return {
+        "elevation": elevation,
+        "error": error,
+        "score": conformal_score(error, calibration_errors),
+        "relief_m": np.where(missing, np.nan, maps["relief_m"]).astype(np.float32),
+    }
 
 
 def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = 2, device: str = "auto",
-          batch_size: int = 2048, progress: bool = False) -> xr.Dataset:
-    """The score dataset of a whole grid: elevation, error, score and relief on the grid's cells."""
-    shape = grid.shape
-    maps = {name: np.full(shape, np.nan, np.float32) for name in OUTPUTS}
-    bands = iter_score(grid, model, meta, stride_px, device, batch_size)
-    if progress:
-        from .training import _progress
-
-        bands = _progress(bands, True, desc="score", unit="band", total=len(lattice_bands(grid, meta["patch_km"] / meta["patch_px"])))
-    for rows, out in bands:
+          batch_size: int | str | None = "auto", progress: bool = False, window_cells: int | None = None) -> xr.Dataset:
+    """The score dataset of a whole grid, in memory: elevation, error, score and relief on the grid's cells."""
+    maps = {name: np.full(grid.shape, np.nan, np.float32) for name in OUTPUTS}
+    tiles = iter_score(grid, model, meta, stride_px, device, batch_size, window_cells)
+    for rows, cols, out in _progress_rows(tiles, progress, grid.sizes["x"], grid.sizes["y"]):
         for name in OUTPUTS:
-            maps[name][rows] = out[name]
+            maps[name][rows, cols] = out[name]
     return score_dataset(grid, maps, meta, stride_px)
 
 
+def _dataset_attrs(grid: xr.DataArray, meta: dict, stride_px: int) -> dict:
+    return {
+        "seamountae_kind": "score",
+        "patch_km": float(meta["patch_km"]),
+        "patch_px": int(meta["patch_px"]),
+        "stride_px": int(stride_px),
+        "geographic": int(grid.attrs.get("geographic", 0)),
+        "crs": grid.attrs.get("crs", ""),
+    }
+
+
 def score_dataset(grid: xr.DataArray, maps: dict[str, np.ndarray], meta: dict, stride_px: int) -> xr.Dataset:
-    elevation = np.asarray(grid.values, np.float32)
-    missing = ~np.isfinite(elevation)
-    error = np.where(missing, np.nan, maps["error"])
-    coords = {"y": grid.y, "x": grid.x}
+    values = cell_outputs(grid.values, maps, meta["calibration"]["errors"])
     dims = ("y", "x")
-    ds = xr.Dataset(
-        {
-            "elevation": (dims, elevation, {"units": "m", "long_name": "elevation (positive up)", "positive": "up"}),
-            "error": (dims, error, {"units": "1", "long_name": "reconstruction error (fraction of patch variance)"}),
-            "score": (dims, conformal_score(error, meta["calibration"]["errors"]),
-                      {"units": "1", "long_name": "seamount-likeness: conformal p-value against held-out seamounts"}),
-            "relief_m": (dims, np.where(missing, np.nan, maps["relief_m"]),
-                         {"units": "m", "long_name": "patch centre relief above the patch's outer ring"}),
-        },
-        coords=coords,
-        attrs={
-            "seamountae_kind": "score",
-            "patch_km": float(meta["patch_km"]),
-            "patch_px": int(meta["patch_px"]),
-            "stride_px": int(stride_px),
-            "geographic": int(grid.attrs.get("geographic", 0)),
-            "crs": grid.attrs.get("crs", ""),
-        },
-    )
-    return ds
+    return xr.Dataset({name: (dims, values[name], dict(attrs)) for name, attrs in VARIABLES.items()},
+                      coords={"y": grid.y, "x": grid.x}, attrs=_dataset_attrs(grid, meta, stride_px))
+
+
+def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, attrs: dict | None = None,
+                stride_px: int = 2, device: str = "auto", batch_size: int | str | None = "auto",
+                progress: bool = False, window_cells: int | None = None) -> dict[str, int]:
+    """Score a grid window by window straight into a new CF netCDF-4 file at `path`.
+
+    The file is what `outputs.write_netcdf(grid.georeferenced(score(...), grid), ...)` writes (same
+    variables, coordinates and attributes; `attrs` are added as global attributes), but it is
+    written tile by tile into chunked, compressed variables, so memory stays bounded whatever the
+    grid size. `path` is written in place: callers wrap it in outputs.atomic_output. Returns counts:
+    cells, valid (cells with an elevation), scored (cells with an error) and patches (model inputs).
+    """
+    import netCDF4
+
+    from .grid import georeferenced
+
+    # The file's layout comes from the in-memory writer's own functions, on data that takes no memory:
+    # xarray writes coordinates, CRS and attributes as outputs.write_netcdf does; netCDF4 then adds
+    # the grids as chunked, compressed variables and fills them tile by tile.
+    empty = np.broadcast_to(np.float32(np.nan), grid.shape)
+    template = xr.Dataset({name: (("y", "x"), empty, dict(a)) for name, a in VARIABLES.items()},
+                          coords={"y": grid.y, "x": grid.x}, attrs=_dataset_attrs(grid, meta, stride_px))
+    cf = georeferenced(template, grid)
+    cf.attrs.update(attrs or {})
+    ydim, xdim = cf["elevation"].dims
+    variable_attrs = {name: dict(cf[name].attrs) for name in VARIABLES}
+    cf.drop_vars(list(VARIABLES)).to_netcdf(path, format="NETCDF4", engine="netcdf4")
+    ny, nx = grid.shape
+    calibration = meta["calibration"]["errors"]
+    scorer = PatchScorer(model, device, batch_size)
+    counts = {"cells": ny * nx, "valid": 0, "scored": 0, "patches": 0}
+    try:
+        nc = netCDF4.Dataset(path, "a")
+    except OSError:
+        raise
+    except Exception as exc:  # netCDF4 reports HDF5 failures (a full disk among them) as RuntimeError
+        raise OSError(str(exc)) from exc
+    with nc:
+        try:
+            for name, a in variable_attrs.items():
+                v = nc.createVariable(name, "f4", (ydim, xdim), zlib=True, complevel=4, shuffle=True,
+                                      chunksizes=(min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS)), fill_value=np.float32(np.nan))
+                v.setncatts(a)
+            tiles = iter_score(grid, model, meta, stride_px, window_cells=window_cells, scorer=scorer)
+            for rows, cols, out in _progress_rows(tiles, progress, nx, ny):
+                elevation = read_window(grid, rows.start, rows.stop, cols.start, cols.stop)
+                values = cell_outputs(elevation, out, calibration)
+                counts["valid"] += int(np.isfinite(elevation).sum())
+                counts["scored"] += int(np.isfinite(values["error"]).sum())
+                for name, array in values.items():
+                    nc[name][rows, cols] = array
+        except RuntimeError as exc:
+            if "NetCDF" not in str(exc) and "HDF" not in str(exc):
+                raise
+            raise OSError(str(exc)) from exc
+    counts["patches"] = scorer.patches_scored
+    return counts

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from seamountae.catalogue import write_csv
@@ -28,6 +29,10 @@ PATCH_PX = 16
 EPOCHS = 3
 TILE_OPTIONS = ["--patch-km", str(PATCH_KM), "--patch-px", str(PATCH_PX)]
 TRAIN_OPTIONS = ["--epochs", str(EPOCHS), "--seed", "0", "--device", "cpu"]
+
+# The models here are tiny: one thread is as fast as two, and immune to the 100-fold slowdown of
+# torch's spinning worker threads when other processes share the cores.
+torch.set_num_threads(1)
 
 
 def run_cli(args, catch_exceptions: bool = False):

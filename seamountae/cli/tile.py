@@ -4,7 +4,7 @@ import click
 
 from ..catalogue import points_inside, read_catalogue
 from ..errors import SeamountaeError
-from ..grid import read_grid
+from ..grid import cell_size_km, read_grid
 from ..outputs import check_writable, provenance, write_netcdf
 from ..patches import tile
 from . import options
@@ -26,6 +26,15 @@ def load_grid(path, var, depth_positive, config_file=None):
     depth = params["depth_positive"]
     return read_grid(path, var=params["var"] or None, depth_positive=None if depth == "auto" else depth,
                      mask_land=params["mask_land"])
+
+
+def check_grid_fits(grid, grid_path, patch_km: float, whose: str = "") -> None:
+    """A grid narrower than one patch has nothing to learn from or score: say so before any work."""
+    dy_km, dx_km = cell_size_km(grid)
+    height_km, width_km = grid.sizes["y"] * dy_km, grid.sizes["x"] * dx_km
+    if min(height_km, width_km) < patch_km:
+        raise SeamountaeError(f"{grid_path}: the grid ({height_km:.0f} x {width_km:.0f} km) is smaller than one "
+                              f"{patch_km:g} km patch{whose}; use a larger grid" + ("" if whose else " or a smaller --patch-km"))
 
 
 @click.command("tile")
@@ -52,6 +61,7 @@ def command(grid_path, catalogue_path, patch_km, patch_px, shifts_px, var, depth
     check_writable(output, overwrite)
     params = options.parameters("tile", config_file, patch_km=patch_km, patch_px=patch_px, shifts_px=shifts_px)
     grid = load_grid(grid_path, var, depth_positive, config_file)
+    check_grid_fits(grid, grid_path, params["patch_km"])
     catalogue = read_catalogue(catalogue_path)
     inside, skipped = points_inside(catalogue, float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]),
                                     geographic=bool(grid.attrs.get("geographic")))
@@ -60,7 +70,7 @@ def command(grid_path, catalogue_path, patch_km, patch_px, shifts_px, var, depth
                               "check the catalogue's coordinates (lon, lat order) or use the matching grid")
     if skipped:
         log.warning("%s: %d of %d seamounts lie outside the grid and were skipped", catalogue_path, skipped, len(catalogue))
-    patches = tile(grid, inside, params["patch_km"], params["patch_px"], params["shifts_px"], tuple(params["scales"]))
+    patches = tile(grid, inside, **params)
     record = provenance(params, {"grid": grid_path, "catalogue": catalogue_path})
     write_netcdf(patches, output, overwrite, record)
     click.echo(f"{output}: {patches.sizes['sample']} patches from {patches.attrs['n_seamounts']} seamounts", err=True)

@@ -1,0 +1,247 @@
+"""The command line: the whole chain on a small synthetic grid, help, version, overwrite, outputs' formats."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import seamountae
+from conftest import (GRID_SHAPE, N_SEAMOUNTS, PATCH_PX, SEED, TILE_OPTIONS, TRAIN_OPTIONS, file_digest, ok,
+                      run_cli)
+from seamountae.catalogue import read_catalogue
+from seamountae.grid import read_grid
+from seamountae.training import read_model
+
+COMMANDS = ["synth", "tile", "train", "score", "detect", "export", "evaluate", "config"]
+PROPERTIES = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
+
+
+def test_whole_chain_on_a_synthetic_grid(tmp_path, synthetic):
+    """synth → tile → train → score → detect → export → evaluate, each exiting 0 with its artifact."""
+    d = tmp_path
+    rows, cols = GRID_SHAPE
+    result = ok(run_cli(["synth", "-o", d / "syn", "--seed", SEED, "--n-seamounts", N_SEAMOUNTS, "--size", rows, cols]))
+    assert f"{N_SEAMOUNTS} seamounts" in result.stderr
+    grid = read_grid(d / "syn" / "grid.nc")
+    np.testing.assert_array_equal(grid.values, synthetic[0].values)  # the command writes what the library makes
+    assert len(read_catalogue(d / "syn" / "truth.csv")) == N_SEAMOUNTS
+
+    ok(run_cli(["tile", d / "syn" / "grid.nc", "--catalogue", d / "syn" / "truth.csv", *TILE_OPTIONS, "-o", d / "p.nc"]))
+    with xr.open_dataset(d / "p.nc") as patches:
+        assert patches.attrs["seamountae_kind"] == "patches" and patches.attrs["n_seamounts"] == N_SEAMOUNTS
+        assert patches["patch"].shape[1:] == (PATCH_PX, PATCH_PX)
+
+    result = ok(run_cli(["train", d / "p.nc", *TRAIN_OPTIONS, "-o", d / "m.pt"]))
+    assert "held-out seamounts" in result.stderr
+    model, meta = read_model(d / "m.pt")
+    assert meta["calibration"]["n_seamounts"] >= 1
+
+    ok(run_cli(["score", d / "syn" / "grid.nc", "--model", d / "m.pt", "--device", "cpu", "-o", d / "s.nc"]))
+    with xr.open_dataset(d / "s.nc") as s:
+        assert s.attrs["seamountae_kind"] == "score"
+        assert {"elevation", "error", "score", "relief_m"} <= set(s.data_vars)
+        np.testing.assert_array_equal(s["lat"].values, grid.y.values)  # on the grid's own cells
+        np.testing.assert_array_equal(s["lon"].values, grid.x.values)
+        score = s["score"].values
+        assert np.isfinite(score[30:-30, 30:-30]).all()  # every interior seafloor cell is scored
+        finite = score[np.isfinite(score)]
+        assert ((finite > 0) & (finite <= 1)).all()
+
+    result = ok(run_cli(["detect", d / "s.nc", "-o", d / "det.nc"]))
+    assert "seamounts" in result.stderr
+    ok(run_cli(["export", d / "det.nc", "-o", d / "found.geojson"]))
+    ok(run_cli(["export", d / "det.nc", "-o", d / "found.csv"]))
+    assert len(json.loads((d / "found.geojson").read_text())["features"]) == len(read_catalogue(d / "found.csv"))
+
+    result = ok(run_cli(["evaluate", d / "found.geojson", d / "syn" / "truth.csv", "--min-height", "1000", "--json"]))
+    report = json.loads(result.stdout)
+    # Trained and scored on the same tiny grid: the tall planted seamounts are found, and little else.
+    assert report["recall"] >= 0.75, report
+    assert report["precision"] >= 0.6, report
+
+
+def test_help_of_every_command_has_an_example():
+    top = ok(run_cli(["--help"]))
+    for command in COMMANDS:
+        assert command in top.stdout
+        result = ok(run_cli([command, "--help"]))
+        assert "Example" in result.stdout, command
+        assert f"seamountae {command}" in result.stdout.split("Example")[1], command
+
+
+def test_version():
+    result = ok(run_cli(["--version"]))
+    assert result.stdout.strip() == f"seamountae, version {seamountae.__version__}"
+
+
+def test_real_process_fails_in_one_line(tmp_path):
+    """`python -m seamountae` in its own process: an error is one line on stderr and exit status 1."""
+    failed = subprocess.run([sys.executable, "-m", "seamountae", "detect", str(tmp_path / "absent.nc"), "-o",
+                             str(tmp_path / "det.nc")], capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("seamountae: error:") and failed.stderr.count("\n") == 1, failed.stderr
+    assert not (tmp_path / "det.nc").exists()
+
+
+# ---------------------------------------------------------------------------------------- overwrite
+
+
+@pytest.fixture
+def command_lines(tmp_path, grid_file, catalogue_file, patches_file, model_file, score_file, detections_file):
+    """Each command that writes a file, as (arguments, output)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    return {
+        "tile": (["tile", grid_file, "--catalogue", catalogue_file, *TILE_OPTIONS], out / "patches.nc"),
+        "train": (["train", patches_file, *TRAIN_OPTIONS, "--epochs", "1"], out / "model.pt"),
+        "score": (["score", grid_file, "--model", model_file, "--device", "cpu", "--stride-px", "4"], out / "score.nc"),
+        "detect": (["detect", score_file], out / "detections.nc"),
+        "export": (["export", detections_file], out / "seamounts.geojson"),
+    }
+
+
+@pytest.mark.parametrize("command", ["tile", "train", "score", "detect", "export"])
+def test_existing_output_is_kept_without_overwrite_and_replaced_with_it(command, command_lines):
+    args, output = command_lines[command]
+    output.write_text("precious")
+    refused = run_cli([*args, "-o", output])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("seamountae: error:") and "--overwrite" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert output.read_text() == "precious"
+    ok(run_cli([*args, "-o", output, "--overwrite"]))
+    assert output.read_bytes() != b"precious"
+    assert not list(output.parent.glob("*.part"))
+
+
+def test_synth_refuses_to_replace_its_files_without_overwrite(tmp_path):
+    folder = tmp_path / "syn"
+    folder.mkdir()
+    (folder / "truth.csv").write_text("precious")
+    refused = run_cli(["synth", "-o", folder, "--size", "32", "32"])
+    assert refused.exit_code == 1 and "--overwrite" in refused.stderr
+    assert (folder / "truth.csv").read_text() == "precious" and not (folder / "grid.nc").exists()
+    ok(run_cli(["synth", "-o", folder, "--size", "32", "32", "--overwrite"]))
+    assert (folder / "grid.nc").exists() and (folder / "truth.csv").read_text() != "precious"
+
+
+# ------------------------------------------------------------------------------------------ outputs
+
+
+@pytest.fixture(scope="module")
+def geojson_text(tmp_path_factory, detections_file):
+    path = tmp_path_factory.mktemp("export") / "seamounts.geojson"
+    ok(run_cli(["export", detections_file, "-o", path]))
+    return path.read_text()
+
+
+def test_geojson_is_rfc7946(geojson_text, synthetic):
+    doc = json.loads(geojson_text)
+    grid, _ = synthetic
+    assert doc["type"] == "FeatureCollection"
+    assert "crs" not in doc  # RFC 7946 removed it: coordinates are WGS84 lon/lat
+    assert len(doc["features"]) >= 3
+    for feature in doc["features"]:
+        assert feature["type"] == "Feature"
+        assert feature["geometry"]["type"] == "Point"
+        lon, lat = feature["geometry"]["coordinates"]  # [lon, lat], no third value
+        assert -180 <= lon <= 180 and -90 <= lat <= 90
+        assert float(grid.x[0]) <= lon <= float(grid.x[-1]) and float(grid.y[0]) <= lat <= float(grid.y[-1])
+        props = feature["properties"]
+        assert set(PROPERTIES) <= set(props)
+        assert (props["lon"], props["lat"]) == (lon, lat)
+        assert feature["id"] == props["id"]
+        assert props["height_m"] > 0 and props["basal_radius_km"] > 0 and props["area_km2"] > 0
+        assert props["summit_depth_m"] > 0  # depth: positive down
+        assert 0 < props["score"] <= 1
+    assert sorted(f["properties"]["id"] for f in doc["features"]) == list(range(1, len(doc["features"]) + 1))
+
+
+def test_geojson_coordinates_have_at_most_7_decimals(geojson_text):
+    doc = json.loads(geojson_text, parse_float=Decimal)
+    for feature in doc["features"]:
+        for value in feature["geometry"]["coordinates"]:
+            assert -value.as_tuple().exponent <= 7, value
+
+
+def test_geojson_records_provenance(geojson_text, detections_file):
+    record = json.loads(geojson_text)["seamountae"]
+    assert record["seamountae_version"] == seamountae.__version__
+    assert record["inputs"]["detections"]["sha256"] == file_digest(detections_file)
+
+
+def test_csv_export_has_the_same_seamounts(tmp_path, geojson_text, detections_file):
+    ok(run_cli(["export", detections_file, "-o", tmp_path / "cat.txt", "--format", "csv"]))
+    text = (tmp_path / "cat.txt").read_text()
+    assert text.startswith("# seamountae {")  # provenance comment, then a plain CSV table
+    table = pd.read_csv(tmp_path / "cat.txt", comment="#")
+    assert list(table.columns[: len(PROPERTIES)]) == PROPERTIES
+    features = json.loads(geojson_text)["features"]
+    assert len(table) == len(features)
+    for (_, row), feature in zip(table.sort_values("id").iterrows(), sorted(features, key=lambda f: f["id"])):
+        assert [row["lon"], row["lat"]] == pytest.approx(feature["geometry"]["coordinates"], abs=1e-7)
+        assert row["height_m"] == pytest.approx(feature["properties"]["height_m"], abs=1e-3)
+
+
+def test_export_format_follows_the_file_name(tmp_path, detections_file):
+    ok(run_cli(["export", detections_file, "-o", tmp_path / "a.csv"]))
+    ok(run_cli(["export", detections_file, "-o", tmp_path / "a.json"]))
+    assert (tmp_path / "a.csv").read_text().startswith("# seamountae")
+    assert json.loads((tmp_path / "a.json").read_text())["type"] == "FeatureCollection"
+    record = json.loads((tmp_path / "a.csv").read_text().splitlines()[0][len("# seamountae "):])
+    assert record["parameters"]["format"] == "csv"
+
+
+def test_score_file_records_provenance(score_file, grid_file, model_file):
+    with xr.open_dataset(score_file) as ds:
+        assert ds.attrs["seamountae_version"] == seamountae.__version__
+        inputs = json.loads(ds.attrs["seamountae_inputs"])
+        parameters = json.loads(ds.attrs["seamountae_parameters"])
+    assert inputs["grid"]["sha256"] == file_digest(grid_file)
+    assert inputs["model"]["sha256"] == file_digest(model_file)
+    assert parameters["stride_px"] == 2
+
+
+def test_score_file_is_georeferenced_cf(score_file):
+    with xr.open_dataset(score_file) as ds:
+        assert ds.attrs["Conventions"].startswith("CF")
+        assert ds["lat"].attrs["units"] == "degrees_north" and ds["lon"].attrs["units"] == "degrees_east"
+
+
+def test_score_stride_option_is_used(tmp_path, grid_file, model_file, score_file):
+    ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "--stride", "4", "-o", tmp_path / "s4.nc"]))
+    with xr.open_dataset(tmp_path / "s4.nc") as coarse, xr.open_dataset(score_file) as fine:
+        assert coarse.attrs["stride_px"] == 4 and fine.attrs["stride_px"] == 2
+        assert coarse["error"].shape == fine["error"].shape  # same cells, coarser lattice of patch centres
+        assert not np.allclose(coarse["error"].values, fine["error"].values, equal_nan=True)
+
+
+# ------------------------------------------------------------------------------------------ logging
+
+
+def test_warnings_go_to_stderr_and_quiet_silences_them(tmp_path, grid_file):
+    catalogue = tmp_path / "cat.csv"
+    catalogue.write_text("lon,lat\n-28.778092,31.536714\n100.0,10.0\n")  # one inside, one far away
+    args = ["tile", grid_file, "--catalogue", catalogue, *TILE_OPTIONS]
+    loud = ok(run_cli([*args, "-o", tmp_path / "a.nc"]))
+    assert "1 of 2 seamounts lie outside the grid" in loud.stderr
+    again = ok(run_cli([*args, "-o", tmp_path / "b.nc"]))  # a second command in the same process logs too
+    assert "1 of 2 seamounts lie outside the grid" in again.stderr
+    quiet = ok(run_cli([*args, "-q", "-o", tmp_path / "c.nc"]))
+    assert "outside" not in quiet.stderr
+    assert loud.stdout == "" and quiet.stdout == ""  # stdout stays clean for data
+
+
+def test_errors_carry_a_traceback_only_with_vv(tmp_path):
+    plain = run_cli(["detect", tmp_path / "absent.nc", "-o", tmp_path / "d.nc"])
+    verbose = run_cli(["detect", tmp_path / "absent.nc", "-o", tmp_path / "d.nc", "-vv"])
+    assert plain.exit_code == verbose.exit_code == 1
+    assert "Traceback" not in plain.stderr
+    assert "Traceback" in verbose.stderr and "seamountae: error:" in verbose.stderr

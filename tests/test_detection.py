@@ -1,0 +1,233 @@
+"""Detection on hand-built score maps: one seamount per summit, measured sensibly; NMS; thresholds; no result."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from rasterio.crs import CRS
+from rasterio.warp import transform
+
+from conftest import ok, run_cli
+from seamountae.detection import (AUTO_THRESHOLD, COLUMNS, detect, detections_dataset, resolve_threshold,
+                                  suppress_duplicates, table_from_detections)
+from seamountae.errors import SeamountaeError
+from seamountae.grid import KM_PER_DEGREE, WGS84_WKT, georeferenced
+from seamountae.outputs import write_netcdf
+from seamountae.synth import render_seamount
+
+PATCH_KM = 24.0
+BASE_M = -4500.0
+LAT0, LON0 = 30.0, -30.0
+STEP = 1 / 60
+SHAPE = (100, 140)
+# (row, col, height m, basal radius km, score near the summit)
+BUMP_A = (40, 40, 1500.0, 10.0, 0.9)
+BUMP_B = (65, 100, 800.0, 7.0, 0.6)
+
+
+def km_offsets(row, col):
+    """East and north km of every cell from cell (row, col) on the geographic test grid."""
+    lat = LAT0 + STEP * np.arange(SHAPE[0])
+    lon = LON0 + STEP * np.arange(SHAPE[1])
+    east = (lon[None, :] - lon[col]) * KM_PER_DEGREE * np.cos(np.radians(lat[row]))
+    north = (lat[:, None] - lat[row]) * KM_PER_DEGREE
+    return east, north
+
+
+def score_dataset(bumps=(BUMP_A, BUMP_B), background_score=0.01, geographic=True, x=None, y=None, crs=WGS84_WKT):
+    """A score dataset as `seamountae score` makes it: elevation with Gaussian seamounts, score high near them."""
+    elevation = np.full(SHAPE, BASE_M)
+    score = np.full(SHAPE, background_score)
+    for row, col, height, radius, peak_score in bumps:
+        east, north = km_offsets(row, col)
+        elevation = elevation + render_seamount(east, north, height, radius, "gaussian")
+        score[np.hypot(east, north) <= 6.0] = peak_score
+    relief = elevation - BASE_M  # the patch centre above the ring: the bump's own relief
+    y = LAT0 + STEP * np.arange(SHAPE[0]) if y is None else y
+    x = LON0 + STEP * np.arange(SHAPE[1]) if x is None else x
+    dims = ("y", "x")
+    return xr.Dataset(
+        {"elevation": (dims, elevation.astype(np.float32)), "error": (dims, (1 - score).astype(np.float32)),
+         "score": (dims, score.astype(np.float32)), "relief_m": (dims, relief.astype(np.float32))},
+        coords={"y": y, "x": x},
+        attrs={"seamountae_kind": "score", "patch_km": PATCH_KM, "patch_px": 16, "stride_px": 2,
+               "geographic": int(geographic), "crs": crs},
+    )
+
+
+def cell_lonlat(row, col):
+    return LON0 + STEP * col, LAT0 + STEP * row
+
+
+def by_position(table):
+    return table.sort_values("lon").reset_index(drop=True)
+
+
+def test_two_bumps_give_two_seamounts_at_their_summits():
+    table, clusters = detect(score_dataset())
+    assert set(COLUMNS) <= set(table.columns)
+    assert len(table) == 2
+    assert sorted(table["id"]) == [1, 2]
+    a, b = by_position(table).itertuples()
+    for found, (row, col, height, radius, peak_score) in ((a, BUMP_A), (b, BUMP_B)):
+        lon, lat = cell_lonlat(row, col)
+        assert found.lon == pytest.approx(lon, abs=1e-9) and found.lat == pytest.approx(lat, abs=1e-9)
+        assert found.summit_depth_m == pytest.approx(-(BASE_M + height), abs=1.0)
+        assert found.height_m == pytest.approx(height, rel=0.05)
+        # A Gaussian seamount stands above 10 % of its height out to 0.7 of its basal radius.
+        assert 0.5 * radius < found.basal_radius_km < 1.0 * radius
+        assert found.area_km2 == pytest.approx(math.pi * found.basal_radius_km**2, rel=1e-6)
+        assert found.score == pytest.approx(peak_score, abs=1e-6)
+    assert clusters.shape == SHAPE and clusters.max() == 2
+
+
+def twin(columns_apart):
+    """Two narrow summits on one row, ~1.6 km per column apart; the western one is higher."""
+    return score_dataset([(40, 40, 1500.0, 4.0, 0.9), (40, 40 + columns_apart, 1400.0, 4.0, 0.9)])
+
+
+def test_summits_closer_than_the_separation_are_one_seamount():
+    table, _ = detect(twin(2))  # 3.2 km apart; default separation 0.2 × 24 km
+    assert len(table) == 1
+    assert (table["lon"][0], table["lat"][0]) == pytest.approx(cell_lonlat(40, 40), abs=1e-9)  # the higher one
+    assert len(detect(twin(6))[0]) == 2  # 9.6 km apart: two seamounts
+    assert len(detect(twin(2), min_separation_km=1.0)[0]) == 2  # a smaller separation splits them
+
+
+def nms_table(rows):
+    return pd.DataFrame(rows, columns=["row", "col", "score", "height_m", "basal_radius_km"])
+
+
+def test_nms_keeps_the_best_of_duplicates():
+    scores = score_dataset()
+    # Columns are ~1.6 km apart at 30°N; rows ~1.85 km.
+    table = nms_table([(50, 50, 0.8, 900.0, 4.0),   # duplicate of the next, 3.2 km away, lower score
+                       (50, 52, 0.9, 800.0, 4.0),   # best: kept
+                       (50, 70, 0.7, 900.0, 4.0),   # 29 km away: a different seamount
+                       (50, 50, 0.9, 500.0, 4.0)])  # same score, lower: duplicate
+    kept = suppress_duplicates(table, scores, separation_km=4.8)
+    assert sorted(map(tuple, kept[["row", "col"]].to_numpy())) == [(50, 52), (50, 70)]
+    assert kept["score"].tolist() == [0.9, 0.7]
+
+
+def test_nms_uses_half_the_basal_radius_of_a_big_seamount():
+    scores = score_dataset()
+    table = nms_table([(50, 50, 0.9, 3000.0, 30.0),  # a big edifice
+                       (50, 58, 0.8, 400.0, 3.0)])   # ~12.9 km away, inside half its 30 km radius
+    assert len(suppress_duplicates(table, scores, separation_km=4.8)) == 1
+    table.loc[0, "basal_radius_km"] = 10.0
+    assert len(suppress_duplicates(table, scores, separation_km=4.8)) == 2
+
+
+def test_threshold_keeps_only_scores_at_or_above_it():
+    scores = score_dataset()
+    assert len(detect(scores, threshold=0.6)[0]) == 2
+    only_a = detect(scores, threshold=0.7)[0]
+    assert len(only_a) == 1 and only_a["lon"][0] == pytest.approx(cell_lonlat(*BUMP_A[:2])[0])
+    assert len(detect(scores, threshold="0.95")[0]) == 0
+
+
+def test_min_height_drops_small_seamounts():
+    table, _ = detect(score_dataset(), min_height_m=1000.0)
+    assert len(table) == 1 and table["height_m"][0] > 1000
+
+
+def test_min_relief_gates_seamount_like_cells():
+    scores = score_dataset()
+    scores["relief_m"] = scores["relief_m"].where(scores["elevation"] > BASE_M + 1000.0, 100.0)
+    table, clusters = detect(scores, min_relief_m=200.0)
+    assert len(table) == 1 and clusters.max() == 1
+
+
+def test_no_seamount_like_cells_give_an_empty_table():
+    scores = score_dataset(background_score=0.01, bumps=())
+    table, clusters = detect(scores)
+    assert table.empty and set(COLUMNS) <= set(table.columns)
+    assert clusters.max() == 0
+    ds = detections_dataset(table, clusters, scores, AUTO_THRESHOLD)
+    back = table_from_detections(ds)
+    assert back.empty and list(back.columns[: len(COLUMNS)]) == COLUMNS
+
+
+def test_detections_dataset_round_trip():
+    scores = score_dataset()
+    table, clusters = detect(scores)
+    ds = detections_dataset(table, clusters, scores, 0.05)
+    assert ds.attrs["seamountae_kind"] == "detections" and ds.attrs["threshold"] == 0.05
+    back = table_from_detections(ds)
+    pd.testing.assert_frame_equal(back[COLUMNS], table[COLUMNS].reset_index(drop=True), check_dtype=False)
+
+
+def test_projected_grid_reports_wgs84_lon_lat():
+    utm = CRS.from_epsg(32626)
+    x0, y0 = transform(CRS.from_epsg(4326), utm, [LON0 + 1.0], [LAT0 + 0.5])
+    x = x0[0] + 1852.0 * (np.arange(SHAPE[1]) - 40)  # ~1 minute cells, bump A's column at the origin
+    y = y0[0] + 1852.0 * (np.arange(SHAPE[0]) - 40)
+    scores = score_dataset(geographic=False, x=x, y=y, crs=utm.to_wkt())
+    table, _ = detect(scores)
+    a = by_position(table).iloc[0]
+    assert (a["lon"], a["lat"]) == pytest.approx((LON0 + 1.0, LAT0 + 0.5), abs=1e-6)
+    assert a["height_m"] == pytest.approx(BUMP_A[2], rel=0.05)
+
+
+@pytest.mark.parametrize("given, expected", [("auto", AUTO_THRESHOLD), (None, AUTO_THRESHOLD), ("0.3", 0.3),
+                                             (0.0, 0.0), ("1", 1.0)])
+def test_threshold_parsing(given, expected):
+    assert resolve_threshold(given) == expected
+
+
+@pytest.mark.parametrize("given, words", [("abc", "not a number"), ("1.5", "between 0 and 1"),
+                                          ("-0.1", "between 0 and 1"), ("nan", "between 0 and 1")])
+def test_threshold_parsing_errors(given, words):
+    with pytest.raises(SeamountaeError, match=words):
+        resolve_threshold(given)
+
+
+def test_detect_refuses_other_datasets():
+    scores = score_dataset()
+    scores.attrs["seamountae_kind"] = "patches"
+    with pytest.raises(SeamountaeError, match="seamountae score"):
+        detect(scores)
+
+
+# --------------------------------------------------------------------------------- through the CLI
+
+
+@pytest.fixture
+def hand_score_file(tmp_path):
+    scores = score_dataset()
+    path = tmp_path / "score.nc"
+    write_netcdf(georeferenced(scores, scores["elevation"].assign_attrs(geographic=1, crs=WGS84_WKT)), path)
+    return path
+
+
+def test_cli_detect_and_export_find_the_two_bumps(tmp_path, hand_score_file):
+    ok(run_cli(["detect", hand_score_file, "-o", tmp_path / "det.nc"]))
+    ok(run_cli(["export", tmp_path / "det.nc", "-o", tmp_path / "found.geojson"]))
+    doc = json.loads((tmp_path / "found.geojson").read_text())
+    points = sorted(tuple(f["geometry"]["coordinates"]) for f in doc["features"])
+    expected = [cell_lonlat(*BUMP_A[:2]), cell_lonlat(*BUMP_B[:2])]
+    np.testing.assert_allclose(points, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("threshold", ["abc", "2"])
+def test_cli_detect_bad_threshold_is_a_one_line_error(tmp_path, hand_score_file, threshold):
+    result = run_cli(["detect", hand_score_file, "--threshold", threshold, "-o", tmp_path / "det.nc"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("seamountae: error: --threshold") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "det.nc").exists()
+
+
+def test_cli_detect_nothing_found_still_writes_an_empty_catalogue(tmp_path, hand_score_file):
+    ok(run_cli(["detect", hand_score_file, "--threshold", "0.99", "-o", tmp_path / "det.nc"]))
+    ok(run_cli(["export", tmp_path / "det.nc", "-o", tmp_path / "none.geojson"]))
+    doc = json.loads((tmp_path / "none.geojson").read_text())
+    assert doc["type"] == "FeatureCollection" and doc["features"] == []
+    ok(run_cli(["export", tmp_path / "det.nc", "-o", tmp_path / "none.csv"]))
+    lines = [l for l in (tmp_path / "none.csv").read_text().splitlines() if not l.startswith("#")]
+    assert lines[0].split(",")[: len(COLUMNS)] == COLUMNS and len(lines) == 1

@@ -1,0 +1,207 @@
+"""Patches: physical size whatever the grid spacing, bilinear resampling, normalisation, relief, tiling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from seamountae.errors import SeamountaeError
+from seamountae.grid import KM_PER_DEGREE, canonical_grid
+from seamountae.patches import (MAX_NAN_FRACTION, MIN_STD_M, bilinear, normalise, normalise_batch, relief_batch,
+                                sample_patches, tile)
+from seamountae.synth import render_seamount
+
+
+def projected_grid(values_of_km, n=101, spacing_m=1000.0):
+    """An n x n projected grid (metres) whose values are f(x_km, y_km), origin at the centre cell."""
+    c = (np.arange(n) - n // 2) * spacing_m
+    xx, yy = np.meshgrid(c / 1000, c / 1000)
+    return canonical_grid(values_of_km(xx, yy), c, c, geographic=False, crs="", mask_land=False)
+
+
+def geographic_grid(values_of_km, lat0, n=121, spacing_deg=1 / 60):
+    lon = -30 + (np.arange(n) - n // 2) * spacing_deg
+    lat = lat0 + (np.arange(n) - n // 2) * spacing_deg
+    lon2, lat2 = np.meshgrid(lon, lat)
+    x_km = (lon2 + 30) * KM_PER_DEGREE * np.cos(np.radians(lat2))
+    y_km = (lat2 - lat0) * KM_PER_DEGREE
+    return canonical_grid(values_of_km(x_km, y_km), lon, lat, geographic=True, mask_land=False)
+
+
+def cone(height=1000.0, radius=8.0, base=-4000.0, shape="cone"):
+    return lambda x, y: base + render_seamount(x, y, height, radius, shape)
+
+
+# ------------------------------------------------------------------------------------- sampling
+
+
+def test_patch_spans_patch_km_on_a_projected_grid():
+    grid = projected_grid(lambda x, y: 10.0 * x + 1.0 * y)  # 10 m per km eastwards, 1 m per km northwards
+    patch = sample_patches(grid, 0.0, 0.0, patch_km=24.0, patch_px=16)[0]
+    span_px = 24.0 * 15 / 16  # from the first to the last pixel centre
+    assert patch[0, -1] - patch[0, 0] == pytest.approx(10.0 * span_px, rel=1e-4)
+    assert patch[-1, 0] - patch[0, 0] == pytest.approx(1.0 * span_px, rel=1e-4)  # row 0 is the south edge
+
+
+@pytest.mark.parametrize("lat0", [0.0, 45.0, 60.0])
+def test_patch_is_patch_km_wide_at_any_latitude(lat0):
+    """East-west the patch covers the same km as north-south: the local cos(latitude) scale is used."""
+    grid = geographic_grid(lambda x, y: x + y, lat0)
+    patch = sample_patches(grid, -30.0, lat0, patch_km=24.0, patch_px=16)[0]
+    east_west = patch[8, -1] - patch[8, 0]
+    north_south = patch[-1, 8] - patch[0, 8]
+    assert east_west == pytest.approx(24.0 * 15 / 16, rel=0.01)
+    assert north_south == pytest.approx(24.0 * 15 / 16, rel=0.01)
+
+
+def test_patch_is_centred_on_the_seamount_and_scaled():
+    grid = projected_grid(cone())
+    centred = sample_patches(grid, 0.0, 0.0, 24.0, 16)[0]
+    assert np.unravel_index(np.argmax(centred), centred.shape) in {(7, 7), (7, 8), (8, 7), (8, 8)}
+    wide = sample_patches(grid, 0.0, 0.0, 24.0, 16, scale=2.0)[0]
+    # Twice the km in the same pixels: the cone looks half as wide, so more of the patch is flat seafloor.
+    assert (wide <= -3999).sum() > (centred <= -3999).sum()
+
+
+def test_sampling_outside_the_grid_gives_nan():
+    grid = projected_grid(cone(), n=41)
+    patch = sample_patches(grid, 19_000.0, 0.0, 24.0, 16)[0]  # centred 1 km inside the east edge
+    assert np.isnan(patch[:, -1]).all() and np.isfinite(patch[:, 0]).all()
+
+
+def test_bilinear_is_exact_at_nodes_and_midpoints():
+    values = np.arange(12, dtype=np.float32).reshape(3, 4)
+    rows = np.array([[0.0, 1.0, 0.5]])
+    cols = np.array([[0.0, 2.0, 1.5]])
+    np.testing.assert_allclose(bilinear(values, rows, cols), [[0.0, 6.0, 0.5 * (1.5 + 5.5)]])
+
+
+def test_bilinear_missing_next_to_nan_and_outside():
+    values = np.ones((4, 4), np.float32)
+    values[1, 1] = np.nan
+    out = bilinear(values, np.array([1.5, 2.5, 0.0, -1.0]), np.array([1.5, 2.5, 3.0, 0.0]))
+    assert np.isnan(out[0]) and out[1] == 1.0 and out[2] == 1.0 and np.isnan(out[3])
+
+
+# --------------------------------------------------------------------------------- normalisation
+
+
+def test_normalise_removes_the_plane_and_scales_to_unit_variance():
+    rng = np.random.default_rng(0)
+    bump = rng.normal(size=(16, 16)).astype(np.float32)
+    u = np.linspace(-1, 1, 16)
+    plane = 500.0 * u[None, :] - 300.0 * u[:, None] - 4500.0
+    a, _, _ = normalise(bump[None] * 100.0 + plane[None])
+    b, _, _ = normalise(bump[None] * 7.0)
+    np.testing.assert_allclose(a, b, atol=2e-4)  # offset, slope and amplitude do not matter
+    assert abs(a.mean()) < 1e-4 and a.std() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_normalise_keeps_millimetres_at_abyssal_depth():
+    small = np.zeros((1, 16, 16), np.float32)
+    small[0, 8, 8] = 5.0
+    deep, _, std_deep = normalise(small - 5500.0)
+    shallow, _, std = normalise(small)
+    np.testing.assert_allclose(deep, shallow, atol=1e-3)
+    assert std_deep[0] == pytest.approx(std[0], rel=1e-3)
+
+
+def test_normalise_flat_patch_is_not_amplified():
+    flat = np.full((1, 16, 16), -4000.0, np.float32)
+    flat[0, 3, 3] += 0.01  # a centimetre of noise
+    out, _, std = normalise(flat)
+    assert std[0] < MIN_STD_M and np.abs(out).max() < 0.01
+
+
+def test_normalise_marks_missing_cells_and_zeroes_them():
+    patch = np.random.default_rng(1).normal(size=(1, 16, 16)).astype(np.float32) * 100
+    patch[0, :4, :] = np.nan
+    out, valid, _ = normalise(patch)
+    assert not valid[0, :4].any() and valid[0, 4:].all()
+    assert (out[0, :4] == 0).all() and np.isfinite(out).all()
+
+
+def test_normalise_batch_matches_numpy_front_end():
+    patch = np.random.default_rng(2).normal(size=(3, 8, 8)).astype(np.float32)
+    out_t, valid_t, std_t = normalise_batch(torch.from_numpy(patch))
+    out_n, valid_n, std_n = normalise(patch)
+    np.testing.assert_array_equal(out_t.numpy(), out_n)
+    np.testing.assert_array_equal(std_t.numpy(), std_n)
+
+
+def test_relief_of_a_seamount_on_flat_seafloor_is_its_height():
+    grid = projected_grid(cone(height=1200.0, radius=10.0, shape="gaussian"))  # a round top: no apex between pixels
+    patch = sample_patches(grid, 0.0, 0.0, 32.0, 32)
+    assert float(relief_batch(torch.from_numpy(patch))[0]) == pytest.approx(1200.0, rel=0.05)
+    flat = sample_patches(projected_grid(lambda x, y: -4000.0 + 0 * x), 0.0, 0.0, 32.0, 32)
+    assert float(relief_batch(torch.from_numpy(flat))[0]) == pytest.approx(0.0, abs=1e-3)
+
+
+# ------------------------------------------------------------------------------------------- tile
+
+
+def catalogue(*points):
+    return pd.DataFrame({"lon": [p[0] for p in points], "lat": [p[1] for p in points]})
+
+
+def test_tile_counts_augmentations_and_groups_seamounts():
+    grid = projected_grid(cone())
+    ds = tile(grid, catalogue((0.0, 0.0), (-5000.0, 3000.0)), patch_km=24.0, patch_px=16, shifts_px=1, scales=(0.9, 1.1))
+    assert ds.sizes["sample"] == 2 * 9 * 2
+    assert ds["patch"].shape[1:] == (16, 16)
+    assert np.bincount(ds["seamount"].values).tolist() == [18, 18]
+    assert ds.attrs["seamountae_kind"] == "patches" and ds.attrs["patch_px"] == 16 and ds.attrs["patch_km"] == 24.0
+    assert ds.attrs["n_seamounts"] == 2
+    assert set(np.round(ds["scale"].values, 6)) == {0.9, 1.1}
+
+
+def test_tile_shifts_are_in_patch_pixels():
+    grid = projected_grid(cone())
+    ds = tile(grid, catalogue((0.0, 0.0)), patch_km=24.0, patch_px=16, shifts_px=2, scales=(1.0,))
+    # 1.5 km per patch pixel: centres lie on a 5 x 5 lattice 1.5 km apart around the seamount.
+    assert sorted(set(np.round(ds["x"].values))) == [-3000.0, -1500.0, 0.0, 1500.0, 3000.0]
+    assert sorted(set(np.round(ds["y"].values))) == [-3000.0, -1500.0, 0.0, 1500.0, 3000.0]
+
+
+def test_tile_drops_patches_mostly_off_the_grid():
+    grid = projected_grid(cone(), n=61)  # 60 km wide
+    ds = tile(grid, catalogue((0.0, 0.0), (30_000.0, 0.0)), patch_km=24.0, patch_px=16, shifts_px=0, scales=(1.0,))
+    assert ds["seamount"].values.tolist() == [0]  # the seamount on the edge would be half missing
+    assert ds.attrs["n_seamounts"] == 1
+    assert (np.isnan(ds["patch"].values).mean(axis=(1, 2)) <= MAX_NAN_FRACTION).all()
+
+
+def test_tile_with_every_patch_missing_is_an_error():
+    grid = projected_grid(cone(), n=61)
+    with pytest.raises(SeamountaeError, match="missing.*--patch-km"):
+        tile(grid, catalogue((30_000.0, 30_000.0)), patch_km=24.0, patch_px=16)
+
+
+def test_tile_on_the_synthetic_grid_centres_patches_on_summits(synthetic):
+    grid, truth = synthetic
+    big = truth.sort_values("height_m", ascending=False).head(3)
+    ds = tile(grid, big, patch_km=24.0, patch_px=16, shifts_px=0, scales=(1.0,))
+    for patch in ds["patch"].values:
+        centre = np.nanmax(patch[6:10, 6:10])
+        assert centre >= np.nanpercentile(patch, 90)  # the summit is in the middle of the patch
+
+
+@pytest.mark.parametrize("patch_px", [4, 7])
+def test_tile_rejects_tiny_or_odd_patch_sizes(patch_px):
+    with pytest.raises(SeamountaeError, match="patch_px"):
+        tile(projected_grid(cone()), catalogue((0.0, 0.0)), patch_km=24.0, patch_px=patch_px)
+
+
+def test_tile_rejects_patch_px_the_autoencoder_cannot_take():
+    with pytest.raises(SeamountaeError, match="patch_px"):
+        tile(projected_grid(cone()), catalogue((0.0, 0.0)), patch_km=24.0, patch_px=12)
+
+
+@pytest.mark.parametrize("patch_km", [0.0, -24.0])
+def test_tile_rejects_non_positive_patch_km(patch_km):
+    with pytest.raises(SeamountaeError, match="patch_km"):
+        tile(projected_grid(cone()), catalogue((0.0, 0.0)), patch_km=patch_km, patch_px=16)
