@@ -44,11 +44,28 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "threshold": ("auto", "minimum score (0..1) of a seamount-like cell; auto = 0.05"),
         "min_relief_m": (200.0, "minimum relief of a seamount-like patch centre above its surroundings"),
         "min_height_m": (200.0, "minimum measured height of a reported seamount"),
+        "missing_buffer_km": (5.0, "drop summits this close to missing cells (land, gaps): the real top may hide there"),
         "min_separation_km": (-1.0, "closest two summits may be; negative: 0.2 × patch_km"),
     },
     "export": {
         "format": ("geojson", "geojson or csv"),
     },
+    "evaluate": {
+        "match_km": (10.0, "a found and a reference seamount match within this distance (km)"),
+        "match_radius_factor": (0.0, "above 0: match within this factor x the reference's radius_km (at least 3 km) instead"),
+        "min_height_m": (0.0, "count recall over reference seamounts at least this high (grid_relief_m, else height_m); 0: all"),
+    },
+}
+
+# The [run] section of a `seamountae run` file: which files the chain reads and where it writes.
+# Relative paths are relative to the config file's folder. Not part of the stage parameters.
+RUN: dict[str, tuple[object, str]] = {
+    "grid_train": ("", "grid holding the catalogued seamounts to learn from (tile)"),
+    "catalogue": ("", "known seamounts inside grid_train: CSV, GeoJSON or GMT text"),
+    "grid_search": ("", "grid to search for seamounts (score); empty: grid_train"),
+    "output_dir": ("seamountae_output", "folder for every output (created if missing)"),
+    "reference": ("", "optional catalogue of grid_search's seamounts: the result is evaluated against it"),
+    "plot": (False, "also draw map.png (needs matplotlib: pip install seamountae[plot])"),
 }
 
 
@@ -102,6 +119,9 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("score", "stride_px"): _AT_LEAST_1,
     ("score", "batch_size"): _AT_LEAST_1,
     ("export", "format"): (lambda v: v in ("geojson", "csv"), "must be geojson or csv"),
+    ("evaluate", "match_km"): _POSITIVE,
+    ("evaluate", "match_radius_factor"): (lambda v: v >= 0, "must be 0 (off) or more"),
+    ("evaluate", "min_height_m"): (lambda v: v >= 0, "must be 0 (all) or more"),
 }
 _RULES[("score", "device")] = _RULES[("train", "device")]
 
@@ -177,4 +197,12 @@ def template() -> str:
             lines.append(f"# {comment}")
             lines.append(f"{name} = {_toml_value(value)}")
         lines.append("")
+    lines += ["# `seamountae run FILE` runs the whole chain (tile, train, score, detect, export, evaluate) on",
+              "# the files named in a [run] section; relative paths are relative to FILE's folder. Example:",
+              "# [run]"]
+    for name, (value, comment) in RUN.items():
+        lines.append(f"# # {comment}")
+        example = {"grid_train": "train_grid.nc", "catalogue": "train_seamounts.csv", "grid_search": "search_grid.nc"}
+        lines.append(f"# {name} = {_toml_value(example.get(name, value))}")
+    lines.append("")
     return "\n".join(lines)

@@ -8,7 +8,9 @@ The rule, in order:
    at least `min_separation_km` from a higher one, is a candidate summit.
 3. Each candidate is measured on the grid: height above the median of a ring at 0.4–0.5 patch
    widths, footprint (cells connected to the summit above base + 10 % of the height), area and
-   equivalent basal radius; candidates lower than `min_height_m` are dropped.
+   equivalent basal radius; candidates lower than `min_height_m`, or closer than
+   `missing_buffer_km` to missing cells (an island's shelf, a data gap that may hide the real top),
+   are dropped.
 4. Non-maximum suppression: in order of score (then height), a candidate within
    max(min_separation_km, half the basal radius of a kept seamount) of it is a duplicate.
 """
@@ -69,50 +71,23 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
     ring = win[(dist >= 0.4 * patch_km) & (dist <= 0.5 * patch_km)]
     ring = ring[np.isfinite(ring)]
     if ring.size == 0:
-        return {"height_m": np.nan, "area_km2": np.nan, "basal_radius_km": np.nan, "elongation": np.nan, "missing_km": 0.0, "prominence_m": np.nan}
+        return {"height_m": np.nan, "area_km2": np.nan, "basal_radius_km": np.nan, "missing_km": 0.0}
     base = float(np.median(ring))
     height = summit - base
     above = np.isfinite(win) & (win >= base + 0.1 * height) & (dist <= 0.5 * patch_km)
     parts, _ = ndimage.label(above)
     footprint = parts == parts[row - r0, col - c0]
     area = float(footprint.sum()) * dy_km * dx_km
-    # Elongation: ratio of the footprint's principal axes (1 = round; ridges are long).
-    fy, fx = np.nonzero(footprint)
-    fy, fx = fy * dy_km, fx * dx_km
-    if len(fy) > 2:
-        evals = np.linalg.eigvalsh(np.cov(np.vstack([fy, fx])))
-        elongation = float(np.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9)))
-    else:
-        elongation = 1.0
-    prominence = _prominence(np.where(dist <= 0.5 * patch_km, win, np.nan), row - r0, col - c0, height)
     # Missing cells (land, gaps) near the summit: a summit on an island's shelf is not a seamount's.
     missing = ~np.isfinite(win)
     nan_km = float(dist[missing].min()) if missing.any() else np.inf
     return {"height_m": height, "area_km2": area, "basal_radius_km": math.sqrt(area / math.pi),
-            "elongation": elongation, "missing_km": nan_km, "prominence_m": prominence}
-
-
-def _prominence(win: np.ndarray, r: int, c: int, height: float, steps: int = 24) -> float:
-    """How far the summit at (r, c) stands above the highest saddle joining it to higher ground.
-
-    A lone seamount's prominence is its height; a bump on a ridge or a plateau's clutter is joined
-    to higher terrain by a high saddle. Capped at `height` (nothing higher nearby).
-    """
-    top = win[r, c]
-    finite = np.isfinite(win)
-    if not (finite & (win > top)).any():
-        return height
-    low, high = top - max(height, 1.0), top  # bisect the level at which the summit joins higher ground
-    for _ in range(steps):
-        level = 0.5 * (low + high)
-        parts, _ = ndimage.label(finite & (win >= level))
-        joined = (win[parts == parts[r, c]] > top).any()
-        low, high = (level, high) if joined else (low, level)
-    return float(min(top - high, height))
+            "missing_km": nan_km}
 
 
 def detect(scores: xr.Dataset, threshold: str | float = "auto", min_relief_m: float = 200.0,
-           min_height_m: float = 200.0, min_separation_km: float | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+           min_height_m: float = 200.0, min_separation_km: float | None = None,
+           missing_buffer_km: float = 5.0) -> tuple[pd.DataFrame, np.ndarray]:
     """Seamounts in a score dataset: (table with COLUMNS plus x, y; cluster label per cell)."""
     if scores.attrs.get("seamountae_kind") != "score":
         raise SeamountaeError("score file: not written by `seamountae score`; give detect the output of score")
@@ -141,6 +116,8 @@ def detect(scores: xr.Dataset, threshold: str | float = "auto", min_relief_m: fl
     for (row, col), dx_km in zip(peaks, dx_rows):
         attrs = measure(elevation, row, col, dy_km, float(dx_km), patch_km)
         if not np.isfinite(attrs["height_m"]) or attrs["height_m"] < min_height_m:
+            continue
+        if attrs["missing_km"] < missing_buffer_km:  # the real top may hide in the land or gap next to it
             continue
         # The best seamount-likeness near the summit: the lattice may centre a patch a cell or two away.
         r = max(1, int(round(0.1 * patch_km / dy_km)))
@@ -191,9 +168,6 @@ def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:
         "score": table["score"].to_numpy(),
         "x": x,
         "y": y,
-        "elongation": table["elongation"].to_numpy(),
-        "missing_km": table["missing_km"].to_numpy(),
-        "prominence_m": table["prominence_m"].to_numpy(),
     })
     return out
 
