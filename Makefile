@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo_output
 
-.PHONY: install demo test test-slow benchmark clean
+.PHONY: install demo demo-run test test-slow benchmark clean
 
 $(BIN)/seamountae: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: install
 	$(BIN)/seamountae export $(DEMO)/detections.nc -o $(DEMO)/seamounts.geojson --overwrite
 	@$(BIN)/python -c "import json; n = len(json.load(open('$(DEMO)/seamounts.geojson'))['features']); print(f'catalogue: $(DEMO)/seamounts.geojson ({n} seamounts)')"
 	$(BIN)/seamountae evaluate $(DEMO)/seamounts.geojson sample_data/azores_east_seamounts.csv --min-height 500
+
+# The same as `demo`, from one config file: skips stages that are up to date, also draws demo_output/map.png.
+demo-run: install
+	$(BIN)/seamountae run configs/demo.toml
 
 test: install
 	$(BIN)/python -m pytest

@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -129,11 +130,13 @@ def counts(found: pd.DataFrame, reference: pd.DataFrame, area_km2: float, height
     """evaluate() reduced to the counts that pool over grids, plus the mistakes for diagnosis."""
     res = evaluate(found, reference, match_km=MATCH_KM, min_height_m=MIN_TARGET_M,
                    height_column=height_column, area_km2=area_km2)
-    false_rows = []
-    for item in res["false_detections"]:
-        row = found.iloc[item["index"]]
-        false_rows.append({k: _num(row[k]) for k in ("lon", "lat", "height_m", "score", "basal_radius_km") if k in found.columns})
-    misses = [{k: item.get(k) for k in ("lon", "lat", "name", "height")} for item in res["misses"]]
+    # The mistakes, compactly (one short list per item, columns named once), for maps and diagnosis.
+    cols = [k for k in ("lon", "lat", "height_m", "score", "basal_radius_km") if k in found.columns]
+    false_rows = {"columns": cols, "rows": [[_num(found.iloc[item["index"]][k], 4 if k in ("lon", "lat") else 3 if k == "score" else 1)
+                                             for k in cols] for item in res["false_detections"]]}
+    misses = {"columns": ["lon", "lat", "height_m", "name"],
+              "rows": [[_num(item.get("lon"), 4), _num(item.get("lat"), 4), _num(item.get("height"), 0), item.get("name")]
+                       for item in res["misses"]]}
     return {
         "n_found": res["n_found"], "tp": res["true_positives"], "fp": res["false_positives"],
         "n_targets": res["n_targets"], "matched_targets": res["matched_targets"],
@@ -142,12 +145,12 @@ def counts(found: pd.DataFrame, reference: pd.DataFrame, area_km2: float, height
     }
 
 
-def _num(v):
+def _num(v, digits=4):
     try:
         v = float(v)
     except (TypeError, ValueError):
         return None
-    return round(v, 4) if math.isfinite(v) else None
+    return round(v, digits) if math.isfinite(v) else None
 
 
 def metrics(parts: list[dict]) -> dict:
@@ -568,7 +571,7 @@ def main(argv=None) -> int:
         path = RESULTS / f"quality-{args.only}.json"
     else:
         path = RESULTS / "quality.json"
-    text = json.dumps(out, indent=1, ensure_ascii=False, default=_json_default)
+    text = to_json(out)
     write_atomic(path, text + "\n")
     write_atomic(path.with_suffix(".md"), format_markdown(out))
     log.info("wrote %s and %s (%.0f s)", path, path.with_suffix(".md").name, out["runtime_s"])
@@ -578,6 +581,13 @@ def main(argv=None) -> int:
     else:
         print(table)
     return 0
+
+
+def to_json(out: dict) -> str:
+    """Indented JSON with innermost lists on one line (the mistake tables stay short)."""
+    text = json.dumps(out, indent=1, ensure_ascii=False, default=_json_default, allow_nan=False)
+    # Raw newlines occur only between tokens (JSON escapes them inside strings), so this is safe.
+    return re.sub(r"\[([^\[\]{}]*)\]", lambda m: "[" + re.sub(r"\n\s*", " ", m.group(1)).strip() + "]", text)
 
 
 def _json_default(v):

@@ -19,10 +19,12 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "mask_land": (True, "treat cells above sea level as not seafloor"),
     },
     "tile": {
-        "patch_km": (48.0, "patch width in km (a seamount of up to ~15 km basal radius fits with its surroundings)"),
+        "patch_km": (48.0, "reference patch width in km; the pyramid levels are multiples of it"),
         "patch_px": (32, "patch width in pixels after resampling; multiple of 8"),
+        "pyramid": ([0.25, 0.5, 1.0, 2.0], "patch widths searched by score, as multiples of patch_km (12-96 km by default)"),
+        "radius_ratio": (4.0, "training patch width in basal radii of its seamount (0: every patch patch_km wide)"),
         "shifts_px": (1, "training patches are also cut 1..N pixels off-centre"),
-        "scales": ([0.85, 1.0, 1.15], "training patches are also cut at these relative sizes"),
+        "scales": ([0.71, 1.0, 1.41], "training patches are also cut at these relative sizes (spans the gaps between levels)"),
         "snap_km": (5.0, "move each catalogue position to the highest cell within this distance (0: keep as given)"),
     },
     "train": {
@@ -45,7 +47,7 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "min_relief_m": (200.0, "minimum relief of a seamount-like patch centre above its surroundings"),
         "min_height_m": (200.0, "minimum measured height of a reported seamount"),
         "missing_buffer_km": (5.0, "drop summits this close to missing cells (land, gaps): the real top may hide there"),
-        "min_separation_km": (-1.0, "closest two summits may be; negative: 0.2 × patch_km"),
+        "min_separation_km": (6.0, "closest two reported summits may be; duplicates within half a basal radius merge too"),
     },
     "export": {
         "format": ("geojson", "geojson or csv"),
@@ -108,6 +110,8 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("tile", "patch_px"): (lambda v: v >= 8 and v % 8 == 0, "must be a multiple of 8, at least 8 (e.g. 32)"),
     ("tile", "shifts_px"): (lambda v: v >= 0, "must be 0 or more"),
     ("tile", "scales"): (lambda v: len(v) > 0 and all(s > 0 for s in v), "must be a non-empty list of positive numbers"),
+    ("tile", "pyramid"): (lambda v: len(v) > 0 and all(s > 0 for s in v), "must be a non-empty list of positive numbers"),
+    ("tile", "radius_ratio"): (lambda v: v >= 0, "must be 0 (off) or more"),
     ("train", "epochs"): _AT_LEAST_1,
     ("train", "latent"): _AT_LEAST_1,
     ("train", "width"): _AT_LEAST_1,

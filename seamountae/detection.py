@@ -28,6 +28,7 @@ from skimage.measure import label
 
 from .errors import SeamountaeError
 from .grid import KM_PER_DEGREE, cell_size_km
+from .morphology import measure_at_own_scale
 
 AUTO_THRESHOLD = 0.05
 COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
@@ -60,43 +61,30 @@ def _local_km(scores: xr.Dataset, rows: np.ndarray) -> tuple[float, np.ndarray]:
     return dy_km, np.full(len(rows), dx_km)
 
 
-def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: float, patch_km: float) -> dict:
-    """Height, footprint area and basal radius of the edifice whose summit is cell (row, col)."""
-    ry, rx = int(math.ceil(0.5 * patch_km / dy_km)), int(math.ceil(0.5 * patch_km / dx_km))
-    r0, c0 = max(row - ry, 0), max(col - rx, 0)
-    win = elevation[r0 : row + ry + 1, c0 : col + rx + 1]
-    yy, xx = np.ogrid[r0 - row : r0 - row + win.shape[0], c0 - col : c0 - col + win.shape[1]]
-    dist = np.hypot(yy * dy_km, xx * dx_km)
-    summit = float(elevation[row, col])
-    ring = win[(dist >= 0.4 * patch_km) & (dist <= 0.5 * patch_km)]
-    ring = ring[np.isfinite(ring)]
-    if ring.size == 0:
-        return {"height_m": np.nan, "area_km2": np.nan, "basal_radius_km": np.nan, "missing_km": 0.0}
-    base = float(np.median(ring))
-    height = summit - base
-    above = np.isfinite(win) & (win >= base + 0.1 * height) & (dist <= 0.5 * patch_km)
-    parts, _ = ndimage.label(above)
-    footprint = parts == parts[row - r0, col - c0]
-    area = float(footprint.sum()) * dy_km * dx_km
-    # Missing cells (land, gaps) near the summit: a summit on an island's shelf is not a seamount's.
-    missing = ~np.isfinite(win)
-    nan_km = float(dist[missing].min()) if missing.any() else np.inf
-    return {"height_m": height, "area_km2": area, "basal_radius_km": math.sqrt(area / math.pi),
-            "missing_km": nan_km}
+def _nearest_level(levels_km: np.ndarray, window_km: float) -> int:
+    return int(np.argmin(np.abs(np.log(np.asarray(levels_km) / window_km))))
 
 
 def detect(scores: xr.Dataset, threshold: str | float = "auto", min_relief_m: float = 200.0,
-           min_height_m: float = 200.0, min_separation_km: float | None = None,
+           min_height_m: float = 200.0, min_separation_km: float = 6.0,
            missing_buffer_km: float = 5.0) -> tuple[pd.DataFrame, np.ndarray]:
     """Seamounts in a score dataset: (table with COLUMNS plus x, y; cluster label per cell)."""
     if scores.attrs.get("seamountae_kind") != "score":
         raise SeamountaeError("score file: not written by `seamountae score`; give detect the output of score")
     alpha = resolve_threshold(threshold)
+    separation = float(min_separation_km)
     patch_km = float(scores.attrs["patch_km"])
-    separation = float(min_separation_km) if min_separation_km is not None and min_separation_km >= 0 else 0.2 * patch_km
+    pyramid = tuple(np.atleast_1d(scores.attrs.get("pyramid", [1.0])))
+    radius_ratio = float(scores.attrs.get("radius_ratio", 0.0))
     elevation = scores["elevation"].values
-    score = scores["score"].values
-    relief = scores["relief_m"].values
+    # Per pyramid level maps (level, y, x); a cell is as seamount-like as its best level says, and
+    # a candidate's shape is judged again at the level nearest its own size.
+    by_level = scores["score"].values.reshape(-1, *elevation.shape)
+    relief_by_level = scores["relief_m"].values.reshape(by_level.shape)
+    levels_km = np.atleast_1d(scores["level_km"].values) if "level_km" in scores.coords else np.array([patch_km])
+    best = np.argmax(np.nan_to_num(by_level, nan=-1.0), axis=0)[None]
+    score = np.take_along_axis(by_level, best, 0)[0]
+    relief = np.take_along_axis(relief_by_level, best, 0)[0]
     with np.errstate(invalid="ignore"):
         mask = (score >= alpha) & (relief >= min_relief_m) & np.isfinite(elevation)
     clusters = label(mask, connectivity=2).astype(np.int32)
@@ -114,16 +102,20 @@ def detect(scores: xr.Dataset, threshold: str | float = "auto", min_relief_m: fl
     _, dx_rows = _local_km(scores, peaks[:, 0])
     records = []
     for (row, col), dx_km in zip(peaks, dx_rows):
-        attrs = measure(elevation, row, col, dy_km, float(dx_km), patch_km)
+        attrs = measure_at_own_scale(elevation, row, col, dy_km, float(dx_km), patch_km,
+                                     min(pyramid) * patch_km, max(pyramid) * patch_km, radius_ratio)
+        window_km = attrs["window_km"]
         if not np.isfinite(attrs["height_m"]) or attrs["height_m"] < min_height_m:
             continue
         if attrs["missing_km"] < missing_buffer_km:  # the real top may hide in the land or gap next to it
             continue
         # The best seamount-likeness near the summit: the lattice may centre a patch a cell or two away.
-        r = max(1, int(round(0.1 * patch_km / dy_km)))
-        near = score[max(row - r, 0) : row + r + 1, max(col - r, 0) : col + r + 1]
+        r = max(1, int(round(0.1 * window_km / dy_km)))
+        near = by_level[_nearest_level(levels_km, window_km)][max(row - r, 0) : row + r + 1, max(col - r, 0) : col + r + 1]
+        if not (np.isfinite(near).any() and np.nanmax(near) >= alpha):
+            continue  # judged at its own scale, it is not seamount-like enough
         records.append({"row": int(row), "col": int(col), "summit_m": float(elevation[row, col]),
-                        "score": float(np.nanmax(near)) if np.isfinite(near).any() else 0.0, **attrs})
+                        "score": float(np.nanmax(near)), **attrs})
     table = pd.DataFrame(records)
     if table.empty:
         return pd.DataFrame(columns=COLUMNS + ["x", "y"]), clusters

@@ -32,6 +32,7 @@ EARTH_RADIUS_KM = 6371.0
 KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180.0  # 111.195 km per degree of latitude
 
 WGS84_WKT = CRS.from_epsg(4326).to_wkt()
+WINDOW_CHUNK_CACHE = 1 << 24  # bytes of netCDF chunk cache for a grid read window by window (open_grid)
 
 # Formats are told apart by content, not extension: GMT's .grd is netCDF, and users rename files.
 _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
@@ -95,7 +96,16 @@ def open_grid(path, var: str | None = None, depth_positive: bool | None = None, 
 
         close = src.close
     else:
-        ds = _open_netcdf_dataset(path)
+        import netCDF4
+
+        # netCDF's default chunk cache (64 MB per variable) would grow with the windows read; a
+        # window re-reads the few chunks it shares with the previous one instead.
+        default_cache = netCDF4.get_chunk_cache()
+        netCDF4.set_chunk_cache(WINDOW_CHUNK_CACHE, 1009, 0.75)
+        try:
+            ds = _open_netcdf_dataset(path)
+        finally:
+            netCDF4.set_chunk_cache(*default_cache)
         try:
             if _GMT_LEGACY <= set(ds.variables):
                 ds.close()
@@ -248,13 +258,13 @@ def to_cf_dataset(variables: dict[str, xr.DataArray], like: xr.DataArray, attrs:
     (ydim, yattrs), (xdim, xattrs) = _CF_COORDS[geographic]
     data_vars = {}
     for name, array in variables.items():
-        if array.dims != ("y", "x") or array.shape != like.shape:
-            raise ValueError(f"variable {name} has dims {array.dims} and shape {array.shape}, not ('y', 'x') and {like.shape}")
+        if array.dims[-2:] != ("y", "x") or array.shape[-2:] != like.shape:
+            raise ValueError(f"variable {name} has dims {array.dims} and shape {array.shape}, not (..., 'y', 'x') and {like.shape}")
         # crs and geographic are recorded once for the dataset, not repeated on every variable.
         var_attrs = {k: v for k, v in array.attrs.items() if k not in ("crs", "geographic")}
         if crs:
             var_attrs["grid_mapping"] = "crs"
-        data_vars[name] = ((ydim, xdim), array.values, var_attrs)
+        data_vars[name] = ((*array.dims[:-2], ydim, xdim), array.values, var_attrs)
     if crs:
         data_vars["crs"] = ((), np.int32(0), {"crs_wkt": crs, "spatial_ref": crs})
     coords = {ydim: (ydim, like["y"].values, yattrs), xdim: (xdim, like["x"].values, xattrs)}
@@ -266,7 +276,7 @@ def georeferenced(ds: xr.Dataset, like: xr.DataArray) -> xr.Dataset:
 
     Variables on other dimensions (a per-seamount table) and the dataset's attributes come along.
     """
-    on_grid = {name: var for name, var in ds.data_vars.items() if var.dims == ("y", "x")}
+    on_grid = {name: var for name, var in ds.data_vars.items() if var.dims[-2:] == ("y", "x")}
     cf = to_cf_dataset(on_grid, like, {**ds.attrs, "crs": like.attrs.get("crs", "")})
     others = ds.drop_vars(list(on_grid)).drop_dims(["y", "x"], errors="ignore")
     return cf.merge(others, combine_attrs="override")

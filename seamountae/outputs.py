@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -37,13 +38,26 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it to `path`, on any failure delete it."""
     path = check_writable(path, overwrite)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-    os.close(fd)
     tmp = Path(tmp)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); an output gets the usual mode
+    except (AttributeError, OSError):
+        pass
+    os.close(fd)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -63,14 +77,34 @@ def sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+_COMMAND: list[str] | None = None
+
+
+def set_command(args: list[str] | None) -> None:
+    """Record the command line of the command being run (the CLI calls this; None: use sys.argv).
+
+    Kept apart from sys.argv so that a command run in-process (a notebook, a test runner, `run`)
+    records its own command line, not the one of the Python process around it.
+    """
+    global _COMMAND
+    _COMMAND = None if args is None else [str(a) for a in args]
+
+
+def command_line() -> str:
+    args = _COMMAND if _COMMAND is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
+    return " ".join(shlex.quote(a) for a in args)
+
+
 def provenance(params: dict | None = None, inputs: dict | None = None) -> dict:
     """What produced an output: version, command line, parameters and input hashes.
 
     `inputs` maps a role ("grid", "model") to a file path; each is recorded with its SHA-256.
+    Nothing in it depends on the time or the machine, so the same command on the same inputs
+    writes the same bytes (a CI regression run can compare whole files).
     """
     record = {
         "seamountae_version": __version__,
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command_line(),
         "parameters": params or {},
         "inputs": {
             role: {"path": str(p), "sha256": sha256(p)} for role, p in (inputs or {}).items() if p is not None
@@ -120,3 +154,48 @@ def read_netcdf(path, kind: str, producer: str):
         what = f"a seamountae {found} file" if found else "not a seamountae file"
         raise SeamountaeError(f"{path}: {what}, expected {kind}; give the output of `seamountae {producer}`")
     return ds
+
+
+def read_provenance(path) -> dict | None:
+    """The provenance record of a seamountae output (netCDF, model, GeoJSON, CSV or PNG), or None.
+
+    None when the file is missing, unreadable or carries no record: whatever is there was not
+    written by seamountae (or not completely), so it cannot be trusted as up to date.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if head.startswith((b"\x89HDF", b"CDF")):
+            import netCDF4
+
+            with netCDF4.Dataset(path) as nc:
+                attrs = {name: nc.getncattr(name) for name in nc.ncattrs()}
+            return {
+                "seamountae_version": attrs["seamountae_version"],
+                "command": attrs.get("history", ""),
+                "parameters": json.loads(attrs["seamountae_parameters"]),
+                "inputs": json.loads(attrs["seamountae_inputs"]),
+            }
+        if head.startswith(b"PK"):  # a torch zip file: the model artifact carries its record
+            from .model import load_artifact
+
+            return load_artifact(path)[1]["provenance"]
+        if head.startswith(b"\x89PNG"):
+            from PIL import Image
+
+            with Image.open(path) as image:
+                return json.loads(image.text["seamountae"])
+        text = path.read_text(encoding="utf-8")
+        if text.startswith("# seamountae "):
+            return json.loads(text.splitlines()[0][len("# seamountae "):])
+        return json.loads(text)["seamountae"]
+    except Exception:  # anything else: not a complete seamountae output
+        return None
+
+
+def canonical(value):
+    """`value` as it reads back from a provenance record (JSON types: tuples become lists…)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))

@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from .errors import SeamountaeError
 from .grid import KM_PER_DEGREE, cell_size_km
+from .morphology import measure_at_own_scale
 
 # A patch with more missing cells than this (land, gaps, outside the grid) is not used or scored.
 MAX_NAN_FRACTION = 0.25
@@ -152,20 +153,43 @@ def snap_to_summits(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, radius_km:
     return sx, sy
 
 
+def seamount_sizes(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, patch_km: float, pyramid: tuple[float, ...],
+                   radius_ratio: float) -> np.ndarray:
+    """Patch width for each seamount relative to `patch_km`: its own scale, as `detect` measures it."""
+    lo, hi = min(pyramid), max(pyramid)
+    if radius_ratio <= 0 or lo == hi:
+        return np.ones(len(x))
+    per_km_y, per_km_x = _km_to_index(grid, y)
+    col = np.rint((x - float(grid.x[0])) / float(grid.x[1] - grid.x[0])).astype(int)
+    row = np.rint((y - float(grid.y[0])) / float(grid.y[1] - grid.y[0])).astype(int)
+    ny, nx = grid.shape
+    sizes = np.ones(len(x))
+    for i, (r, c) in enumerate(zip(row, col)):
+        if 0 <= r < ny and 0 <= c < nx:
+            found = measure_at_own_scale(grid.values, r, c, 1 / per_km_y[i], 1 / per_km_x[i], patch_km,
+                                         lo * patch_km, hi * patch_km, radius_ratio)
+            sizes[i] = found["window_km"] / patch_km
+    return sizes
+
+
 def tile(
     grid: xr.DataArray,
     catalogue: pd.DataFrame,
     patch_km: float = 48.0,
     patch_px: int = 32,
+    pyramid: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0),
+    radius_ratio: float = 4.0,
     shifts_px: int = 1,
-    scales: tuple[float, ...] = (0.85, 1.0, 1.15),
+    scales: tuple[float, ...] = (0.71, 1.0, 1.41),
     snap_km: float = 5.0,
 ) -> xr.Dataset:
-    """Training patches centred on catalogued seamounts, with shift and scale augmentations.
+    """Training patches centred on catalogued seamounts, sized to them, with shift and scale augmentations.
 
     Catalogue positions (often from satellite gravity) can sit kilometres off the summit in the
-    grid, so each centre is first moved to the highest cell within `snap_km`: the model then
-    learns seamounts centred the way `detect` finds them, on their summits.
+    grid, so each centre is first moved to the highest cell within `snap_km`: the model learns
+    seamounts centred the way `detect` finds them, on their summits. Each patch is `radius_ratio`
+    basal radii wide (kept between the smallest and largest pyramid level × patch_km), so the
+    model learns the shape of a seamount, not its size; `score` searches every pyramid level.
     Each seamount gives (2·shifts_px+1)² × len(scales) patches (offsets in patch pixels); the
     dihedral flips and rotations are added at training time. `seamount` groups the augmentations of
     one seamount so that calibration can hold out whole seamounts.
@@ -174,18 +198,21 @@ def tile(
         raise SeamountaeError(f"patch_px={patch_px}: the autoencoder needs a multiple of 8; use 32")
     if not patch_km > 0:
         raise SeamountaeError(f"patch_km={patch_km}: must be positive; use 48")
-    px_km = patch_km / patch_px
-    per_km_y, per_km_x = _km_to_index(grid, catalogue["lat"].to_numpy())
-    step_x, step_y = float(grid.x[1] - grid.x[0]), float(grid.y[1] - grid.y[0])
+    if not pyramid or min(pyramid) <= 0:
+        raise SeamountaeError(f"pyramid={list(pyramid)}: levels must be positive multiples of patch_km; use [0.25, 0.5, 1, 2]")
     shift = np.arange(-shifts_px, shifts_px + 1)
     sy, sx, sc = np.meshgrid(shift, shift, np.asarray(scales, float), indexing="ij")
     sy, sx, sc = sy.ravel(), sx.ravel(), sc.ravel()
     n_seamounts, n_aug = len(catalogue), sy.size
     x0, y0 = snap_to_summits(grid, catalogue["lon"].to_numpy(float), catalogue["lat"].to_numpy(float), snap_km)
+    size = np.repeat(seamount_sizes(grid, x0, y0, patch_km, tuple(pyramid), radius_ratio), n_aug)
+    scale = size * np.tile(sc, n_seamounts)
+    px_km = patch_km * scale / patch_px
     lon, lat = np.repeat(x0, n_aug), np.repeat(y0, n_aug)
-    cx = lon + np.tile(sx, n_seamounts) * px_km * np.repeat(per_km_x, n_aug) * step_x
-    cy = lat + np.tile(sy, n_seamounts) * px_km * np.repeat(per_km_y, n_aug) * step_y
-    scale = np.tile(sc, n_seamounts)
+    per_km_y, per_km_x = _km_to_index(grid, lat)
+    step_x, step_y = float(grid.x[1] - grid.x[0]), float(grid.y[1] - grid.y[0])
+    cx = lon + np.tile(sx, n_seamounts) * px_km * per_km_x * step_x
+    cy = lat + np.tile(sy, n_seamounts) * px_km * per_km_y * step_y
     data = sample_patches(grid, cx, cy, patch_km, patch_px, scale)
     seamount = np.repeat(np.arange(n_seamounts), n_aug)
     nan_fraction = np.isnan(data).reshape(len(data), -1).mean(1)
@@ -200,12 +227,14 @@ def tile(
             "patch": (("sample", "v", "u"), data[keep], {"units": "m", "long_name": "elevation, resampled"}),
             "x": ("sample", cx[keep], {"long_name": "patch centre x (grid coordinates)"}),
             "y": ("sample", cy[keep], {"long_name": "patch centre y (grid coordinates)"}),
-            "scale": ("sample", scale[keep], {"long_name": "size of this patch relative to patch_km"}),
+            "scale": ("sample", scale[keep], {"long_name": "width of this patch relative to patch_km"}),
             "seamount": ("sample", seamount[keep], {"long_name": "row of the catalogue this patch is centred on"}),
         },
         attrs={
             "patch_km": float(patch_km),
             "patch_px": int(patch_px),
+            "pyramid": np.asarray(pyramid, float),
+            "radius_ratio": float(radius_ratio),
             "geographic": int(grid.attrs.get("geographic", 0)),
             "n_seamounts": int(len(np.unique(seamount[keep]))),
             "seamountae_kind": "patches",

@@ -42,13 +42,18 @@ log = logging.getLogger("seamountae")
 BAND_DEG = 1.0  # latitude band height for geographic grids
 OUTPUTS = ("error", "relief_m")
 # Grid cells (or resampled pixels, whichever is more) read and resampled at once: bounds memory.
-WINDOW_CELLS = 1 << 22
-# Output cells are handed on in tiles aligned to these (the netCDF chunk shape of `write_score`).
+WINDOW_CELLS = 1 << 21
+# Output cells are handed on in tiles of about TILE_CELLS, TILE_COLS wide, aligned to chunks of
+# CHUNK_ROWS × CHUNK_COLS (the netCDF chunk shape of `write_score`).
 CHUNK_ROWS, CHUNK_COLS = 32, 1024
+TILE_CELLS, TILE_COLS = 1 << 20, 4 * CHUNK_COLS
+OUTPUT_CHUNK_CACHE = 1 << 22  # bytes per output variable: the chunks of one tile
 # Patches per forward pass on the CPU: larger batches spill the caches and run slower.
 CPU_BATCH = 512
 MAX_CUDA_BATCH = 1 << 15
+MIN_BATCH = 16
 
+LEVEL_ATTRS = {"units": "km", "long_name": "patch width of this pyramid level"}
 VARIABLES = {
     "elevation": {"units": "m", "long_name": "elevation (positive up)", "positive": "up"},
     "error": {"units": "1", "long_name": "reconstruction error (fraction of patch variance)"},
@@ -134,6 +139,28 @@ def auto_batch_size(device: torch.device, patch_px: int = 32, width: int = 16) -
     return int(max(32, min(CPU_BATCH, free // 10 // per_patch)))
 
 
+def _release_free_heap() -> None:
+    """Hand the free pages inside glibc's heap back to the system (no-op elsewhere).
+
+    Windows allocate and free arrays of tens of MB; glibc keeps freed blocks below its adaptive
+    mmap threshold in its heap, where fragmentation would let resident memory creep up window
+    after window. Called once per window, it costs a few milliseconds.
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
+
+
 class PatchScorer:
     """The model on a device, turning batches of raw patches (metres) into per-patch statistics.
 
@@ -157,10 +184,10 @@ class PatchScorer:
         design = _plane_design(p).to(self.device)
         self._design = design
         self._design_t = design.T.contiguous()
-        self._design_outer = (design[:, :, None] * design[:, None, :]).reshape(-1, 9)
-        self._ridge = torch.eye(3, device=self.device) * 1e-6
-        ata = design.T @ design + self._ridge
-        self._fit = design @ torch.linalg.inv(ata)  # coefficients of a complete patch: z @ _fit
+        self._design_outer = (design[:, :, None] * design[:, None, :]).reshape(-1, 9).double()
+        self._ridge = torch.eye(3, device=self.device, dtype=torch.float64) * 1e-6
+        ata = design.double().T @ design.double() + self._ridge
+        self._fit = (design.double() @ torch.linalg.inv(ata)).float()  # coefficients of a complete patch: z @ _fit
         self._neg_design_t = -self._design_t
         centre, ring = _relief_masks(p)
         self._centre = torch.nonzero(centre).flatten().to(self.device)
@@ -174,6 +201,11 @@ class PatchScorer:
         complete: the caller knows every cell of every patch is valid (None: check).
         """
         n = patches.shape[0]
+        if 0 < n < MIN_BATCH:  # tiny batches take other kernels, with other rounding: pad them
+            pad = patches[:1].expand(MIN_BATCH - n, *patches.shape[1:])
+            error, relief = self.stats(torch.cat([patches, pad]), complete)
+            self.patches_scored -= MIN_BATCH - n
+            return error[:n], relief[:n]
         flat = patches.reshape(n, -1)
         if complete is None:
             complete = bool(torch.isfinite(flat).all())
@@ -201,8 +233,9 @@ class PatchScorer:
         """patches.normalise_batch's arithmetic (plane removed, scaled by the residual's std), as matrix products."""
         z = torch.where(valid, flat, 0)
         z = z - (z.sum(1) / count)[:, None] * w  # centre first: float32 keeps mm precision at 5 km depth
-        ata = (w @ self._design_outer).view(-1, 3, 3) + self._ridge
-        coef = torch.linalg.solve(ata, z @ self._design)  # z is 0 where invalid, so z·A = (w·z)·A
+        # In float64: float32 matrix products round differently for different batch sizes.
+        ata = (w.double() @ self._design_outer).view(-1, 3, 3) + self._ridge
+        coef = torch.linalg.solve(ata, z.double() @ self._design.double()).to(z.dtype)  # z·A = (w·z)·A: z is 0 where invalid
         resid = (z - coef @ self._design_t) * w
         std = torch.sqrt(resid.square().sum(1) / count)
         return resid / std.clamp_min(MIN_STD_M)[:, None]
@@ -291,6 +324,7 @@ class _BandLattice:
         return self.stride_px * self.sx
 
 
+@torch.inference_mode()
 def _centre_stats(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, m0: int, m1: int, k0: int, k1: int,
                   wrap: bool) -> torch.Tensor:
     """(2, m1-m0, k1-k0) error and relief of the patch centres [m0, m1) × [k0, k1), on the device."""
@@ -343,9 +377,14 @@ def _score_band(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, wrap
     buffer, buffer_m0, done = None, m_first, band.row0
     for ma in range(m_first, m_last + 1, rows_per_block):
         mb = min(ma + rows_per_block, m_last + 1)
-        block = torch.cat([_centre_stats(grid, lat, scorer, ma, mb, ka, min(ka + cols_per_window, n_k), wrap)
-                           for ka in range(0, n_k, cols_per_window)], dim=2)
-        buffer = block if buffer is None else torch.cat([buffer, block], dim=1)
+        parts = []
+        for ka in range(0, n_k, cols_per_window):
+            parts.append(_centre_stats(grid, lat, scorer, ma, mb, ka, min(ka + cols_per_window, n_k), wrap))
+            _release_free_heap()
+        with torch.inference_mode():  # not across a yield: that would leak the mode into the caller
+            block = torch.cat(parts, dim=2)
+            buffer = block if buffer is None else torch.cat([buffer, block], dim=1)
+        del parts
         if mb == m_last + 1:
             stop = band.row1
         else:  # rows whose next centre row (m + 1) is done, cut at a chunk boundary
@@ -353,22 +392,29 @@ def _score_band(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, wrap
             stop = max(done, stop // CHUNK_ROWS * CHUNK_ROWS)
         if stop > done:
             yield from _cell_tiles(buffer, buffer_m0, pos_r[done - band.row0 : stop - band.row0], pos_c, k_of_col,
-                                   slice(done, stop), budget)
+                                   slice(done, stop))
             done = stop
             keep = int(m_of_row[stop - band.row0]) if stop < band.row1 else mb
             buffer, buffer_m0 = buffer[:, keep - buffer_m0 :], keep
 
 
 def _cell_tiles(stats: torch.Tensor, m0: int, pos_r: np.ndarray, pos_c: np.ndarray, k_of_col: np.ndarray,
-                rows: slice, budget: int):
-    """Interpolate centre statistics to the cells of `rows`, in column tiles aligned to CHUNK_COLS."""
+                rows: slice):
+    """Interpolate centre statistics to the cells of `rows`, in tiles of about TILE_CELLS aligned to chunks."""
     nx = pos_c.size
-    width = max(CHUNK_COLS, budget // (4 * max(pos_r.size, 1)) // CHUNK_COLS * CHUNK_COLS)
-    for c0 in range(0, nx, width):
-        c1 = min(c0 + width, nx)
-        k0, k1 = int(k_of_col[c0]), int(k_of_col[c1 - 1]) + 2
-        tile = separable_bilinear(stats[:, :, k0:k1], pos_r - m0, pos_c[c0:c1] - k0).cpu().numpy()
-        yield rows, slice(c0, c1), {"error": tile[0], "relief_m": tile[1]}
+    width = min(nx, TILE_COLS)
+    height = max(CHUNK_ROWS, TILE_CELLS // width // CHUNK_ROWS * CHUNK_ROWS)
+    r = rows.start
+    while r < rows.stop:
+        r1 = min((r // height + 1) * height, rows.stop)  # boundaries at multiples of `height`
+        part = pos_r[r - rows.start : r1 - rows.start] - m0
+        for c0 in range(0, nx, width):
+            c1 = min(c0 + width, nx)
+            k0, k1 = int(k_of_col[c0]), int(k_of_col[c1 - 1]) + 2
+            with torch.inference_mode():
+                tile = separable_bilinear(stats[:, :, k0:k1], part, pos_c[c0:c1] - k0).cpu().numpy()
+            yield slice(r, r1), slice(c0, c1), {"error": tile[0], "relief_m": tile[1]}
+        r = r1
 
 
 def iter_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = 2, device: str = "auto",
@@ -391,10 +437,9 @@ def iter_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_p
     wrap = wraps(grid)
     budget = int(window_cells or WINDOW_CELLS)
     dy_km, _ = cell_size_km(grid)
-    with torch.inference_mode():
-        for band in lattice_bands(grid, px_km):
-            lat = _BandLattice(band, px_km / dy_km, band.cols_per_px, int(stride_px), patch_px)
-            yield from _score_band(grid, lat, scorer, wrap, budget)
+    for band in lattice_bands(grid, px_km):
+        lat = _BandLattice(band, px_km / dy_km, band.cols_per_px, int(stride_px), patch_px)
+        yield from _score_band(grid, lat, scorer, wrap, budget)
 
 
 def _progress_rows(tiles, enabled: bool, nx: int, ny: int):
@@ -425,14 +470,33 @@ def cell_outputs(elevation: np.ndarray, maps: dict[str, np.ndarray], calibration
     }
 
 
+def pyramid_levels(grid: xr.DataArray, meta: dict, stride_px: int) -> list[tuple[float, dict, int]]:
+    """(patch width km, meta for that width, stride) for each pyramid level of the model.
+
+    Centres are never closer than the grid's own cells: small levels would otherwise score many
+    patches per cell that add nothing but time.
+    """
+    cell_km = min(cell_size_km(grid))
+    levels = []
+    for factor in meta.get("pyramid", [1.0]):
+        km = float(meta["patch_km"]) * float(factor)
+        stride = max(int(stride_px), int(round(cell_km / (km / int(meta["patch_px"])))))
+        levels.append((km, {**meta, "patch_km": km}, stride))
+    return levels
+
+
 def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = 2, device: str = "auto",
           batch_size: int | str | None = "auto", progress: bool = False, window_cells: int | None = None) -> xr.Dataset:
-    """The score dataset of a whole grid, in memory: elevation, error, score and relief on the grid's cells."""
-    maps = {name: np.full(grid.shape, np.nan, np.float32) for name in OUTPUTS}
-    tiles = iter_score(grid, model, meta, stride_px, device, batch_size, window_cells)
-    for rows, cols, out in _progress_rows(tiles, progress, grid.sizes["x"], grid.sizes["y"]):
-        for name in OUTPUTS:
-            maps[name][rows, cols] = out[name]
+    """The score dataset of a whole grid, in memory: elevation, and error, score and relief on every
+    pyramid level (dims level, y, x)."""
+    levels = pyramid_levels(grid, meta, stride_px)
+    maps = {name: np.full((len(levels), *grid.shape), np.nan, np.float32) for name in OUTPUTS}
+    scorer = PatchScorer(model, device, batch_size)
+    for k, (_, level_meta, stride) in enumerate(levels):
+        tiles = iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer)
+        for rows, cols, out in _progress_rows(tiles, progress, grid.sizes["x"], grid.sizes["y"]):
+            for name in OUTPUTS:
+                maps[name][k, rows, cols] = out[name]
     return score_dataset(grid, maps, meta, stride_px)
 
 
@@ -441,6 +505,8 @@ def _dataset_attrs(grid: xr.DataArray, meta: dict, stride_px: int) -> dict:
         "seamountae_kind": "score",
         "patch_km": float(meta["patch_km"]),
         "patch_px": int(meta["patch_px"]),
+        "pyramid": np.asarray(meta.get("pyramid", [1.0]), float),
+        "radius_ratio": float(meta.get("radius_ratio", 0.0)),
         "stride_px": int(stride_px),
         "geographic": int(grid.attrs.get("geographic", 0)),
         "crs": grid.attrs.get("crs", ""),
@@ -448,10 +514,13 @@ def _dataset_attrs(grid: xr.DataArray, meta: dict, stride_px: int) -> dict:
 
 
 def score_dataset(grid: xr.DataArray, maps: dict[str, np.ndarray], meta: dict, stride_px: int) -> xr.Dataset:
+    """Per-level maps (level, y, x) → the score dataset."""
     values = cell_outputs(grid.values, maps, meta["calibration"]["errors"])
-    dims = ("y", "x")
-    return xr.Dataset({name: (dims, values[name], dict(attrs)) for name, attrs in VARIABLES.items()},
-                      coords={"y": grid.y, "x": grid.x}, attrs=_dataset_attrs(grid, meta, stride_px))
+    dims = {name: ("y", "x") if name == "elevation" else ("level", "y", "x") for name in VARIABLES}
+    levels = [km for km, _, _ in pyramid_levels(grid, meta, stride_px)]
+    return xr.Dataset({name: (dims[name], values[name], dict(attrs)) for name, attrs in VARIABLES.items()},
+                      coords={"y": grid.y, "x": grid.x, "level_km": ("level", np.asarray(levels, float), LEVEL_ATTRS)},
+                      attrs=_dataset_attrs(grid, meta, stride_px))
 
 
 def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, attrs: dict | None = None,
@@ -472,9 +541,14 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     # The file's layout comes from the in-memory writer's own functions, on data that takes no memory:
     # xarray writes coordinates, CRS and attributes as outputs.write_netcdf does; netCDF4 then adds
     # the grids as chunked, compressed variables and fills them tile by tile.
-    empty = np.broadcast_to(np.float32(np.nan), grid.shape)
-    template = xr.Dataset({name: (("y", "x"), empty, dict(a)) for name, a in VARIABLES.items()},
-                          coords={"y": grid.y, "x": grid.x}, attrs=_dataset_attrs(grid, meta, stride_px))
+    levels = pyramid_levels(grid, meta, stride_px)
+    shape = {name: grid.shape if name == "elevation" else (len(levels), *grid.shape) for name in VARIABLES}
+    dims = {name: ("y", "x") if name == "elevation" else ("level", "y", "x") for name in VARIABLES}
+    template = xr.Dataset({name: (dims[name], np.broadcast_to(np.float32(np.nan), shape[name]), dict(a))
+                           for name, a in VARIABLES.items()},
+                          coords={"y": grid.y, "x": grid.x,
+                                  "level_km": ("level", np.asarray([km for km, _, _ in levels]), LEVEL_ATTRS)},
+                          attrs=_dataset_attrs(grid, meta, stride_px))
     cf = georeferenced(template, grid)
     cf.attrs.update(attrs or {})
     ydim, xdim = cf["elevation"].dims
@@ -492,18 +566,27 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
         raise OSError(str(exc)) from exc
     with nc:
         try:
+            chunks = (min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS))
             for name, a in variable_attrs.items():
-                v = nc.createVariable(name, "f4", (ydim, xdim), zlib=True, complevel=4, shuffle=True,
-                                      chunksizes=(min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS)), fill_value=np.float32(np.nan))
+                on_levels = name != "elevation"
+                v = nc.createVariable(name, "f4", (("level",) if on_levels else ()) + (ydim, xdim), zlib=True,
+                                      complevel=4, shuffle=True, chunksizes=((1,) if on_levels else ()) + chunks,
+                                      fill_value=np.float32(np.nan))
+                # Tiles cover whole chunks, so a chunk is written once and need not stay cached
+                # (netCDF's default, 64 MB per variable, would hold hundreds of them).
+                v.set_var_chunk_cache(size=OUTPUT_CHUNK_CACHE, nelems=1009, preemption=1.0)
                 v.setncatts(a)
-            tiles = iter_score(grid, model, meta, stride_px, window_cells=window_cells, scorer=scorer)
-            for rows, cols, out in _progress_rows(tiles, progress, nx, ny):
-                elevation = read_window(grid, rows.start, rows.stop, cols.start, cols.stop)
-                values = cell_outputs(elevation, out, calibration)
-                counts["valid"] += int(np.isfinite(elevation).sum())
-                counts["scored"] += int(np.isfinite(values["error"]).sum())
-                for name, array in values.items():
-                    nc[name][rows, cols] = array
+            for k, (_, level_meta, stride) in enumerate(levels):
+                tiles = iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer)
+                for rows, cols, out in _progress_rows(tiles, progress, nx, ny):
+                    elevation = read_window(grid, rows.start, rows.stop, cols.start, cols.stop)
+                    values = cell_outputs(elevation, out, calibration)
+                    if k == 0:
+                        counts["valid"] += int(np.isfinite(elevation).sum())
+                        nc["elevation"][rows, cols] = elevation
+                    counts["scored"] += int(np.isfinite(values["error"]).sum())
+                    for name in OUTPUTS + ("score",):
+                        nc[name][k, rows, cols] = values[name]
         except RuntimeError as exc:
             if "NetCDF" not in str(exc) and "HDF" not in str(exc):
                 raise

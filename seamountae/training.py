@@ -10,9 +10,13 @@ optimistic and would cut recall (the design notes measured a third).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import sys
+import warnings
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,6 +25,7 @@ import xarray as xr
 from . import __version__
 from .errors import SeamountaeError
 from .model import PatchAutoencoder, artifact, load_artifact, masked_error, resolve_device
+from .outputs import atomic_output
 from .patches import normalise
 
 log = logging.getLogger("seamountae")
@@ -67,6 +72,57 @@ def _progress(iterable, enabled: bool, **kw):
     return iterable
 
 
+CHECKPOINT_FORMAT = "seamountae-checkpoint"
+
+
+def checkpoint_path(model_path) -> Path:
+    """Where training towards MODEL.pt keeps its checkpoint: MODEL.pt.ckpt, beside it."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name + ".ckpt")
+
+
+def fingerprint(patches: xr.Dataset, **params) -> dict:
+    """What a checkpoint must have been made from for a resumed run to equal an uninterrupted one."""
+    digest = hashlib.sha256()
+    for name in ("patch", "seamount"):
+        digest.update(np.ascontiguousarray(patches[name].values).tobytes())
+    keys = ("epochs", "seed", "latent", "width", "batch_size", "learning_rate", "holdout_fraction")
+    return {"patches_sha256": digest.hexdigest(), **{k: params[k] for k in keys}}
+
+
+def read_checkpoint(path) -> dict:
+    """Load a checkpoint without executing code in it; SeamountaeError if it is not one."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            content = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(content, dict) or content.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError
+    except FileNotFoundError:
+        raise SeamountaeError(f"{path}: no such checkpoint; train without --resume") from None
+    except Exception:
+        raise SeamountaeError(f"{path}: not a usable seamountae checkpoint (damaged or another file); "
+                              "delete it and train without --resume") from None
+    return content
+
+
+def checkpoint_mismatch(content: dict, expected: dict) -> str | None:
+    """Why a checkpoint cannot continue the run described by `expected` (None if it can)."""
+    made = content.get("fingerprint", {})
+    for key, value in expected.items():
+        if made.get(key) != value:
+            if key == "patches_sha256":
+                return "it was made from other patches"
+            return f"it was made with {key} = {made.get(key)!r}, not {value!r}"
+    return None
+
+
+def _save_checkpoint(path, state: dict) -> None:
+    with atomic_output(path, overwrite=True) as tmp:
+        with open(tmp, "wb") as handle:  # through a handle: the archive's inner name is fixed
+            torch.save(state, handle)
+
+
 def train(
     patches: xr.Dataset,
     epochs: int = 40,
@@ -78,8 +134,19 @@ def train(
     learning_rate: float = 2e-3,
     holdout_fraction: float = 0.2,
     progress: bool = True,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[PatchAutoencoder, dict]:
-    """Fit an autoencoder to the patches; return it with the metadata its model file carries."""
+    """Fit an autoencoder to the patches; return it with the metadata its model file carries.
+
+    checkpoint: a file rewritten (atomically) after every epoch with everything training needs to
+    go on: weights, optimiser, schedule, random states, epoch and loss history (tensors and plain
+    types only, loadable with weights_only=True). With resume=True, training continues from it
+    (a missing checkpoint starts afresh, one made with other patches or parameters is refused),
+    and the result equals an uninterrupted run's. The caller deletes it once the model is saved.
+    on_epoch(epoch, loss) is called after each epoch (and its checkpoint).
+    """
     if patches.attrs.get("seamountae_kind") != "patches":
         raise SeamountaeError("patches file: not written by `seamountae tile`; make one with `seamountae tile`")
     patch_px = int(patches["patch"].shape[-1])
@@ -104,9 +171,30 @@ def train(
     steps_per_epoch = math.ceil(len(x_fit) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=max(1, epochs * steps_per_epoch))
     shuffler = torch.Generator().manual_seed(seed)
-    history = []
-    bar = _progress(range(epochs), progress, desc="train", unit="epoch")
-    for _epoch in bar:
+    history: list[float] = []
+    start = 0
+    expected = fingerprint(patches, epochs=epochs, seed=seed, latent=latent, width=width, batch_size=batch_size,
+                           learning_rate=learning_rate, holdout_fraction=holdout_fraction)
+    if resume and checkpoint is not None and not Path(checkpoint).exists():
+        log.warning("%s: no checkpoint to resume from; training from the first epoch", checkpoint)
+    elif resume and checkpoint is not None:
+        state = read_checkpoint(checkpoint)
+        why = checkpoint_mismatch(state, expected)
+        if why:
+            raise SeamountaeError(f"{checkpoint}: cannot resume: {why}; resume with the same patches and parameters, "
+                                  "or train without --resume to start afresh")
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        shuffler.set_state(state["shuffler"])
+        torch.set_rng_state(state["torch_rng"])
+        if dev.type == "cuda" and state.get("cuda_rng"):
+            torch.cuda.set_rng_state(state["cuda_rng"][0], dev)
+        history = [float(v) for v in state["history"]]
+        start = int(state["epoch"])
+        log.info("%s: resuming after epoch %d of %d", checkpoint, start, epochs)
+    bar = _progress(range(start, epochs), progress, desc="train", unit="epoch", initial=start, total=epochs)
+    for epoch in bar:
         model.train()
         order = torch.randperm(len(x_fit), generator=shuffler)
         total = 0.0
@@ -116,7 +204,8 @@ def train(
             xb, vb = dihedral(x_fit[idx], k).to(dev), dihedral(v_fit[idx], k).to(dev)
             loss = masked_error(model(xb), xb, vb).mean()
             if not torch.isfinite(loss.detach()):
-                raise SeamountaeError("training diverged (loss is NaN); lower --learning-rate or check the patches file for bad values")
+                raise SeamountaeError(f"training diverged in epoch {epoch + 1} (loss is {loss.item()}); "
+                                      "lower --learning-rate or check the patches file for bad values")
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -125,6 +214,23 @@ def train(
         history.append(total / len(x_fit))
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{history[-1]:.4f}")
+        log.debug("epoch %d/%d: loss %.5f", epoch + 1, epochs, history[-1])
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, {
+                "format": CHECKPOINT_FORMAT,
+                "seamountae_version": __version__,
+                "fingerprint": expected,
+                "epoch": epoch + 1,
+                "history": list(history),
+                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "optimiser": optimiser.state_dict(),
+                "schedule": schedule.state_dict(),
+                "shuffler": shuffler.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": [torch.cuda.get_rng_state(dev)] if dev.type == "cuda" else [],
+            })
+        if on_epoch is not None:
+            on_epoch(epoch + 1, history[-1])
     model.eval()
 
     fit_errors = reconstruction_errors(model, x_fit, v_fit)
@@ -139,6 +245,8 @@ def train(
         "seamountae_version": __version__,
         "patch_km": float(patches.attrs["patch_km"]),
         "patch_px": int(patches.attrs["patch_px"]),
+        "pyramid": [float(v) for v in np.atleast_1d(patches.attrs.get("pyramid", [1.0]))],
+        "radius_ratio": float(patches.attrs.get("radius_ratio", 0.0)),
         "normalisation": NORMALISATION,
         "calibration": {
             "errors": sorted(float(e) for e in calibration_errors),
@@ -160,7 +268,16 @@ def train(
 
 
 def save_model(model: PatchAutoencoder, meta: dict, path) -> None:
-    torch.save(artifact(model, **meta), path)
+    """Save the model artifact to a path or a binary file handle.
+
+    Saved through a handle, so the archive's inner folder name does not come from the (random)
+    temporary file name: the same model gives the same bytes.
+    """
+    if hasattr(path, "write"):
+        torch.save(artifact(model, **meta), path)
+        return
+    with open(path, "wb") as handle:
+        torch.save(artifact(model, **meta), handle)
 
 
 def read_model(path) -> tuple[PatchAutoencoder, dict]:

@@ -150,7 +150,8 @@ def catalogue(*points):
 
 def test_tile_counts_augmentations_and_groups_seamounts():
     grid = projected_grid(cone())
-    ds = tile(grid, catalogue((0.0, 0.0), (-5000.0, 3000.0)), patch_km=24.0, patch_px=16, shifts_px=1, scales=(0.9, 1.1))
+    ds = tile(grid, catalogue((0.0, 0.0), (-5000.0, 3000.0)), patch_km=24.0, patch_px=16, shifts_px=1, scales=(0.9, 1.1),
+              radius_ratio=0)
     assert ds.sizes["sample"] == 2 * 9 * 2
     assert ds["patch"].shape[1:] == (16, 16)
     assert np.bincount(ds["seamount"].values).tolist() == [18, 18]
@@ -159,9 +160,18 @@ def test_tile_counts_augmentations_and_groups_seamounts():
     assert set(np.round(ds["scale"].values, 6)) == {0.9, 1.1}
 
 
+def test_tile_sizes_each_patch_to_its_seamount():
+    """Patches are radius_ratio basal radii wide: a seamount twice as wide gets a patch twice as wide."""
+    small, large = cone(height=1500.0, radius=4.0), cone(height=1500.0, radius=8.0)
+    sizes = [float(tile(projected_grid(c), catalogue((0.0, 0.0)), patch_km=48.0, patch_px=16, shifts_px=0, scales=(1.0,),
+                        pyramid=(0.25, 0.5, 1.0, 2.0), radius_ratio=4.0)["scale"][0]) for c in (small, large)]
+    assert sizes[1] / sizes[0] == pytest.approx(2.0, rel=0.25)
+    assert 48.0 * sizes[0] == pytest.approx(4 * 4.0 * 0.95, rel=0.3)  # the footprint above 10 % of a cone: 0.9 r
+
+
 def test_tile_shifts_are_in_patch_pixels():
     grid = projected_grid(cone())
-    ds = tile(grid, catalogue((0.0, 0.0)), patch_km=24.0, patch_px=16, shifts_px=2, scales=(1.0,))
+    ds = tile(grid, catalogue((0.0, 0.0)), patch_km=24.0, patch_px=16, shifts_px=2, scales=(1.0,), radius_ratio=0)
     # 1.5 km per patch pixel: centres lie on a 5 x 5 lattice 1.5 km apart around the seamount.
     assert sorted(set(np.round(ds["x"].values))) == [-3000.0, -1500.0, 0.0, 1500.0, 3000.0]
     assert sorted(set(np.round(ds["y"].values))) == [-3000.0, -1500.0, 0.0, 1500.0, 3000.0]

@@ -17,7 +17,7 @@ from seamountae import scoring
 from seamountae.grid import KM_PER_DEGREE, canonical_grid, from_cf_dataset, open_grid, read_grid, write_grid
 from seamountae.model import PatchAutoencoder, artifact, load_artifact, masked_error
 from seamountae.patches import MAX_NAN_FRACTION, bilinear, normalise_batch, relief_batch
-from seamountae.scoring import PatchScorer, iter_score, lattice_bands, score, separable_bilinear
+from seamountae.scoring import PatchScorer, iter_score, lattice_bands, separable_bilinear
 
 PATCH_PX = 16
 FIELDS = ("elevation", "error", "score", "relief_m")
@@ -28,9 +28,11 @@ def _model(patch_px=PATCH_PX, seed=0):
     return PatchAutoencoder(patch_px=patch_px, latent=4, width=4).eval()
 
 
+CALIBRATION = np.linspace(0.05, 1.5, 60).tolist()
+
+
 def _meta(patch_km, patch_px=PATCH_PX):
-    return {"patch_km": float(patch_km), "patch_px": patch_px,
-            "calibration": {"errors": np.linspace(0.05, 1.5, 60).tolist()}}
+    return {"patch_km": float(patch_km), "patch_px": patch_px, "calibration": {"errors": CALIBRATION}}
 
 
 def _terrain(shape, seed=0, smooth=4.0):
@@ -63,17 +65,31 @@ def projected():
 
 @pytest.fixture(scope="module")
 def geographic():
-    """1-arc-minute lon/lat grid across 30.3°N..33.7°N: five 1° latitude bands, with holes."""
+    """1-arc-minute lon/lat grid across 30.3°N..33.7°N: four 1° latitude bands, with holes."""
     y = 30.3 + np.arange(205) / 60.0
     x = -40.0 + np.arange(181) / 60.0
     return canonical_grid(_holes(_terrain((205, 181), seed=2)), x, y, True, None, "geographic")
 
 
+def score(*args, **kwargs) -> xr.Dataset:
+    """These tests check one lattice: models without a pyramid have one level, shown here as (y, x) maps."""
+    return scoring.score(*args, **kwargs).isel(level=0)
+
+
 def _assert_same(a: xr.Dataset, b: xr.Dataset, atol=1e-5):
+    """Same cells missing, values within atol. The score is a step function of the error (a rank among
+    calibration errors), so where float rounding moved an error across a calibration error it may
+    differ by one step; where the errors are bitwise equal the scores must be too."""
     for name in FIELDS:
         x, y = a[name].values, b[name].values
         assert np.array_equal(np.isnan(x), np.isnan(y)), name
-        assert np.nanmax(np.abs(x - y), initial=0.0) <= atol, name
+        if name != "score":
+            assert np.nanmax(np.abs(x - y), initial=0.0) <= atol, name
+    same_error = a["error"].values == b["error"].values
+    step = 1.0 / (len(CALIBRATION) + 1) + 1e-6
+    ds = np.abs(a["score"].values - b["score"].values)
+    assert np.nanmax(np.where(same_error, ds, 0.0), initial=0.0) <= atol
+    assert np.nanmax(ds, initial=0.0) <= step
 
 
 # ------------------------------------------------------------------------------ windowed == whole
@@ -89,7 +105,7 @@ def test_windowed_scoring_equals_whole_grid(kind, request):
     error = whole["error"].values
     assert np.isfinite(error).mean() > 0.7 and np.isnan(error[np.isnan(grid.values)]).all()
     if kind == "geographic":
-        assert len(lattice_bands(grid, 24.0 / PATCH_PX)) == 5
+        assert len(lattice_bands(grid, 24.0 / PATCH_PX)) == 4
 
 
 def test_small_windows_really_split_the_grid(projected):
@@ -106,7 +122,7 @@ def test_small_windows_really_split_the_grid(projected):
 
 def test_results_do_not_depend_on_batch_size(projected):
     model, meta = _model(), _meta(24.0)
-    a = score(projected, model, meta, device="cpu", batch_size=1)
+    a = score(projected, model, meta, device="cpu", batch_size=7)
     b = score(projected, model, meta, device="cpu", batch_size=4096)
     _assert_same(a, b)
 
@@ -122,11 +138,11 @@ def test_stride_changes_the_lattice_not_the_cells(projected):
 # ----------------------------------------------------------------- vectorised == one patch at a time
 
 
-def test_vectorised_statistics_equal_the_per_patch_reference(projected):
+def test_vectorised_statistics_equal_the_per_patch_reference():
     """PatchScorer (fast complete-patch path and general path) == patches.normalise_batch + model + relief_batch."""
     model = _model()
     rng = np.random.default_rng(3)
-    z = projected.values
+    z = _terrain((157, 203))
     raw = np.stack([z[r : r + PATCH_PX, c : c + PATCH_PX] for r, c in zip(rng.integers(0, 140, 64), rng.integers(0, 185, 64))])
     raw[:3, :5, :] = np.nan  # partly missing but usable
     raw[3, :10, :] = np.nan  # too much missing
@@ -141,7 +157,7 @@ def test_vectorised_statistics_equal_the_per_patch_reference(projected):
         relief = torch.where(usable, relief_batch(patches), torch.nan)
     assert torch.equal(torch.isnan(fast["error"]), torch.isnan(reference)) and torch.isnan(fast["error"][3])
     torch.testing.assert_close(fast["error"], reference, rtol=1e-4, atol=1e-5, equal_nan=True)
-    assert torch.equal(fast["relief_m"], relief) or torch.allclose(fast["relief_m"], relief, rtol=0, atol=1e-3, equal_nan=True)
+    torch.testing.assert_close(fast["relief_m"], relief, rtol=0, atol=0, equal_nan=True)  # the same statistic, exactly
     complete = torch.from_numpy(raw[4:])
     with torch.inference_mode():
         error, relief_fast = scorer.stats(complete, complete=True)
@@ -185,12 +201,12 @@ def test_cli_streams_the_same_result_as_score_in_memory(kind, request, tmp_path,
     model, meta = load_artifact(model_file)
     expected = score(read_grid(tmp_path / "grid.nc"), model, meta, device="cpu", window_cells=1 << 30)
     with xr.open_dataset(out) as ds:
-        streamed = from_cf_dataset(ds.load())
+        streamed = from_cf_dataset(ds.load()).isel(level=0)
     _assert_same(expected, streamed)
     assert streamed.attrs["seamountae_kind"] == "score" and streamed.attrs["stride_px"] == 2
     assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*"))
     with xr.open_dataset(out) as ds:
-        assert ds["error"].encoding["zlib"] and ds["error"].encoding["chunksizes"] == (8, grid.shape[1])
+        assert ds["error"].encoding["zlib"] and ds["error"].encoding["chunksizes"] == (1, 8, grid.shape[1])
         assert '"batch_size": 50' in ds.attrs["seamountae_parameters"]
 
 
@@ -221,7 +237,7 @@ def test_streaming_reads_windows_not_the_whole_grid(tmp_path, projected, monkeyp
     grid.close()
     assert reads and max(reads) < projected.size / 4
     with xr.open_dataset(tmp_path / "s.nc") as ds:
-        _assert_same(score(projected, model, meta, device="cpu"), from_cf_dataset(ds.load()))
+        _assert_same(score(projected, model, meta, device="cpu"), from_cf_dataset(ds.load()).isel(level=0))
 
 
 # ------------------------------------------------------------------------------------ open_grid
@@ -302,3 +318,10 @@ def test_cuda_mixed_precision_matches_cpu(projected):
     cuda = score(projected, model, meta, device="cuda")
     np.testing.assert_allclose(cuda["error"].values, cpu["error"].values, rtol=0.02, atol=2e-3)
     np.testing.assert_allclose(cuda["relief_m"].values, cpu["relief_m"].values, rtol=0, atol=1e-2)
+
+
+def test_iterating_leaves_the_callers_autograd_state_alone(projected):
+    tiles = iter_score(projected, _model(), _meta(24.0), device="cpu", window_cells=3000)
+    next(tiles)
+    assert not torch.is_inference_mode_enabled()
+    tiles.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
 
@@ -10,10 +11,16 @@ import click
 
 from .. import __version__
 from ..errors import SeamountaeError
+from ..outputs import set_command
 
 
 class SeamountaeGroup(click.Group):
     """Turns the project's errors into one line on stderr and a non-zero exit (tracebacks with -vv)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Provenance records this command line, whoever runs it (a shell, a test, a notebook).
+        set_command(["seamountae", *args])
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -24,8 +31,18 @@ class SeamountaeGroup(click.Group):
             click.echo(f"seamountae: error: {exc}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("seamountae: interrupted; no output was written", err=True)
+            # Every output is written to a temporary file renamed into place when complete: the one
+            # being written is gone, finished ones are whole.
+            click.echo("seamountae: interrupted; the output being written was discarded", err=True)
             ctx.exit(130)
+        finally:
+            set_command(None)
+
+
+def summary(message: str) -> None:
+    """A command's one-line report of what it wrote, on stderr (silenced by -q)."""
+    if not click.get_current_context().find_root().ensure_object(dict).get("quiet"):
+        click.echo(message, err=True)
 
 
 @click.group(cls=SeamountaeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +58,11 @@ def cli(ctx: click.Context) -> None:
       seamountae score GRID --model model.pt -o score.nc
       seamountae detect score.nc -o detections.nc
       seamountae export detections.nc -o seamounts.geojson
+      seamountae plot score.nc --detections detections.nc -o map.png
+
+    \b
+    Or all of it from one config file, skipping what is up to date:
+      seamountae run configs/demo.toml
     """
     ctx.ensure_object(dict)
     logger = logging.getLogger("seamountae")
@@ -70,11 +92,16 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # kill (SIGTERM), as Ctrl-C: the output being written is removed on the way out
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="seamountae")
 
 
-from . import config_cmd, detect, evaluate, export, score, synth, tile, train  # noqa: E402  (register commands)
+from . import config_cmd, detect, evaluate, export, plot, run, score, synth, tile, train  # noqa: E402  (register commands)
 
-for module in (synth, tile, train, score, detect, export, evaluate, config_cmd):
+for module in (synth, tile, train, score, detect, export, evaluate, plot, run, config_cmd):
     cli.add_command(module.command)

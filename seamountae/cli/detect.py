@@ -1,9 +1,8 @@
 import click
 
-from ..detection import detect, detections_dataset, resolve_threshold
-from ..grid import from_cf_dataset, georeferenced
-from ..outputs import check_writable, provenance, read_netcdf, write_netcdf
-from . import options
+from ..outputs import check_writable
+from ..pipeline import detect_file
+from . import options, summary
 
 
 @click.command("detect")
@@ -23,9 +22,5 @@ def command(score_path, threshold, min_relief_m, min_height_m, output, overwrite
     """
     check_writable(output, overwrite)
     params = options.parameters("detect", config_file, threshold=threshold, min_relief_m=min_relief_m, min_height_m=min_height_m)
-    threshold_value = resolve_threshold(params["threshold"])
-    scores = from_cf_dataset(read_netcdf(score_path, "score", "score"))
-    table, clusters = detect(scores, **params)
-    ds = detections_dataset(table, clusters, scores, threshold_value)
-    write_netcdf(georeferenced(ds, scores["elevation"]), output, overwrite, provenance(params, {"score": score_path}))
-    click.echo(f"{output}: {len(table)} seamounts", err=True)
+    table = detect_file(score_path, output, params, overwrite)
+    summary(f"{output}: {len(table)} seamounts")

@@ -1,9 +1,8 @@
 import click
 
-from ..catalogue import write_catalogue
-from ..detection import table_from_detections
-from ..outputs import check_writable, provenance, read_netcdf
-from . import options
+from ..outputs import check_writable
+from ..pipeline import export_file
+from . import options, summary
 
 
 @click.command("export")
@@ -17,7 +16,7 @@ def command(detections_path, fmt, output, overwrite, config_file):
     """Write detected seamounts as a GeoJSON (RFC 7946) or CSV catalogue.
 
     One point per seamount at its summit, with id, lon, lat, summit_depth_m, height_m,
-    basal_radius_km, area_km2 and score. The GeoJSON opens in QGIS.
+    basal_radius_km, area_km2 and score. The GeoJSON opens in QGIS; `seamountae plot` draws it.
 
     \b
     Example:
@@ -25,9 +24,7 @@ def command(detections_path, fmt, output, overwrite, config_file):
       seamountae export detections.nc -o seamounts.csv --format csv
     """
     check_writable(output, overwrite)
-    table = table_from_detections(read_netcdf(detections_path, "detections", "detect"))
     if fmt is None:
         fmt = "csv" if str(output).lower().endswith(".csv") else options.parameters("export", config_file)["format"]
-    record = provenance({"format": fmt}, {"detections": detections_path})
-    write_catalogue(table, output, fmt=fmt, provenance=record, overwrite=overwrite)
-    click.echo(f"{output}: {len(table)} seamounts", err=True)
+    table = export_file(detections_path, output, fmt, overwrite)
+    summary(f"{output}: {len(table)} seamounts")

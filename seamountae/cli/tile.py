@@ -1,15 +1,7 @@
-import logging
-
 import click
 
-from ..catalogue import points_inside, read_catalogue
-from ..errors import SeamountaeError
-from ..grid import cell_size_km, read_grid
-from ..outputs import check_writable, provenance, write_netcdf
-from ..patches import tile
-from . import options
-
-log = logging.getLogger("seamountae")
+from ..pipeline import check_grid_fits, grid_kwargs, tile_file  # noqa: F401  (check_grid_fits: for callers)
+from . import options, summary
 
 
 def grid_options(command):
@@ -22,19 +14,9 @@ def grid_options(command):
 
 def load_grid(path, var, depth_positive, config_file=None):
     """Read the grid with the [grid] parameters: options given here over the config file over defaults."""
-    params = options.parameters("grid", config_file, var=var, depth_positive=depth_positive)
-    depth = params["depth_positive"]
-    return read_grid(path, var=params["var"] or None, depth_positive=None if depth == "auto" else depth,
-                     mask_land=params["mask_land"])
+    from ..grid import read_grid
 
-
-def check_grid_fits(grid, grid_path, patch_km: float, whose: str = "") -> None:
-    """A grid narrower than one patch has nothing to learn from or score: say so before any work."""
-    dy_km, dx_km = cell_size_km(grid)
-    height_km, width_km = grid.sizes["y"] * dy_km, grid.sizes["x"] * dx_km
-    if min(height_km, width_km) < patch_km:
-        raise SeamountaeError(f"{grid_path}: the grid ({height_km:.0f} x {width_km:.0f} km) is smaller than one "
-                              f"{patch_km:g} km patch{whose}; use a larger grid" + ("" if whose else " or a smaller --patch-km"))
+    return read_grid(path, **grid_kwargs(options.parameters("grid", config_file, var=var, depth_positive=depth_positive)))
 
 
 @click.command("tile")
@@ -58,19 +40,10 @@ def command(grid_path, catalogue_path, patch_km, patch_px, shifts_px, var, depth
     Example:
       seamountae tile sample_data/azores_west.nc --catalogue sample_data/azores_west_seamounts.csv -o patches.nc
     """
+    from ..outputs import check_writable
+
     check_writable(output, overwrite)
     params = options.parameters("tile", config_file, patch_km=patch_km, patch_px=patch_px, shifts_px=shifts_px)
-    grid = load_grid(grid_path, var, depth_positive, config_file)
-    check_grid_fits(grid, grid_path, params["patch_km"])
-    catalogue = read_catalogue(catalogue_path)
-    inside, skipped = points_inside(catalogue, float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]),
-                                    geographic=bool(grid.attrs.get("geographic")))
-    if inside.empty:
-        raise SeamountaeError(f"{catalogue_path}: none of its {len(catalogue)} points lies inside {grid_path}; "
-                              "check the catalogue's coordinates (lon, lat order) or use the matching grid")
-    if skipped:
-        log.warning("%s: %d of %d seamounts lie outside the grid and were skipped", catalogue_path, skipped, len(catalogue))
-    patches = tile(grid, inside, **params)
-    record = provenance(params, {"grid": grid_path, "catalogue": catalogue_path})
-    write_netcdf(patches, output, overwrite, record)
-    click.echo(f"{output}: {patches.sizes['sample']} patches from {patches.attrs['n_seamounts']} seamounts", err=True)
+    grid_params = options.parameters("grid", config_file, var=var, depth_positive=depth_positive)
+    patches = tile_file(grid_path, catalogue_path, output, params, grid_params, overwrite)
+    summary(f"{output}: {patches.sizes['sample']} patches from {patches.attrs['n_seamounts']} seamounts")

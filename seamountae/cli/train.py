@@ -1,10 +1,15 @@
+import logging
+
 import click
 import torch
 
 from ..errors import SeamountaeError
-from ..outputs import atomic_output, check_writable, provenance, read_netcdf
-from ..training import save_model, train
-from . import options
+from ..outputs import check_writable
+from ..pipeline import train_file
+from ..training import checkpoint_path
+from . import options, summary
+
+log = logging.getLogger("seamountae")
 
 
 @click.command("train")
@@ -13,17 +18,25 @@ from . import options
 @click.option("--latent", type=int, default=None, help="Bottleneck size.  [default: 16]")
 @click.option("--learning-rate", type=float, default=None, help="Peak learning rate.  [default: 0.002]")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.  [default: all cores]")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run from its checkpoint (MODEL.pt.ckpt); same patches and parameters.")
 @options.seed
 @options.device
 @options.output
 @options.overwrite
 @options.common
-def command(patches_path, epochs, latent, learning_rate, threads, seed, device, output, overwrite, config_file):
+def command(patches_path, epochs, latent, learning_rate, threads, resume, seed, device, output, overwrite, config_file):
     """Train the autoencoder on seamount patches and calibrate its score on held-out seamounts.
+
+    After every epoch a checkpoint is saved beside the model (MODEL.pt.ckpt); if training is
+    interrupted (Ctrl-C, a killed job), the same command with --resume continues from it and
+    gives the same model as an uninterrupted run. The checkpoint is deleted once MODEL.pt is
+    written.
 
     \b
     Example:
       seamountae train patches.nc -o model.pt --epochs 40 --device auto
+      seamountae train patches.nc -o model.pt --epochs 40 --resume   # after an interruption
     """
     check_writable(output, overwrite)
     params = options.parameters("train", config_file, epochs=epochs, latent=latent, learning_rate=learning_rate,
@@ -33,11 +46,13 @@ def command(patches_path, epochs, latent, learning_rate, threads, seed, device, 
         if threads < 1:
             raise SeamountaeError(f"--threads {threads}: must be 1 or more")
         torch.set_num_threads(threads)
-    patches = read_netcdf(patches_path, "patches", "tile")
-    model, meta = train(patches, progress=options.show_progress(), **params)
-    meta["provenance"] = provenance(params, {"patches": patches_path})
-    with atomic_output(output, overwrite) as tmp:
-        save_model(model, meta, tmp)
+    try:
+        meta = train_file(patches_path, output, params, overwrite, resume=resume, progress=options.show_progress())
+    except KeyboardInterrupt:
+        if checkpoint_path(output).exists():
+            click.echo(f"seamountae: training stopped; continue it with the same command and --resume "
+                       f"(checkpoint {checkpoint_path(output)})", err=True)
+        raise
     cal = meta["calibration"]
-    click.echo(f"{output}: trained on {meta['training']['n_patches']} patches; score calibrated on "
-               f"{cal['n_seamounts']} held-out seamounts", err=True)
+    summary(f"{output}: trained on {meta['training']['n_patches']} patches; score calibrated on "
+            f"{cal['n_seamounts']} held-out seamounts")

@@ -1,0 +1,427 @@
+"""Scoring speed and memory: vectorised streaming score against a patch-at-a-time loop.
+
+    python benchmarks/score_speed.py --json             # full run (~10 min on 2 CPU cores)
+    python benchmarks/score_speed.py --json --quick     # smoke run: small grids
+    python benchmarks/score_speed.py --grid FILE.nc     # stream a grid of your own instead
+
+Prints JSON lines on stdout (a readable account goes to stderr):
+  {"bench": "scaling", ...}   one line per square grid (1k², 2k², 4k² cells, in memory): cells/s, and
+                               time ÷ (cells ÷ 2k² cells) × 2k² time — linear scaling keeps it near 1.
+  {"bench": "score", ...}     the main line: the 6000 × 6000 float32 grid (or --grid) scored from netCDF
+                               to netCDF by `seamountae score` in a child process:
+      cells, patches, seconds (the command, without interpreter start-up), cells_per_s,
+      peak_rss_mb (the child's peak resident memory, getrusage(RUSAGE_CHILDREN)),
+      speedup_vs_naive: seconds per patch of a reference that cuts (scipy bilinear), normalises
+          (patches.normalise_batch), scores (model) and measures (patches.relief_batch) one patch at a
+          time in a Python loop, on the first `--naive-patches` patches of the same grid, same model,
+          measured in this run, ÷ seconds per patch of the streaming run;
+      efficiency: seconds of the model's forward pass alone over as many patches (same batch size,
+          real normalised patches from the same grid; timed on `--model-batches` batches and
+          scaled to the patch count: a forward's time does not depend on the values) ÷ seconds;
+      efficiency_in_memory: the same ratio for the largest scaling grid (score() in memory, no I/O);
+      max_abs_diff_vs_one_piece: streamed output against score() of the whole grid as one window;
+      naive_max_abs_diff: reference against the vectorised lattice statistics on the same patches.
+  {"bench": "projection", ...} the global 15″ grid (86400 × 43200 cells): its lattice's patch count
+                               (ocean fraction 0.71) at the measured patches/s.
+
+The model is an untrained PatchAutoencoder of the default architecture (32 px, width 16, latent 16)
+with fabricated calibration errors: speed does not depend on the weights. Grids are synthetic
+(rough floor, seamounts, a few holes), projected, with 463.3 m cells (15″ at the equator), so a
+48 km patch is 104 cells wide and patch centres are 6.5 cells apart (stride 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+import seamountae
+from seamountae.grid import canonical_grid, cell_size_km, from_cf_dataset, open_grid, read_grid
+from seamountae.model import PatchAutoencoder, artifact, masked_error
+from seamountae.patches import MAX_NAN_FRACTION, bilinear, normalise_batch, relief_batch
+from seamountae.scoring import (
+    OUTPUTS,
+    PatchScorer,
+    _BandLattice,
+    _centre_stats,
+    iter_score,
+    lattice_bands,
+    score,
+    score_dataset,
+)
+
+CELL_M = 463.3  # 15 arc-seconds at the equator
+PATCH_KM, PATCH_PX, STRIDE_PX = 48.0, 32, 2
+GLOBAL_15S = (43200, 86400)
+OCEAN_FRACTION = 0.71
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------ the grids
+
+
+class Terrain:
+    """A deterministic synthetic sea floor: any block of rows can be made on its own, so a huge grid
+    can be written strip by strip without holding it in memory."""
+
+    def __init__(self, n_rows: int, n_cols: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.shape = (n_rows, n_cols)
+        km = CELL_M / 1000.0
+        # Rough floor: plane waves of 15–150 km wavelength.
+        self.waves = [(rng.uniform(0, 2 * np.pi), 2 * np.pi / rng.uniform(15, 150) * km, rng.uniform(0, 2 * np.pi),
+                       rng.uniform(30, 300)) for _ in range(24)]
+        area_km2 = n_rows * n_cols * km * km
+        n = int(area_km2 / 2500)  # one seamount per 2500 km²
+        self.mounts = np.column_stack([rng.uniform(0, n_rows, n), rng.uniform(0, n_cols, n),
+                                       rng.uniform(3, 12, n) / km, rng.uniform(300, 2500, n)])  # row, col, radius (cells), height
+        n_holes = max(1, int(area_km2 / 200_000))  # gaps: a few percent of patches are partial
+        self.holes = np.column_stack([rng.uniform(0, n_rows, n_holes), rng.uniform(0, n_cols, n_holes),
+                                      rng.uniform(5, 25, n_holes) / km])
+
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        n_cols = self.shape[1]
+        rr = np.arange(r0, r1, dtype=np.float64)[:, None]
+        cc = np.arange(n_cols, dtype=np.float64)[None, :]
+        z = np.full((r1 - r0, n_cols), -4000.0)
+        for angle, k, phase, amplitude in self.waves:
+            z += amplitude * np.sin(k * (rr * np.cos(angle) + cc * np.sin(angle)) + phase)
+        for row, col, radius, height in self.mounts:
+            if r0 - 4 * radius <= row <= r1 + 4 * radius:
+                c0, c1 = max(int(col - 4 * radius), 0), min(int(col + 4 * radius) + 1, n_cols)
+                z[:, c0:c1] += height * np.exp(-((rr - row) ** 2 + (cc[:, c0:c1] - col) ** 2) / (2 * radius**2))
+        for row, col, radius in self.holes:
+            if r0 - radius <= row <= r1 + radius:
+                c0, c1 = max(int(col - radius), 0), min(int(col + radius) + 1, n_cols)
+                inside = (rr - row) ** 2 + (cc[:, c0:c1] - col) ** 2 <= radius**2
+                z[:, c0:c1][inside] = np.nan
+        return z.astype(np.float32)
+
+    def coords(self):
+        return CELL_M * np.arange(self.shape[1]) + 500_000.0, CELL_M * np.arange(self.shape[0]) + 1_000_000.0
+
+    def grid(self):
+        x, y = self.coords()
+        return canonical_grid(self.rows(0, self.shape[0]), x, y, False, "", "synthetic")
+
+    def write_netcdf(self, path, strip: int = 256) -> None:
+        """CF netCDF-4, chunked and compressed, written strip by strip (the generator stays small)."""
+        import netCDF4
+
+        x, y = self.coords()
+        with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+            nc.createDimension("y", y.size)
+            nc.createDimension("x", x.size)
+            for name, values in (("y", y), ("x", x)):
+                v = nc.createVariable(name, "f8", (name,))
+                v[:] = values
+                v.units = "m"
+                v.standard_name = f"projection_{name}_coordinate"
+            z = nc.createVariable("z", "f4", ("y", "x"), zlib=True, complevel=1, chunksizes=(256, 256),
+                                  fill_value=np.float32(np.nan))
+            z.units = "m"
+            for r0 in range(0, y.size, strip):
+                r1 = min(r0 + strip, y.size)
+                z[r0:r1, :] = self.rows(r0, r1)
+
+
+def make_model(seed: int = 0):
+    torch.manual_seed(seed)
+    model = PatchAutoencoder(patch_px=PATCH_PX, latent=16, width=16).eval()
+    meta = {"patch_km": PATCH_KM, "patch_px": PATCH_PX,
+            "calibration": {"errors": np.linspace(0.05, 1.5, 200).tolist()}}
+    return model, meta
+
+
+# ------------------------------------------------------------------------------------ measuring
+
+
+def score_in_memory(grid, model, meta, device, batch_size, window_cells=None):
+    """What scoring.score does, with the scorer kept to count its patches."""
+    scorer = PatchScorer(model, device, batch_size)
+    maps = {name: np.full(grid.shape, np.nan, np.float32) for name in OUTPUTS}
+    start = time.perf_counter()
+    for rows, cols, out in iter_score(grid, model, meta, STRIDE_PX, window_cells=window_cells, scorer=scorer):
+        for name in OUTPUTS:
+            maps[name][rows, cols] = out[name]
+    ds = score_dataset(grid, maps, meta, STRIDE_PX)
+    return ds, time.perf_counter() - start, scorer
+
+
+def naive_reference(grid, model, meta, device, n_patches):
+    """One patch at a time: cut (scipy bilinear), normalise, forward, error and relief, in a Python loop.
+
+    Takes the first lattice centres of the (single, projected) band, row by row, and returns their
+    statistics with the lattice indices, the seconds per patch and a pool of normalised patches.
+    """
+    band = lattice_bands(grid, meta["patch_km"] / PATCH_PX)[0]
+    dy_km = cell_size_km(grid)[0]  # as iter_score takes it, to the last bit
+    lat = _BandLattice(band, meta["patch_km"] / PATCH_PX / dy_km, band.cols_per_px, STRIDE_PX, PATCH_PX)
+    values = grid.values
+    dev = torch.device(device)
+    model = model.to(dev)
+    n_k = int(math.floor((grid.shape[1] - 1) / lat.step_c)) + 2
+    m_start = 3  # away from the south edge, where patches are mostly outside the grid
+    half, offsets = PATCH_PX // 2, np.arange(PATCH_PX)
+    stats, pool = [], []
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(n_patches):
+            m, k = m_start + i // n_k, i % n_k
+            rows = (m * STRIDE_PX - half + offsets + 0.5) * lat.sy
+            cols = (k * STRIDE_PX - half + offsets + 0.5) * lat.sx
+            r0, c0 = math.floor(rows[0]), math.floor(cols[0])
+            window = np.full((math.floor(rows[-1]) + 2 - r0, math.floor(cols[-1]) + 2 - c0), np.nan, np.float32)
+            rr0, cc0 = max(r0, 0), max(c0, 0)
+            part = values[rr0 : r0 + window.shape[0], cc0 : c0 + window.shape[1]]
+            window[rr0 - r0 : rr0 - r0 + part.shape[0], cc0 - c0 : cc0 - c0 + part.shape[1]] = part
+            rr, cc = np.meshgrid(rows - r0, cols - c0, indexing="ij")
+            patch = torch.from_numpy(bilinear(window, rr, cc))[None].to(dev)
+            x, valid, _ = normalise_batch(patch)
+            usable = valid.mean() >= 1 - MAX_NAN_FRACTION
+            if usable:
+                error = masked_error(model(x[:, None]), x[:, None], valid[:, None])
+                relief = relief_batch(patch)
+                stats.append((m, k, float(error), float(relief)))
+                if len(pool) < 4096:
+                    pool.append(x)
+            else:
+                stats.append((m, k, math.nan, math.nan))
+    seconds = time.perf_counter() - start
+    return stats, seconds / n_patches, torch.cat(pool), lat
+
+
+def naive_agreement(grid, lat, stats, model, device):
+    """Largest difference between the reference's statistics and the vectorised lattice statistics."""
+    scorer = PatchScorer(model, device, "auto")
+    ms = [s[0] for s in stats]
+    n_k = max(s[1] for s in stats) + 1
+    with torch.inference_mode():
+        fast = _centre_stats(grid, lat, scorer, min(ms), max(ms) + 1, 0, n_k, False).cpu().numpy()
+    diff = {"error": 0.0, "relief_m": 0.0}
+    for m, k, error, relief in stats:
+        for j, (name, value) in enumerate((("error", error), ("relief_m", relief))):
+            other = fast[j, m - min(ms), k]
+            if math.isnan(value) != math.isnan(other):
+                diff[name] = math.inf
+            elif not math.isnan(value):
+                diff[name] = max(diff[name], float(abs(value - other)))
+    return diff
+
+
+def model_seconds(model, pool, device, batch_size, n_patches, n_batches):
+    """Seconds of the forward pass alone for n_patches, timed on n_batches batches of real patches."""
+    dev = torch.device(device)
+    model = model.to(dev)
+    pool = pool.to(dev)
+    reps = math.ceil(batch_size / len(pool))
+    batch = pool.repeat(reps, 1, 1)[:batch_size][:, None].contiguous()
+    amp = dev.type == "cuda"
+    n_batches = max(1, min(n_batches, math.ceil(n_patches / batch_size)))
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+        model(batch)
+        if amp:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(n_batches):
+            model(batch)
+        if amp:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    return seconds / (n_batches * batch_size) * n_patches
+
+
+def stream_in_child(grid_path, model_path, out_path, device, batch_size, threads):
+    """`seamountae score` in a fresh interpreter; returns its own timing and the children's peak RSS."""
+    args = ["score", str(grid_path), "--model", str(model_path), "-o", str(out_path), "--device", device,
+            "--batch-size", str(batch_size), "--overwrite", "-q"]
+    if threads:
+        args += ["--threads", str(threads)]
+    code = (
+        "import json, resource, sys, time\n"
+        "from seamountae.cli import cli\n"
+        "start = time.perf_counter()\n"
+        f"cli.main({args!r}, standalone_mode=False)\n"
+        "seconds = time.perf_counter() - start\n"
+        "print(json.dumps({'seconds': seconds, 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"seamountae score failed:\n{done.stderr}")
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    child["peak_rss_mb"] = max(peak, before) / 1024  # ru_maxrss is in KiB on Linux
+    return child
+
+
+def max_abs_diff(path, expected: xr.Dataset, strip: int = 512) -> dict:
+    """Largest difference per variable between a score file and an in-memory score dataset, strip by strip."""
+    out = {}
+    with xr.open_dataset(path) as raw:
+        ds = from_cf_dataset(raw)
+        for name in ("elevation", "error", "score", "relief_m"):
+            worst, nan_mismatch = 0.0, 0
+            for r0 in range(0, expected.sizes["y"], strip):
+                a = ds[name][r0 : r0 + strip].values
+                b = expected[name].values[r0 : r0 + strip]
+                nan_mismatch += int((np.isnan(a) != np.isnan(b)).sum())
+                worst = max(worst, float(np.nanmax(np.abs(a - b), initial=0.0)))
+            out[name] = worst if not nan_mismatch else math.inf
+    return out
+
+
+def global_patches() -> int:
+    """Patch centres of the global 15″ grid's lattice (all bands), computed from its geometry."""
+    ny, nx = GLOBAL_15S
+    step = 360.0 / nx
+    y = -90 + step / 2 + step * np.arange(ny)
+    x = -180 + step / 2 + step * np.arange(nx)
+    grid = xr.DataArray(np.broadcast_to(np.float32(0), (ny, nx)), dims=("y", "x"), coords={"y": y, "x": x},
+                        attrs={"geographic": 1, "crs": ""})
+    px_km = PATCH_KM / PATCH_PX
+    dy_km = step * 111.19492664455873
+    total = 0
+    for band in lattice_bands(grid, px_km):
+        step_r, step_c = STRIDE_PX * px_km / dy_km, STRIDE_PX * band.cols_per_px
+        n_m = math.floor((band.row1 - 1) / step_r) + 2 - math.floor(band.row0 / step_r)
+        total += n_m * (math.floor((nx - 1) / step_c) + 2)
+    return total
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="JSON lines on stdout")
+    parser.add_argument("--quick", action="store_true", help="small grids, for a smoke run")
+    parser.add_argument("--grid", help="stream this grid file instead of the synthetic 6000 x 6000 one")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="side of the scaling grids [1000 2000 4000]")
+    parser.add_argument("--rss-size", type=int, default=None, help="side of the streamed grid [6000]")
+    parser.add_argument("--naive-patches", type=int, default=None, help="patches for the reference loop [1500]")
+    parser.add_argument("--model-batches", type=int, default=200, help="batches timed for the forward pass alone")
+    parser.add_argument("--repeat", type=int, default=2, help="best of N for the scaling grids")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's, all cores)")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or ([256, 512, 1024] if args.quick else [1000, 2000, 4000])
+    side = args.rss_size or (1000 if args.quick else 6000)
+    n_naive = args.naive_patches or (300 if args.quick else 1500)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
+    batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+    model, meta = make_model()
+    env = {"device": device, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+           "torch": torch.__version__, "seamountae": seamountae.__version__,
+           "model": "untrained PatchAutoencoder(32 px, width 16, latent 16)", "cell_m": CELL_M, "stride_px": STRIDE_PX}
+    if device.startswith("cuda"):
+        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    log(f"score_speed: {env}")
+
+    # 1. Linear scaling, in memory.
+    scaling = []
+    for n in sizes:
+        grid = Terrain(n, n, seed=n).grid()
+        best = None
+        for _ in range(args.repeat):
+            _, seconds, scorer = score_in_memory(grid, model, meta, device, batch_size)
+            best = seconds if best is None else min(best, seconds)
+        row = {"bench": "scaling", "grid": f"{n}x{n}", "cells": n * n, "patches": scorer.patches_scored,
+               "seconds": round(best, 3), "cells_per_s": round(n * n / best), "patches_per_s": round(scorer.patches_scored / best),
+               "batch_size": scorer.batch_size}
+        scaling.append((row, grid, scorer))
+        log(f"  {n}x{n}: {best:.2f} s, {n * n / best:,.0f} cells/s, {scorer.patches_scored / best:,.0f} patches/s")
+    ref_row = scaling[len(scaling) // 2][0]
+    for row, _, _ in scaling:
+        row["time_vs_linear"] = round(row["seconds"] / (ref_row["seconds"] * row["cells"] / ref_row["cells"]), 3)
+        if args.json:
+            print(json.dumps(row), flush=True)
+
+    # 2. The reference loop, one patch at a time, on the middle grid; agreement with the vectorised lattice.
+    mid_grid = scaling[len(scaling) // 2][1]
+    stats, naive_s_per_patch, pool, lat = naive_reference(mid_grid, model, meta, device, n_naive)
+    agreement = naive_agreement(mid_grid, lat, stats, model, device)
+    log(f"  reference loop: {1 / naive_s_per_patch:,.0f} patches/s; max |diff| vs vectorised {agreement}")
+
+    # 3. Forward pass alone, in memory efficiency on the largest scaling grid.
+    big_row, big_grid, big_scorer = scaling[-1]
+    model_big = model_seconds(model, pool, device, big_scorer.batch_size, big_row["patches"], args.model_batches)
+    efficiency_in_memory = model_big / big_row["seconds"]
+    del big_grid, mid_grid
+    scaling.clear()
+
+    # 4. Streaming from netCDF to netCDF in a child process: time, peak memory, equality with one piece.
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
+        folder = Path(folder)
+        model_path = folder / "model.pt"
+        torch.save(artifact(model, **meta), model_path)
+        if args.grid:
+            grid_path = Path(args.grid)
+        else:
+            grid_path = folder / f"grid_{side}.nc"
+            log(f"  writing {side}x{side} grid to {grid_path}")
+            Terrain(side, side, seed=7).write_netcdf(grid_path)
+        out_path = folder / "score.nc"
+        log("  streaming: seamountae score in a child process")
+        child = stream_in_child(grid_path, model_path, out_path, device, args.batch_size, args.threads)
+        lazy = open_grid(grid_path)
+        shape, cells = lazy.shape, lazy.size
+        lazy.close()
+        log("  one piece: score() of the whole grid as one window, in this process")
+        grid = read_grid(grid_path)
+        whole, whole_seconds, scorer = score_in_memory(grid, model, meta, device, batch_size, window_cells=1 << 40)
+        del grid
+        diffs = max_abs_diff(out_path, whole)
+        del whole
+    patches = scorer.patches_scored
+    model_stream = model_seconds(model, pool, device, scorer.batch_size, patches, args.model_batches)
+    main_row = {
+        "bench": "score", "grid": f"{shape[0]}x{shape[1]}", "source": "netCDF -> netCDF (seamountae score)",
+        "cells": cells, "patches": patches, "seconds": round(child["seconds"], 2),
+        "cells_per_s": round(cells / child["seconds"]), "patches_per_s": round(patches / child["seconds"]),
+        "peak_rss_mb": round(child["peak_rss_mb"], 1),
+        "speedup_vs_naive": round(naive_s_per_patch / (child["seconds"] / patches), 1),
+        "efficiency": round(model_stream / child["seconds"], 3),
+        "efficiency_in_memory": round(efficiency_in_memory, 3),
+        "one_piece_seconds": round(whole_seconds, 2),
+        "max_abs_diff_vs_one_piece": diffs,
+        "naive_patches": n_naive, "naive_patches_per_s": round(1 / naive_s_per_patch, 1),
+        "naive_max_abs_diff": agreement, "batch_size": scorer.batch_size, **env,
+    }
+    log(f"  streamed: {child['seconds']:.1f} s, {cells / child['seconds']:,.0f} cells/s, peak RSS {child['peak_rss_mb']:.0f} MB, "
+        f"speedup {main_row['speedup_vs_naive']}x, efficiency {main_row['efficiency']} (in memory {main_row['efficiency_in_memory']}); "
+        f"max |diff| vs one piece {diffs}")
+
+    # 5. What that means for a global 15″ grid.
+    n_global = global_patches()
+    pps = patches / child["seconds"]
+    projection = {"bench": "projection", "grid": "global 15 arc-second, 86400x43200", "cells": GLOBAL_15S[0] * GLOBAL_15S[1],
+                  "lattice_patches": n_global, "ocean_fraction": OCEAN_FRACTION, "patches_per_s": round(pps),
+                  "hours": round(n_global * OCEAN_FRACTION / pps / 3600, 1), "device": device, "threads": env["threads"]}
+    log(f"  global 15″: {n_global:,} lattice patches, ~{n_global * OCEAN_FRACTION:,.0f} at sea: {projection['hours']} h at {pps:,.0f} patches/s")
+    if args.json:
+        print(json.dumps(main_row), flush=True)
+        print(json.dumps(projection), flush=True)
+
+
+if __name__ == "__main__":
+    main()

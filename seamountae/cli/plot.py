@@ -1,0 +1,41 @@
+import click
+
+from ..outputs import check_writable
+from . import options, summary
+
+
+@click.command("plot")
+@click.argument("score_path", metavar="SCORE", type=click.Path(dir_okay=False))
+@click.option("--detections", "detections_path", type=click.Path(dir_okay=False), default=None,
+              help="Seamounts to mark: DETECTIONS.nc from `seamountae detect`, or a catalogue (GeoJSON, CSV).")
+@click.option("--reference", "reference_path", type=click.Path(dir_okay=False), default=None,
+              help="A reference catalogue: confirmed, new and missed seamounts get their own colours.")
+@click.option("--match-km", type=float, default=None,
+              help="With --reference: match within K km (as `seamountae evaluate`).  [default: 10]")
+@click.option("--min-height", "min_height_m", type=float, default=None,
+              help="With --reference: reference seamounts below M metres are not counted as missed.")
+@click.option("--dpi", type=click.IntRange(50, 600), default=150, show_default=True, help="Resolution of the PNG.")
+@options.output
+@options.overwrite
+@options.common
+def command(score_path, detections_path, reference_path, match_km, min_height_m, dpi, output, overwrite, config_file):
+    """Draw a map (PNG): hillshaded bathymetry with the seamounts found, beside the error map.
+
+    Needs matplotlib (pip install 'seamountae[plot]'). Seamounts are circled and numbered by
+    their catalogue id; the right panel is the model's reconstruction error, low where the terrain
+    looks like the training seamounts, with the cells `detect` kept outlined (given DETECTIONS.nc).
+
+    \b
+    Example:
+      seamountae plot score.nc --detections detections.nc -o map.png
+      seamountae plot score.nc --detections seamounts.geojson --reference known.csv --min-height 500 -o map.png
+    """
+    from ..pipeline import evaluation_arguments, plot_file
+    from ..plot import require_matplotlib
+
+    require_matplotlib()
+    check_writable(output, overwrite)
+    match = evaluation_arguments(options.parameters("evaluate", config_file, match_km=match_km, min_height_m=min_height_m))
+    params = {**match, "dpi": dpi} if reference_path is not None else {"dpi": dpi}
+    plot_file(score_path, output, detections_path, reference_path, overwrite, params)
+    summary(f"{output}: map drawn")

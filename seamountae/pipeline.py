@@ -1,0 +1,389 @@
+"""The stages as file-to-file functions, and `run`: the whole chain from one configuration file.
+
+Each stage function takes input paths and resolved parameters, calls the stage's library function
+(`patches.tile`, `training.train`, `scoring.write_score`, `detection.detect`,
+`catalogue.write_catalogue`) and writes its artifact atomically, with a provenance record of the
+parameters and the SHA-256 of its inputs. The click commands are thin wrappers over them, and
+`run` calls them in order, skipping a stage whose output already records the same parameters,
+input hashes and seamountae version (content, not file times, decides: a stage re-run that
+writes the same bytes leaves the next stage up to date).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .catalogue import points_inside, read_catalogue, write_catalogue
+from .config import PARAMETERS, RUN, _toml_value, load, resolve
+from .errors import SeamountaeError
+from .outputs import (atomic_output, canonical, check_writable, provenance, provenance_attrs, read_netcdf,
+                      read_provenance, sha256, write_netcdf)
+
+log = logging.getLogger("seamountae")
+
+OUTPUT_NAMES = {"tile": "patches.nc", "train": "model.pt", "score": "score.nc", "detect": "detections.nc"}
+RESOLVED_CONFIG = "config.resolved.toml"
+
+
+# --------------------------------------------------------------------------------------------- stages
+
+
+def grid_kwargs(grid_params: dict) -> dict:
+    """The [grid] parameters as keyword arguments of grid.read_grid / grid.open_grid."""
+    depth = grid_params["depth_positive"]
+    return {"var": grid_params["var"] or None, "depth_positive": None if depth == "auto" else depth,
+            "mask_land": grid_params["mask_land"]}
+
+
+def check_grid_fits(grid, grid_path, patch_km: float, whose: str = "") -> None:
+    """A grid narrower than one patch has nothing to learn from or score: say so before any work."""
+    from .grid import cell_size_km
+
+    dy_km, dx_km = cell_size_km(grid)
+    height_km, width_km = grid.sizes["y"] * dy_km, grid.sizes["x"] * dx_km
+    if min(height_km, width_km) < patch_km:
+        raise SeamountaeError(f"{grid_path}: the grid ({height_km:.0f} x {width_km:.0f} km) is smaller than one "
+                              f"{patch_km:g} km patch{whose}; use a larger grid" + ("" if whose else " or a smaller --patch-km"))
+
+
+def tile_parameters(params: dict, grid_params: dict) -> dict:
+    """What a patches file records as its parameters."""
+    return {**params, "grid": dict(grid_params)}
+
+
+def tile_file(grid_path, catalogue_path, output, params: dict, grid_params: dict, overwrite: bool = False):
+    """GRID + CATALOGUE → PATCHES.nc; returns the patches dataset."""
+    from .grid import read_grid
+    from .patches import tile
+
+    check_writable(output, overwrite)
+    grid = read_grid(grid_path, **grid_kwargs(grid_params))
+    check_grid_fits(grid, grid_path, params["patch_km"])
+    catalogue = read_catalogue(catalogue_path)
+    inside, skipped = points_inside(catalogue, float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]),
+                                    geographic=bool(grid.attrs.get("geographic")))
+    if inside.empty:
+        raise SeamountaeError(f"{catalogue_path}: none of its {len(catalogue)} points lies inside {grid_path}; "
+                              "check the catalogue's coordinates (lon, lat order) or use the matching grid")
+    if skipped:
+        log.warning("%s: %d of %d seamounts lie outside the grid and were skipped", catalogue_path, skipped, len(catalogue))
+    patches = tile(grid, inside, **params)
+    record = provenance(tile_parameters(params, grid_params), {"grid": grid_path, "catalogue": catalogue_path})
+    write_netcdf(patches, output, overwrite, record)
+    return patches
+
+
+def train_file(patches_path, output, params: dict, overwrite: bool = False, resume: bool | str = False,
+               progress: bool = False, on_epoch: Callable[[int, float], None] | None = None) -> dict:
+    """PATCHES.nc → MODEL.pt; returns the model's metadata.
+
+    Training keeps a checkpoint, MODEL.pt.ckpt, rewritten after every epoch and deleted once the
+    model is saved. resume=True continues from it (see training.train); resume="auto" does so
+    only if it was made from the same patches and parameters, and otherwise starts afresh.
+    """
+    from .training import checkpoint_mismatch, checkpoint_path, fingerprint, read_checkpoint, save_model, train
+
+    check_writable(output, overwrite)
+    patches = read_netcdf(patches_path, "patches", "tile")
+    checkpoint = checkpoint_path(output)
+    if resume == "auto":
+        resume = False
+        if checkpoint.exists():
+            try:
+                resume = checkpoint_mismatch(read_checkpoint(checkpoint), fingerprint(patches, **params)) is None
+            except SeamountaeError:
+                pass
+            log.info("%s: %s", checkpoint, "resuming from it" if resume else "stale (other patches or parameters); starting afresh")
+    elif not resume and checkpoint.exists():
+        log.warning("%s: left by an interrupted run; starting afresh (pass --resume to continue it instead)", checkpoint)
+    model, meta = train(patches, progress=progress, checkpoint=checkpoint, resume=bool(resume), on_epoch=on_epoch, **params)
+    meta["provenance"] = provenance(params, {"patches": patches_path})
+    with atomic_output(output, overwrite) as tmp:
+        save_model(model, meta, tmp)
+    checkpoint.unlink(missing_ok=True)
+    return meta
+
+
+def score_parameters(params: dict, grid_params: dict) -> dict:
+    """What a score file written by `score_file` records as its parameters."""
+    return {**params, "grid": dict(grid_params)}
+
+
+def score_file(grid_path, model_path, output, params: dict, grid_params: dict, overwrite: bool = False,
+               progress: bool = False) -> dict:
+    """GRID + MODEL.pt → SCORE.nc, streamed window by window; returns scoring.write_score's counts."""
+    from .grid import open_grid, read_grid
+    from .patches import MAX_NAN_FRACTION
+    from . import scoring
+    from .training import read_model
+
+    check_writable(output, overwrite)
+    if hasattr(scoring, "return_freed_memory"):  # as `seamountae score` does, where scoring offers it
+        scoring.return_freed_memory()
+    model, meta = read_model(model_path)
+    grid = open_grid(grid_path, **grid_kwargs(grid_params))
+    try:
+        check_grid_fits(grid, grid_path, meta["patch_km"], f" of {model_path}")
+        record = provenance(score_parameters(params, grid_params), {"grid": grid_path, "model": model_path})
+        start = time.perf_counter()
+        with atomic_output(output, overwrite) as tmp:
+            counts = scoring.write_score(grid, model, meta, tmp, provenance_attrs(record), progress=progress, **params)
+            if not counts["valid"]:  # read_grid says why (all nodata, or all land)
+                read_grid(grid_path, **grid_kwargs(grid_params))
+            if not counts["scored"]:
+                raise SeamountaeError(f"{grid_path}: no {meta['patch_km']:g} km patch has enough valid cells to score "
+                                      f"(more than {MAX_NAN_FRACTION:.0%} missing everywhere); score a grid with more seafloor")
+    finally:
+        grid.close()
+    seconds = time.perf_counter() - start
+    log.info("%s: %d patches in %.1f s, %.0f cells/s", output, counts["patches"], seconds, grid.size / max(seconds, 1e-9))
+    return counts
+
+
+def detect_file(score_path, output, params: dict, overwrite: bool = False):
+    """SCORE.nc → DETECTIONS.nc; returns the table of seamounts."""
+    from .detection import detect, detections_dataset, resolve_threshold
+    from .grid import from_cf_dataset, georeferenced
+
+    check_writable(output, overwrite)
+    threshold = resolve_threshold(params["threshold"])
+    scores = from_cf_dataset(read_netcdf(score_path, "score", "score"))
+    table, clusters = detect(scores, **params)
+    ds = detections_dataset(table, clusters, scores, threshold)
+    write_netcdf(georeferenced(ds, scores["elevation"]), output, overwrite, provenance(params, {"score": score_path}))
+    return table
+
+
+def export_file(detections_path, output, fmt: str, overwrite: bool = False):
+    """DETECTIONS.nc → a GeoJSON or CSV catalogue; returns the table."""
+    from .detection import table_from_detections
+
+    check_writable(output, overwrite)
+    table = table_from_detections(read_netcdf(detections_path, "detections", "detect"))
+    write_catalogue(table, output, fmt=fmt, provenance=provenance({"format": fmt}, {"detections": detections_path}),
+                    overwrite=overwrite)
+    return table
+
+
+def evaluation_arguments(params: dict) -> dict:
+    """The [evaluate] parameters as keyword arguments of evaluation.evaluate (0 means off)."""
+    factor = params["match_radius_factor"]
+    return {"match_km": None if factor > 0 else params["match_km"],
+            "match_radius_factor": factor if factor > 0 else None,
+            "min_height_m": params["min_height_m"] or None}
+
+
+def evaluate_file(catalogue_path, reference_path, output, params: dict, overwrite: bool = False) -> dict:
+    """CATALOGUE + REFERENCE → EVALUATION.json (precision, recall, misses…); returns the result."""
+    from .evaluation import evaluate
+
+    check_writable(output, overwrite)
+    result = evaluate(read_catalogue(catalogue_path), read_catalogue(reference_path), **evaluation_arguments(params))
+    doc = {"seamountae": provenance(params, {"catalogue": catalogue_path, "reference": reference_path}), **result}
+    with atomic_output(output, overwrite) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    return result
+
+
+def plot_file(score_path, output, detections_path=None, reference_path=None, overwrite: bool = False,
+              params: dict | None = None) -> None:
+    """SCORE.nc (+ detections, + reference) → a PNG map, with provenance in its metadata."""
+    from .plot import draw_map, require_matplotlib
+
+    require_matplotlib()
+    check_writable(output, overwrite)
+    params = params or {}
+    figure = draw_map(score_path, detections_path, reference_path, **params)  # reads (and checks) every input
+    record = provenance(params, {"score": score_path, "detections": detections_path, "reference": reference_path})
+    with atomic_output(output, overwrite) as tmp:
+        with open(tmp, "wb") as handle:
+            figure.savefig(handle, format="png", bbox_inches="tight", pad_inches=0.15,
+                           metadata={"seamountae": json.dumps(record, sort_keys=True)})
+
+
+# ------------------------------------------------------------------------------------------ up to date
+
+
+def up_to_date(output, params: dict, inputs: dict) -> bool:
+    """Whether `output` records exactly these parameters, these inputs' SHA-256 and this version."""
+    record = read_provenance(output)
+    if not isinstance(record, dict) or record.get("seamountae_version") != __version__:
+        return False
+    if canonical(record.get("parameters")) != canonical(params):
+        return False
+    recorded = record.get("inputs") or {}
+    wanted = {role: path for role, path in inputs.items() if path is not None}
+    if set(recorded) != set(wanted):
+        return False
+    return all(isinstance(recorded[role], dict) and recorded[role].get("sha256") == sha256(path)
+               for role, path in wanted.items())
+
+
+# ------------------------------------------------------------------------------------------------- run
+
+
+@dataclass
+class RunConfig:
+    """A `seamountae run` file, read and checked: the [run] paths resolved, every stage's parameters."""
+
+    path: Path
+    files: dict  # [run] key → Path (or None) / bool
+    params: dict  # stage → resolved parameters
+    given: dict  # [run] as written in the file
+
+    @property
+    def output_dir(self) -> Path:
+        return self.files["output_dir"]
+
+    def output(self, stage: str) -> Path:
+        if stage == "export":
+            return self.output_dir / f"seamounts.{self.params['export']['format']}"
+        if stage == "evaluate":
+            return self.output_dir / "evaluation.json"
+        if stage == "plot":
+            return self.output_dir / "map.png"
+        return self.output_dir / OUTPUT_NAMES[stage]
+
+
+def read_run_config(path) -> RunConfig:
+    """Read and check a run file: [run] keys, the files they name, and every stage section."""
+    path = Path(path)
+    content = load(path)  # checks every stage section and key; a missing or unreadable file is an error
+    section = content.get("run")
+    fix = "see the [run] example at the end of `seamountae config --template`"
+    if not isinstance(section, dict):
+        raise SeamountaeError(f"{path}: no [run] section naming the grid, catalogue and output folder; {fix}")
+    unknown = set(section) - set(RUN)
+    if unknown:
+        raise SeamountaeError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} in [run]; known: {', '.join(RUN)}")
+    base = path.parent
+    files: dict = {}
+    for key, (default, _) in RUN.items():
+        value = section.get(key, default)
+        if not isinstance(value, type(default)):
+            kind = "true or false" if isinstance(default, bool) else "a path in quotes"
+            raise SeamountaeError(f"{path}: [run] {key} = {_toml_value(value)}: must be {kind}; {fix}")
+        if isinstance(default, bool):
+            files[key] = value
+        else:
+            files[key] = Path(os.path.normpath(base / value)) if value else None
+    for key in ("grid_train", "catalogue"):
+        if files[key] is None:
+            raise SeamountaeError(f"{path}: [run] has no {key}; name the file (relative to {base or '.'}); {fix}")
+    files["grid_search"] = files["grid_search"] or files["grid_train"]
+    for key in ("grid_train", "catalogue", "grid_search", "reference"):
+        if files[key] is not None and not files[key].is_file():
+            raise SeamountaeError(f"{path}: [run] {key}: {files[key]} does not exist; fix the path "
+                                  f"(relative paths are relative to the config file's folder, {base or '.'})")
+    if files["output_dir"] is None:
+        files["output_dir"] = Path(os.path.normpath(base / RUN["output_dir"][0]))
+    params = {stage: resolve(stage, path, {}) for stage in PARAMETERS}
+    auto = "batch_size" not in content.get("score", {})
+    if auto:  # as `seamountae score` does: the batch size follows the device's memory unless the file sets one
+        params["score"]["batch_size"] = "auto"
+    given = dict(section)
+    given["grid_search"] = given.get("grid_search") or given["grid_train"]
+    return RunConfig(path, files, params, given)
+
+
+def resolved_text(cfg: RunConfig) -> str:
+    """The resolved configuration as TOML: paths relative to the output folder, so it runs from there."""
+    lines = [f"# seamountae {__version__} run: the configuration this folder was made with, every parameter",
+             f"# resolved; `seamountae run {RESOLVED_CONFIG}` re-runs it (paths are relative to this folder).",
+             "", "[run]"]
+    for key, (default, _) in RUN.items():
+        value = cfg.files[key]
+        if isinstance(default, bool):
+            lines.append(f"{key} = {_toml_value(value)}")
+        elif key == "output_dir":
+            lines.append(f'{key} = "."')
+        elif value is not None:  # as given if absolute, else relative to the output folder
+            given = Path(cfg.given.get(key) or value)
+            shown = given if given.is_absolute() else Path(os.path.relpath(value.absolute(), cfg.output_dir.absolute()))
+            lines.append(f"{key} = {json.dumps(shown.as_posix())}")
+    lines.append("")
+    for stage, values in cfg.params.items():
+        lines.append(f"[{stage}]")
+        for key, value in values.items():
+            if stage == "score" and key == "batch_size" and value == "auto":
+                lines.append(f"# {key}: auto (from the device's memory)")
+                continue
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _replaceable(output: Path, overwrite: bool) -> None:
+    """A file under an output's name that seamountae did not write is the user's: keep it unless --overwrite."""
+    if output.exists() and not overwrite and read_provenance(output) is None:
+        raise SeamountaeError(f"{output}: exists and is not a seamountae output; move it away, choose another "
+                              "output_dir, or pass --overwrite to replace it")
+
+
+def run(config_path, force: bool = False, overwrite: bool = False, progress: bool = False,
+        report: Callable[[str], None] = log.info) -> dict:
+    """Run tile → train → score → detect → export (→ evaluate, → plot) as the config file says.
+
+    A stage whose output is up to date (same parameters, input hashes and version in its
+    provenance) is skipped unless `force`. Stale seamountae outputs are replaced; any other file
+    under an output's name only with `overwrite`. An interrupted training resumes from its
+    checkpoint. Returns {stage: "ran" | "up to date"}, plus "evaluation" (the result) when the
+    config names a reference.
+    """
+    cfg = read_run_config(config_path)
+    if cfg.files["plot"]:
+        from .plot import require_matplotlib
+
+        require_matplotlib()
+    out = cfg.output_dir
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SeamountaeError(f"{out}: cannot create the output folder ({exc.strerror or exc}); "
+                              f"change output_dir in {cfg.path}") from None
+    check_writable(out / RESOLVED_CONFIG, True)
+    p, f = cfg.params, cfg.files
+    steps = [
+        ("tile", tile_parameters(p["tile"], p["grid"]), {"grid": f["grid_train"], "catalogue": f["catalogue"]},
+         lambda o: tile_file(f["grid_train"], f["catalogue"], o, p["tile"], p["grid"], overwrite=True)),
+        ("train", p["train"], {"patches": cfg.output("tile")},
+         lambda o: train_file(cfg.output("tile"), o, p["train"], overwrite=True, resume="auto", progress=progress)),
+        ("score", score_parameters(p["score"], p["grid"]), {"grid": f["grid_search"], "model": cfg.output("train")},
+         lambda o: score_file(f["grid_search"], cfg.output("train"), o, p["score"], p["grid"], overwrite=True,
+                              progress=progress)),
+        ("detect", p["detect"], {"score": cfg.output("score")},
+         lambda o: detect_file(cfg.output("score"), o, p["detect"], overwrite=True)),
+        ("export", {"format": p["export"]["format"]}, {"detections": cfg.output("detect")},
+         lambda o: export_file(cfg.output("detect"), o, p["export"]["format"], overwrite=True)),
+    ]
+    if f["plot"]:
+        match = evaluation_arguments(p["evaluate"]) if f["reference"] is not None else {}
+        steps.append(("plot", match, {"score": cfg.output("score"), "detections": cfg.output("detect"),
+                                      "reference": f["reference"]},
+                      lambda o: plot_file(cfg.output("score"), o, cfg.output("detect"), f["reference"], overwrite=True,
+                                          params=match)))
+    for stage, _, _, _ in steps:
+        _replaceable(cfg.output(stage), overwrite)
+    with atomic_output(out / RESOLVED_CONFIG, overwrite=True) as tmp:
+        tmp.write_text(resolved_text(cfg) + "\n", encoding="utf-8")
+    done: dict = {}
+    for stage, params, inputs, action in steps:
+        output = cfg.output(stage)
+        if not force and up_to_date(output, params, inputs):
+            report(f"{stage}: {output} is up to date")
+            done[stage] = "up to date"
+            continue
+        report(f"{stage}: writing {output}")
+        action(output)
+        done[stage] = "ran"
+    if f["reference"] is not None:
+        done["evaluation"] = evaluate_file(cfg.output("export"), f["reference"], cfg.output("evaluate"), p["evaluate"],
+                                           overwrite=True)
+    return done
