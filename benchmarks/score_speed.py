@@ -59,7 +59,7 @@ from seamountae.scoring import (
     _centre_stats,
     iter_score,
     lattice_bands,
-    score,
+    pyramid_levels,
     score_dataset,
 )
 
@@ -155,11 +155,13 @@ def make_model(seed: int = 0):
 def score_in_memory(grid, model, meta, device, batch_size, window_cells=None):
     """What scoring.score does, with the scorer kept to count its patches."""
     scorer = PatchScorer(model, device, batch_size)
-    maps = {name: np.full(grid.shape, np.nan, np.float32) for name in OUTPUTS}
+    levels = pyramid_levels(grid, meta, STRIDE_PX)
+    maps = {name: np.full((len(levels), *grid.shape), np.nan, np.float32) for name in OUTPUTS}
     start = time.perf_counter()
-    for rows, cols, out in iter_score(grid, model, meta, STRIDE_PX, window_cells=window_cells, scorer=scorer):
-        for name in OUTPUTS:
-            maps[name][rows, cols] = out[name]
+    for k, (_, level_meta, stride) in enumerate(levels):
+        for rows, cols, out in iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer):
+            for name in OUTPUTS:
+                maps[name][k, rows, cols] = out[name]
     ds = score_dataset(grid, maps, meta, STRIDE_PX)
     return ds, time.perf_counter() - start, scorer
 
@@ -279,8 +281,8 @@ def max_abs_diff(path, expected: xr.Dataset, strip: int = 512) -> dict:
         for name in ("elevation", "error", "score", "relief_m"):
             worst, nan_mismatch = 0.0, 0
             for r0 in range(0, expected.sizes["y"], strip):
-                a = ds[name][r0 : r0 + strip].values
-                b = expected[name].values[r0 : r0 + strip]
+                a = ds[name].isel(y=slice(r0, r0 + strip)).values
+                b = expected[name].isel(y=slice(r0, r0 + strip)).values
                 nan_mismatch += int((np.isnan(a) != np.isnan(b)).sum())
                 worst = max(worst, float(np.nanmax(np.abs(a - b), initial=0.0)))
             out[name] = worst if not nan_mismatch else math.inf

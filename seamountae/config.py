@@ -21,10 +21,10 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
     "tile": {
         "patch_km": (48.0, "reference patch width in km; the pyramid levels are multiples of it"),
         "patch_px": (32, "patch width in pixels after resampling; multiple of 8"),
-        "pyramid": ([0.25, 0.5, 1.0, 2.0], "patch widths searched by score, as multiples of patch_km (12-96 km by default)"),
-        "radius_ratio": (4.0, "training patch width in basal radii of its seamount (0: every patch patch_km wide)"),
+        "pyramid": ([1.0], "patch widths searched by score, as multiples of patch_km; e.g. [0.5, 1, 2] with radius_ratio 4 for multi-scale"),
+        "radius_ratio": (0.0, "training patch width in basal radii of its seamount, kept within the pyramid (0: every patch patch_km wide)"),
         "shifts_px": (1, "training patches are also cut 1..N pixels off-centre"),
-        "scales": ([0.71, 1.0, 1.41], "training patches are also cut at these relative sizes (spans the gaps between levels)"),
+        "scales": ([0.85, 1.0, 1.15], "training patches are also cut at these relative sizes (with a pyramid: span its steps, e.g. [0.71, 1, 1.41])"),
         "snap_km": (5.0, "move each catalogue position to the highest cell within this distance (0: keep as given)"),
     },
     "train": {
@@ -38,14 +38,14 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "device": ("auto", "auto, cpu, cuda or cuda:N"),
     },
     "score": {
-        "stride_px": (2, "resampled pixels between scored patch centres"),
+        "stride_px": (2, "resampled pixels between scored patch centres (never closer than the grid cells)"),
         "batch_size": (2048, "patches per forward pass"),
         "device": ("auto", "auto, cpu, cuda or cuda:N"),
     },
     "detect": {
         "threshold": ("auto", "minimum score (0..1) of a seamount-like cell; auto = 0.05"),
         "min_relief_m": (200.0, "minimum relief of a seamount-like patch centre above its surroundings"),
-        "min_height_m": (200.0, "minimum measured height of a reported seamount"),
+        "min_height_m": (550.0, "minimum measured height of a reported seamount (chosen on the Azores tuning split)"),
         "missing_buffer_km": (5.0, "drop summits this close to missing cells (land, gaps): the real top may hide there"),
         "min_separation_km": (6.0, "closest two reported summits may be; duplicates within half a basal radius merge too"),
     },
@@ -69,6 +69,12 @@ RUN: dict[str, tuple[object, str]] = {
     "reference": ("", "optional catalogue of grid_search's seamounts: the result is evaluated against it"),
     "plot": (False, "also draw map.png (needs matplotlib: pip install seamountae[plot])"),
 }
+
+
+def default(stage: str, name: str):
+    """One parameter's default: library functions take their keyword defaults from here."""
+    value = PARAMETERS[stage][name][0]
+    return tuple(value) if isinstance(value, list) else value
 
 
 def defaults(stage: str) -> dict:

@@ -26,6 +26,7 @@ from scipy import ndimage
 from skimage.feature import peak_local_max
 from skimage.measure import label
 
+from .config import default
 from .errors import SeamountaeError
 from .grid import KM_PER_DEGREE, cell_size_km
 from .morphology import measure_at_own_scale
@@ -65,9 +66,10 @@ def _nearest_level(levels_km: np.ndarray, window_km: float) -> int:
     return int(np.argmin(np.abs(np.log(np.asarray(levels_km) / window_km))))
 
 
-def detect(scores: xr.Dataset, threshold: str | float = "auto", min_relief_m: float = 200.0,
-           min_height_m: float = 200.0, min_separation_km: float = 6.0,
-           missing_buffer_km: float = 5.0) -> tuple[pd.DataFrame, np.ndarray]:
+def detect(scores: xr.Dataset, threshold: str | float = default("detect", "threshold"),
+           min_relief_m: float = default("detect", "min_relief_m"), min_height_m: float = default("detect", "min_height_m"),
+           min_separation_km: float = default("detect", "min_separation_km"),
+           missing_buffer_km: float = default("detect", "missing_buffer_km")) -> tuple[pd.DataFrame, np.ndarray]:
     """Seamounts in a score dataset: (table with COLUMNS plus x, y; cluster label per cell)."""
     if scores.attrs.get("seamountae_kind") != "score":
         raise SeamountaeError("score file: not written by `seamountae score`; give detect the output of score")

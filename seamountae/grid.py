@@ -12,6 +12,7 @@ which keeps ascending longitudes past 180. Downstream code relies on all of this
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from pathlib import Path
 
@@ -33,6 +34,9 @@ KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180.0  # 111.195 km per degree of la
 
 WGS84_WKT = CRS.from_epsg(4326).to_wkt()
 WINDOW_CHUNK_CACHE = 1 << 24  # bytes of netCDF chunk cache for a grid read window by window (open_grid)
+# HDF5 (under netCDF-4) is not thread-safe: reads of lazily opened netCDF grids hold this lock, and so
+# must any other thread of the process that reads or writes netCDF-4 files while they are in use.
+HDF5_LOCK = threading.RLock()
 
 # Formats are told apart by content, not extension: GMT's .grd is netCDF, and users rename files.
 _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
@@ -117,7 +121,8 @@ def open_grid(path, var: str | None = None, depth_positive: bool | None = None, 
             raise
 
         def read(r0, r1, c0, c1):
-            return _load(path, z[r0:r1, c0:c1])
+            with HDF5_LOCK:
+                return _load(path, z[r0:r1, c0:c1])
 
         close = ds.close
     try:

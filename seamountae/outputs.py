@@ -69,11 +69,35 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
         raise
 
 
+_HASHES: dict[tuple, str] | None = None
+
+
+@contextlib.contextmanager
+def remembered_hashes() -> Iterator[None]:
+    """Within this block, a file's SHA-256 is computed once while it is unchanged (inode, size, time).
+
+    `run` hashes each input to check a stage and again to record it: a large grid is read once.
+    """
+    global _HASHES
+    outer = _HASHES
+    _HASHES = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _HASHES = outer
+
+
 def sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
+        stat = os.fstat(handle.fileno())
+        key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if _HASHES is not None and key in _HASHES:
+            return _HASHES[key]
+        digest = hashlib.sha256()
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    if _HASHES is not None:
+        _HASHES[key] = digest.hexdigest()
     return digest.hexdigest()
 
 

@@ -13,6 +13,7 @@ import xarray as xr
 import torch
 from scipy import ndimage
 
+from .config import default
 from .errors import SeamountaeError
 from .grid import KM_PER_DEGREE, cell_size_km
 from .morphology import measure_at_own_scale
@@ -175,13 +176,13 @@ def seamount_sizes(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, patch_km: f
 def tile(
     grid: xr.DataArray,
     catalogue: pd.DataFrame,
-    patch_km: float = 48.0,
-    patch_px: int = 32,
-    pyramid: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0),
-    radius_ratio: float = 4.0,
-    shifts_px: int = 1,
-    scales: tuple[float, ...] = (0.71, 1.0, 1.41),
-    snap_km: float = 5.0,
+    patch_km: float = default("tile", "patch_km"),
+    patch_px: int = default("tile", "patch_px"),
+    pyramid: tuple[float, ...] = default("tile", "pyramid"),
+    radius_ratio: float = default("tile", "radius_ratio"),
+    shifts_px: int = default("tile", "shifts_px"),
+    scales: tuple[float, ...] = default("tile", "scales"),
+    snap_km: float = default("tile", "snap_km"),
 ) -> xr.Dataset:
     """Training patches centred on catalogued seamounts, sized to them, with shift and scale augmentations.
 

@@ -24,7 +24,7 @@ from .catalogue import points_inside, read_catalogue, write_catalogue
 from .config import PARAMETERS, RUN, _toml_value, load, resolve
 from .errors import SeamountaeError
 from .outputs import (atomic_output, canonical, check_writable, provenance, provenance_attrs, read_netcdf,
-                      read_provenance, sha256, write_netcdf)
+                      read_provenance, remembered_hashes, sha256, write_netcdf)
 
 log = logging.getLogger("seamountae")
 
@@ -374,15 +374,16 @@ def run(config_path, force: bool = False, overwrite: bool = False, progress: boo
     with atomic_output(out / RESOLVED_CONFIG, overwrite=True) as tmp:
         tmp.write_text(resolved_text(cfg) + "\n", encoding="utf-8")
     done: dict = {}
-    for stage, params, inputs, action in steps:
-        output = cfg.output(stage)
-        if not force and up_to_date(output, params, inputs):
-            report(f"{stage}: {output} is up to date")
-            done[stage] = "up to date"
-            continue
-        report(f"{stage}: writing {output}")
-        action(output)
-        done[stage] = "ran"
+    with remembered_hashes():  # each input is read once to check its stage and to record it
+        for stage, params, inputs, action in steps:
+            output = cfg.output(stage)
+            if not force and up_to_date(output, params, inputs):
+                report(f"{stage}: {output} is up to date")
+                done[stage] = "up to date"
+                continue
+            report(f"{stage}: writing {output}")
+            action(output)
+            done[stage] = "ran"
     if f["reference"] is not None:
         done["evaluation"] = evaluate_file(cfg.output("export"), f["reference"], cfg.output("evaluate"), p["evaluate"],
                                            overwrite=True)

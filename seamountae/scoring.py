@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 
-from .grid import KM_PER_DEGREE, cell_size_km
+from .config import default
+from .grid import HDF5_LOCK, KM_PER_DEGREE, cell_size_km
 from .model import PatchAutoencoder, masked_error, resolve_device
 from .patches import MAX_NAN_FRACTION, MIN_STD_M, _plane_design, _relief_masks
 from .training import conformal_score
@@ -46,10 +47,10 @@ WINDOW_CELLS = 1 << 21
 # Output cells are handed on in tiles of about TILE_CELLS, TILE_COLS wide, aligned to chunks of
 # CHUNK_ROWS × CHUNK_COLS (the netCDF chunk shape of `write_score`).
 CHUNK_ROWS, CHUNK_COLS = 32, 1024
-TILE_CELLS, TILE_COLS = 1 << 20, 4 * CHUNK_COLS
+TILE_CELLS, TILE_COLS = 1 << 18, 4 * CHUNK_COLS
 OUTPUT_CHUNK_CACHE = 1 << 22  # bytes per output variable: the chunks of one tile
 # Patches per forward pass on the CPU: larger batches spill the caches and run slower.
-CPU_BATCH = 512
+CPU_BATCH = 256
 MAX_CUDA_BATCH = 1 << 15
 MIN_BATCH = 16
 
@@ -137,28 +138,6 @@ def auto_batch_size(device: torch.device, patch_px: int = 32, width: int = 16) -
     except (ValueError, OSError, AttributeError):
         free = 1 << 30
     return int(max(32, min(CPU_BATCH, free // 10 // per_patch)))
-
-
-def _release_free_heap() -> None:
-    """Hand the free pages inside glibc's heap back to the system (no-op elsewhere).
-
-    Windows allocate and free arrays of tens of MB; glibc keeps freed blocks below its adaptive
-    mmap threshold in its heap, where fragmentation would let resident memory creep up window
-    after window. Called once per window, it costs a few milliseconds.
-    """
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            import ctypes
-
-            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-_malloc_trim = None
 
 
 class PatchScorer:
@@ -377,14 +356,10 @@ def _score_band(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, wrap
     buffer, buffer_m0, done = None, m_first, band.row0
     for ma in range(m_first, m_last + 1, rows_per_block):
         mb = min(ma + rows_per_block, m_last + 1)
-        parts = []
-        for ka in range(0, n_k, cols_per_window):
-            parts.append(_centre_stats(grid, lat, scorer, ma, mb, ka, min(ka + cols_per_window, n_k), wrap))
-            _release_free_heap()
         with torch.inference_mode():  # not across a yield: that would leak the mode into the caller
-            block = torch.cat(parts, dim=2)
+            block = torch.cat([_centre_stats(grid, lat, scorer, ma, mb, ka, min(ka + cols_per_window, n_k), wrap)
+                               for ka in range(0, n_k, cols_per_window)], dim=2)
             buffer = block if buffer is None else torch.cat([buffer, block], dim=1)
-        del parts
         if mb == m_last + 1:
             stop = band.row1
         else:  # rows whose next centre row (m + 1) is done, cut at a chunk boundary
@@ -485,8 +460,9 @@ def pyramid_levels(grid: xr.DataArray, meta: dict, stride_px: int) -> list[tuple
     return levels
 
 
-def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = 2, device: str = "auto",
-          batch_size: int | str | None = "auto", progress: bool = False, window_cells: int | None = None) -> xr.Dataset:
+def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = default("score", "stride_px"),
+          device: str = "auto", batch_size: int | str | None = "auto", progress: bool = False,
+          window_cells: int | None = None) -> xr.Dataset:
     """The score dataset of a whole grid, in memory: elevation, and error, score and relief on every
     pyramid level (dims level, y, x)."""
     levels = pyramid_levels(grid, meta, stride_px)
@@ -523,8 +499,77 @@ def score_dataset(grid: xr.DataArray, maps: dict[str, np.ndarray], meta: dict, s
                       attrs=_dataset_attrs(grid, meta, stride_px))
 
 
+def return_freed_memory() -> None:
+    """Have glibc hand freed window-sized blocks (6 MiB or more) straight back to the system.
+
+    Scoring allocates and frees window-sized arrays over and over. glibc's adaptive mmap threshold
+    would, after the first window, serve such blocks from its heap, where fragmentation keeps them
+    resident, and memory would creep up by a window's worth or more. Smaller blocks (a batch's
+    activations) stay in the heap and are reused without page faults. Call it once, at the start of
+    a process that scores (`seamountae score` does). A no-op where glibc is not the C library.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 6 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def _as_os_error(exc: RuntimeError) -> Exception:
+    """netCDF4 reports HDF5 failures (a full disk among them) as RuntimeError: make them OSErrors."""
+    if "NetCDF" not in str(exc) and "HDF" not in str(exc):
+        return exc
+    return OSError(str(exc))
+
+
+class _Writer:
+    """Runs write(*item) for each item put, in order, in a background thread (at most `depth` waiting).
+
+    Leaving the block waits for the thread to finish; an error in the thread is raised then (or at
+    the next put), and an error in the block stops the thread after the item it is writing.
+    """
+
+    def __init__(self, write, depth: int = 4):
+        import queue
+        import threading
+
+        self._write, self._queue, self._error = write, queue.Queue(depth), None
+        self._thread = threading.Thread(target=self._run, name="seamountae-writer", daemon=True)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._write(*item)
+                except BaseException as exc:  # handed to the main thread
+                    self._error = exc
+
+    def put(self, *item) -> None:
+        self._raise()
+        self._queue.put(item)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error = self._error
+            raise (_as_os_error(error) if isinstance(error, RuntimeError) else error)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if kind is not None:
+            self._error = self._error or value  # the thread skips what is left
+        self._queue.put(None)
+        self._thread.join()
+        if kind is None:
+            self._raise()
+        return False
+
+
 def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, attrs: dict | None = None,
-                stride_px: int = 2, device: str = "auto", batch_size: int | str | None = "auto",
+                stride_px: int = default("score", "stride_px"), device: str = "auto", batch_size: int | str | None = "auto",
                 progress: bool = False, window_cells: int | None = None) -> dict[str, int]:
     """Score a grid window by window straight into a new CF netCDF-4 file at `path`.
 
@@ -560,36 +605,41 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     counts = {"cells": ny * nx, "valid": 0, "scored": 0, "patches": 0}
     try:
         nc = netCDF4.Dataset(path, "a")
-    except OSError:
-        raise
-    except Exception as exc:  # netCDF4 reports HDF5 failures (a full disk among them) as RuntimeError
-        raise OSError(str(exc)) from exc
+    except RuntimeError as exc:
+        raise _as_os_error(exc) from exc
     with nc:
         try:
             chunks = (min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS))
             for name, a in variable_attrs.items():
                 on_levels = name != "elevation"
+                # zlib level 1: as small as level 4 here (±3 %), and 20 % faster to write.
                 v = nc.createVariable(name, "f4", (("level",) if on_levels else ()) + (ydim, xdim), zlib=True,
-                                      complevel=4, shuffle=True, chunksizes=((1,) if on_levels else ()) + chunks,
+                                      complevel=1, shuffle=True, chunksizes=((1,) if on_levels else ()) + chunks,
                                       fill_value=np.float32(np.nan))
                 # Tiles cover whole chunks, so a chunk is written once and need not stay cached
                 # (netCDF's default, 64 MB per variable, would hold hundreds of them).
                 v.set_var_chunk_cache(size=OUTPUT_CHUNK_CACHE, nelems=1009, preemption=1.0)
                 v.setncatts(a)
+        except RuntimeError as exc:
+            raise _as_os_error(exc) from exc
+
+        def write(k: int, rows: slice, cols: slice, out: dict) -> None:
+            elevation = read_window(grid, rows.start, rows.stop, cols.start, cols.stop)
+            values = cell_outputs(elevation, out, calibration)
+            counts["scored"] += int(np.isfinite(values["error"]).sum())
+            with HDF5_LOCK:
+                if k == 0:
+                    counts["valid"] += int(np.isfinite(elevation).sum())
+                    nc["elevation"][rows, cols] = elevation
+                for name in OUTPUTS + ("score",):
+                    nc[name][k, rows, cols] = values[name]
+
+        # Tiles are finished (conformal score, compression, writing) in a second thread while the
+        # model scores the next window: writing is a quarter of the work on one CPU core.
+        with _Writer(write) as writer:
             for k, (_, level_meta, stride) in enumerate(levels):
                 tiles = iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer)
                 for rows, cols, out in _progress_rows(tiles, progress, nx, ny):
-                    elevation = read_window(grid, rows.start, rows.stop, cols.start, cols.stop)
-                    values = cell_outputs(elevation, out, calibration)
-                    if k == 0:
-                        counts["valid"] += int(np.isfinite(elevation).sum())
-                        nc["elevation"][rows, cols] = elevation
-                    counts["scored"] += int(np.isfinite(values["error"]).sum())
-                    for name in OUTPUTS + ("score",):
-                        nc[name][k, rows, cols] = values[name]
-        except RuntimeError as exc:
-            if "NetCDF" not in str(exc) and "HDF" not in str(exc):
-                raise
-            raise OSError(str(exc)) from exc
+                    writer.put(k, rows, cols, out)
     counts["patches"] = scorer.patches_scored
     return counts

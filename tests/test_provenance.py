@@ -130,3 +130,18 @@ def test_unreadable_or_foreign_files_have_no_record(tmp_path, grid_file, catalog
 
 def test_canonical_is_what_a_record_reads_back_as():
     assert canonical({"scales": (0.85, 1.0), "b": 1}) == {"b": 1, "scales": [0.85, 1.0]}
+
+
+def test_hashes_are_remembered_only_inside_a_run(tmp_path):
+    from seamountae.outputs import remembered_hashes, sha256
+
+    path = tmp_path / "grid.bin"
+    path.write_bytes(b"a" * 64)
+    first = sha256(path)
+    path.write_bytes(b"b" * 64)  # same size, same inode, maybe the same clock tick
+    assert sha256(path) != first  # outside a run every call reads the file
+    with remembered_hashes():
+        inside = sha256(path)
+        path.with_name("other").write_bytes(b"c" * 64)
+        path.with_name("other").replace(path)  # replaced as outputs are: another inode
+        assert sha256(path) != inside

@@ -203,7 +203,7 @@ def test_cli_streams_the_same_result_as_score_in_memory(kind, request, tmp_path,
     with xr.open_dataset(out) as ds:
         streamed = from_cf_dataset(ds.load()).isel(level=0)
     _assert_same(expected, streamed)
-    assert streamed.attrs["seamountae_kind"] == "score" and streamed.attrs["stride_px"] == 2
+    assert streamed.attrs["seamountae_kind"] == "score" and streamed.attrs["stride_px"] == expected.attrs["stride_px"]
     assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*"))
     with xr.open_dataset(out) as ds:
         assert ds["error"].encoding["zlib"] and ds["error"].encoding["chunksizes"] == (1, 8, grid.shape[1])
@@ -231,11 +231,13 @@ def test_streaming_reads_windows_not_the_whole_grid(tmp_path, projected, monkeyp
         return out
 
     monkeypatch.setattr(grid_module._GridWindows, "_window", spy)
+    monkeypatch.setattr(scoring, "TILE_CELLS", 2000)  # output tiles (whose elevation is read back) small too
+    monkeypatch.setattr(scoring, "CHUNK_ROWS", 8)
     grid = open_grid(tmp_path / "grid.nc")
     model, meta = _model(), _meta(24.0)
     scoring.write_score(grid, model, meta, tmp_path / "s.nc", device="cpu", window_cells=3000)
     grid.close()
-    assert reads and max(reads) < projected.size / 4
+    assert reads and max(reads) < 5000 < projected.size / 6  # windows of ~3000 cells (8 x 8 centres at least)
     with xr.open_dataset(tmp_path / "s.nc") as ds:
         _assert_same(score(projected, model, meta, device="cpu"), from_cf_dataset(ds.load()).isel(level=0))
 

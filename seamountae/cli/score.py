@@ -9,7 +9,7 @@ from ..errors import SeamountaeError
 from ..grid import cell_size_km, open_grid, read_grid
 from ..outputs import atomic_output, check_writable, provenance, provenance_attrs
 from ..patches import MAX_NAN_FRACTION
-from ..scoring import write_score
+from ..scoring import return_freed_memory, write_score
 from ..training import read_model
 from . import options
 from .tile import grid_options
@@ -34,7 +34,7 @@ def _batch_size(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="MODEL.pt from `seamountae train`.")
 @click.option("--stride-px", "--stride", "stride_px", type=int, default=None, help="Resampled pixels between scored patch centres.  [default: 2]")
 @click.option("--batch-size", default=None, callback=_batch_size,
-              help="Patches per forward pass, or auto (from free memory: 512 on the CPU, up to 32768 on CUDA).  [default: auto]")
+              help="Patches per forward pass, or auto (from free memory: 256 on the CPU, up to 32768 on CUDA).  [default: auto]")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.  [default: all cores]")
 @grid_options
 @options.device
@@ -66,6 +66,7 @@ def command(grid_path, model_path, stride_px, batch_size, threads, var, depth_po
         if threads < 1:
             raise SeamountaeError(f"--threads {threads}: must be 1 or more")
         torch.set_num_threads(threads)
+    return_freed_memory()  # memory bounded by the window, not creeping up with heap fragmentation
     model, meta = read_model(model_path)
     grid_params = options.parameters("grid", config_file, var=var, depth_positive=depth_positive)
     depth = grid_params["depth_positive"]
