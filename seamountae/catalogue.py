@@ -126,6 +126,10 @@ def _read_csv(path: Path, lines: list[tuple[int, str]]) -> pd.DataFrame:
             f"{path}: cannot parse as CSV ({message}); fix the file or save it as plain CSV"
         ) from None
     table.columns = [str(c).strip().lower() for c in table.columns]
+    repeated = sorted({c for c in table.columns if list(table.columns).count(c) > 1})
+    if repeated:
+        raise SeamountaeError(f"{path}: column name(s) {', '.join(repeated)} appear more than once (case is ignored); "
+                              "rename the columns so each is unique")
     lon_col = next((c for c in LON_NAMES if c in table.columns), None)
     lat_col = next((c for c in LAT_NAMES if c in table.columns), None)
     if lon_col is None or lat_col is None:

@@ -73,6 +73,8 @@ def detect(scores: xr.Dataset, threshold: str | float = default("detect", "thres
     """Seamounts in a score dataset: (table with COLUMNS plus x, y; cluster label per cell)."""
     if scores.attrs.get("seamountae_kind") != "score":
         raise SeamountaeError("score file: not written by `seamountae score`; give detect the output of score")
+    if min(scores["elevation"].shape) < 2:
+        raise SeamountaeError("score file: fewer than 2 cells along y or x, so no distances can be measured; score a larger grid")
     alpha = resolve_threshold(threshold)
     separation = float(min_separation_km)
     patch_km = float(scores.attrs["patch_km"])
@@ -150,6 +152,9 @@ def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:
         from rasterio.crs import CRS
         from rasterio.warp import transform
 
+        if not scores.attrs.get("crs"):
+            raise SeamountaeError("score file: the grid has projected x/y coordinates but no CRS, so summits cannot be "
+                                  "given in lon/lat; give the grid its CRS (GeoTIFF, or netCDF with crs_wkt) and score it again")
         lon, lat = transform(CRS.from_wkt(scores.attrs["crs"]), CRS.from_epsg(4326), list(x), list(y))
     out = pd.DataFrame({
         "id": np.arange(1, len(table) + 1),

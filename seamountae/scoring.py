@@ -526,6 +526,80 @@ def _as_os_error(exc: RuntimeError) -> Exception:
 class _Writer:
     """Runs write(*item) for each item put, in order, in a background thread (at most `depth` waiting).
 
+    Leaving the block normally waits for the thread to finish and raises its error, if any (an
+    error also shows at the next put). Leaving it by an exception (an interrupt) does not wait:
+    the thread drops what is left and stops after the item it is on.
+    """
+
+    def __init__(self, write, depth: int = 4):
+        import queue
+        import threading
+
+        self._write, self._queue, self._error, self._abort = write, queue.Queue(depth), None, False
+        self._thread = threading.Thread(target=self._run, name="seamountae-writer", daemon=True)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None and not self._abort:
+            if self._error is None:
+                try:
+                    self._write(*item)
+                except BaseException as exc:  # handed to the main thread
+                    self._error = exc
+
+    def put(self, *item) -> None:
+        self._raise()
+        self._queue.put(item)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error = self._error
+            raise (_as_os_error(error) if isinstance(error, RuntimeError) else error)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if kind is not None:
+            self._abort = True
+            try:
+                self._queue.put_nowait(None)  # wakes the thread if it waits for work
+            except Exception:  # full: the thread stops at its next item
+                pass
+            return False
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+        return False
+
+
+def return_freed_memory() -> None:
+    """Have glibc hand freed window-sized blocks (6 MiB or more) straight back to the system.
+
+    Scoring allocates and frees window-sized arrays over and over. glibc's adaptive mmap threshold
+    would, after the first window, serve such blocks from its heap, where fragmentation keeps them
+    resident, and memory would creep up by a window's worth or more. Smaller blocks (a batch's
+    activations) stay in the heap and are reused without page faults. Call it once, at the start of
+    a process that scores (`seamountae score` does). A no-op where glibc is not the C library.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 6 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def _as_os_error(exc: RuntimeError) -> Exception:
+    """netCDF4 reports HDF5 failures (a full disk among them) as RuntimeError: make them OSErrors."""
+    if "NetCDF" not in str(exc) and "HDF" not in str(exc):
+        return exc
+    return OSError(str(exc))
+
+
+class _Writer:
+    """Runs write(*item) for each item put, in order, in a background thread (at most `depth` waiting).
+
     Leaving the block waits for the thread to finish; an error in the thread is raised then (or at
     the next put), and an error in the block stops the thread after the item it is writing.
     """
@@ -607,7 +681,7 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
         nc = netCDF4.Dataset(path, "a")
     except RuntimeError as exc:
         raise _as_os_error(exc) from exc
-    with nc:
+    try:
         try:
             chunks = (min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS))
             for name, a in variable_attrs.items():
@@ -641,5 +715,8 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
                 tiles = iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer)
                 for rows, cols, out in _progress_rows(tiles, progress, nx, ny):
                     writer.put(k, rows, cols, out)
+    finally:
+        with HDF5_LOCK:  # after an interrupt the writer may still be busy with a tile
+            nc.close()
     counts["patches"] = scorer.patches_scored
     return counts
