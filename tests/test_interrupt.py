@@ -98,7 +98,7 @@ def interrupt(where, args, output, sig, extra=()):
         assert line.strip() == "PAUSED", process.stderr.read()
         assert output.parent.exists() and any(p.name.endswith(".part") for p in output.parent.iterdir())
         process.send_signal(sig)
-        _, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
             process.kill()

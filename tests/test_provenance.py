@@ -88,7 +88,7 @@ def test_resolved_parameters_are_recorded(chains):
     train = read_provenance(root / "a" / "model.pt")["parameters"]
     assert train["epochs"] == 2 and train["seed"] == 0 and train["holdout_fraction"] == 0.2
     detect = read_provenance(root / "a" / "detections.nc")["parameters"]
-    assert detect["threshold"] == "auto" and detect["min_height_m"] == 200.0
+    assert detect["threshold"] == "auto" and detect["min_height_m"] == defaults("detect")["min_height_m"]
 
 
 def test_the_record_is_where_each_format_keeps_it(chains):
