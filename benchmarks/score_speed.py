@@ -10,7 +10,9 @@ Prints JSON lines on stdout (a readable account goes to stderr):
   {"bench": "score", ...}     the main line: the 6000 × 6000 float32 grid (or --grid) scored from netCDF
                                to netCDF by `seamountae score` in a child process:
       cells, patches, seconds (the command, without interpreter start-up), cells_per_s,
-      peak_rss_mb (the child's peak resident memory, getrusage(RUSAGE_CHILDREN)),
+      peak_rss_mb (the child's peak resident memory: its VmHWM; rusage_children_mb is
+          getrusage(RUSAGE_CHILDREN), taken while this process is still small, since a child
+          started by vfork is charged this process's pages until it execs),
       speedup_vs_naive: seconds per patch of a reference that cuts (scipy bilinear), normalises
           (patches.normalise_batch), scores (model) and measures (patches.relief_batch) one patch at a
           time in a Python loop, on the first `--naive-patches` patches of the same grid, same model,
@@ -261,15 +263,19 @@ def stream_in_child(grid_path, model_path, out_path, device, batch_size, threads
         "start = time.perf_counter()\n"
         f"cli.main({args!r}, standalone_mode=False)\n"
         "seconds = time.perf_counter() - start\n"
-        "print(json.dumps({'seconds': seconds, 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        "hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
+        "print(json.dumps({'seconds': seconds, 'vmhwm_mb': hwm[0] / 1024 if hwm else None}))\n"
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"seamountae score failed:\n{done.stderr}")
     child = json.loads(done.stdout.strip().splitlines()[-1])
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    child["peak_rss_mb"] = max(peak, before) / 1024  # ru_maxrss is in KiB on Linux
+    # ru_maxrss of a child started by vfork counts the parent's pages until exec, so it is only
+    # meaningful while this process is small (the child runs first); the child's own high-water
+    # mark (VmHWM, per address space) is exact and is the figure reported.
+    child["rusage_children_mb"] = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+    child["peak_rss_mb"] = child["vmhwm_mb"] or child["rusage_children_mb"]
     return child
 
 
@@ -339,40 +345,8 @@ def main(argv=None):
         env["gpu"] = torch.cuda.get_device_name(torch.device(device))
     log(f"score_speed: {env}")
 
-    # 1. Linear scaling, in memory.
-    scaling = []
-    for n in sizes:
-        grid = Terrain(n, n, seed=n).grid()
-        best = None
-        for _ in range(args.repeat):
-            _, seconds, scorer = score_in_memory(grid, model, meta, device, batch_size)
-            best = seconds if best is None else min(best, seconds)
-        row = {"bench": "scaling", "grid": f"{n}x{n}", "cells": n * n, "patches": scorer.patches_scored,
-               "seconds": round(best, 3), "cells_per_s": round(n * n / best), "patches_per_s": round(scorer.patches_scored / best),
-               "batch_size": scorer.batch_size}
-        scaling.append((row, grid, scorer))
-        log(f"  {n}x{n}: {best:.2f} s, {n * n / best:,.0f} cells/s, {scorer.patches_scored / best:,.0f} patches/s")
-    ref_row = scaling[len(scaling) // 2][0]
-    for row, _, _ in scaling:
-        row["time_vs_linear"] = round(row["seconds"] / (ref_row["seconds"] * row["cells"] / ref_row["cells"]), 3)
-        if args.json:
-            print(json.dumps(row), flush=True)
-
-    # 2. The reference loop, one patch at a time, on the middle grid; agreement with the vectorised lattice.
-    mid_grid = scaling[len(scaling) // 2][1]
-    stats, naive_s_per_patch, pool, lat = naive_reference(mid_grid, model, meta, device, n_naive)
-    agreement = naive_agreement(mid_grid, lat, stats, model, device)
-    log(f"  reference loop: {1 / naive_s_per_patch:,.0f} patches/s; max |diff| vs vectorised {agreement}")
-
-    # 3. Forward pass alone, in memory efficiency on the largest scaling grid.
-    big_row, big_grid, big_scorer = scaling[-1]
-    model_big = model_seconds(model, pool, device, big_scorer.batch_size, big_row["patches"], args.model_batches)
-    efficiency_in_memory = model_big / big_row["seconds"]
-    del big_grid, mid_grid
-    scaling.clear()
-
-    # 4. Streaming from netCDF to netCDF in a child process: time, peak memory, equality with one piece.
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
+        # 1. Streaming from netCDF to netCDF in a child process, first, while this process is small.
         folder = Path(folder)
         model_path = folder / "model.pt"
         torch.save(artifact(model, **meta), model_path)
@@ -388,6 +362,42 @@ def main(argv=None):
         lazy = open_grid(grid_path)
         shape, cells = lazy.shape, lazy.size
         lazy.close()
+        log(f"  streamed: {child['seconds']:.1f} s, {cells / child['seconds']:,.0f} cells/s, peak RSS {child['peak_rss_mb']:.0f} MB "
+            f"(RUSAGE_CHILDREN {child['rusage_children_mb']:.0f} MB)")
+
+        # 2. Linear scaling, in memory.
+        scaling = []
+        for n in sizes:
+            grid = Terrain(n, n, seed=n).grid()
+            best = None
+            for _ in range(args.repeat):
+                _, seconds, scorer = score_in_memory(grid, model, meta, device, batch_size)
+                best = seconds if best is None else min(best, seconds)
+            row = {"bench": "scaling", "grid": f"{n}x{n}", "cells": n * n, "patches": scorer.patches_scored,
+                   "seconds": round(best, 3), "cells_per_s": round(n * n / best),
+                   "patches_per_s": round(scorer.patches_scored / best), "batch_size": scorer.batch_size}
+            scaling.append((row, grid, scorer))
+            log(f"  {n}x{n}: {best:.2f} s, {n * n / best:,.0f} cells/s, {scorer.patches_scored / best:,.0f} patches/s")
+        ref_row = scaling[len(scaling) // 2][0]
+        for row, _, _ in scaling:
+            row["time_vs_linear"] = round(row["seconds"] / (ref_row["seconds"] * row["cells"] / ref_row["cells"]), 3)
+            if args.json:
+                print(json.dumps(row), flush=True)
+
+        # 3. The reference loop, one patch at a time, on the middle grid; agreement with the vectorised lattice.
+        mid_grid = scaling[len(scaling) // 2][1]
+        stats, naive_s_per_patch, pool, lat = naive_reference(mid_grid, model, meta, device, n_naive)
+        agreement = naive_agreement(mid_grid, lat, stats, model, device)
+        log(f"  reference loop: {1 / naive_s_per_patch:,.0f} patches/s; max |diff| vs vectorised {agreement}")
+
+        # 4. Forward pass alone: efficiency in memory on the largest scaling grid.
+        big_row, big_grid, big_scorer = scaling[-1]
+        model_big = model_seconds(model, pool, device, big_scorer.batch_size, big_row["patches"], args.model_batches)
+        efficiency_in_memory = model_big / big_row["seconds"]
+        del big_grid, mid_grid
+        scaling.clear()
+
+        # 5. The streamed grid scored as one window, in memory, against the streamed output.
         log("  one piece: score() of the whole grid as one window, in this process")
         grid = read_grid(grid_path)
         whole, whole_seconds, scorer = score_in_memory(grid, model, meta, device, batch_size, window_cells=1 << 40)
@@ -400,7 +410,7 @@ def main(argv=None):
         "bench": "score", "grid": f"{shape[0]}x{shape[1]}", "source": "netCDF -> netCDF (seamountae score)",
         "cells": cells, "patches": patches, "seconds": round(child["seconds"], 2),
         "cells_per_s": round(cells / child["seconds"]), "patches_per_s": round(patches / child["seconds"]),
-        "peak_rss_mb": round(child["peak_rss_mb"], 1),
+        "peak_rss_mb": round(child["peak_rss_mb"], 1), "rusage_children_mb": round(child["rusage_children_mb"], 1),
         "speedup_vs_naive": round(naive_s_per_patch / (child["seconds"] / patches), 1),
         "efficiency": round(model_stream / child["seconds"], 3),
         "efficiency_in_memory": round(efficiency_in_memory, 3),
@@ -409,11 +419,10 @@ def main(argv=None):
         "naive_patches": n_naive, "naive_patches_per_s": round(1 / naive_s_per_patch, 1),
         "naive_max_abs_diff": agreement, "batch_size": scorer.batch_size, **env,
     }
-    log(f"  streamed: {child['seconds']:.1f} s, {cells / child['seconds']:,.0f} cells/s, peak RSS {child['peak_rss_mb']:.0f} MB, "
-        f"speedup {main_row['speedup_vs_naive']}x, efficiency {main_row['efficiency']} (in memory {main_row['efficiency_in_memory']}); "
-        f"max |diff| vs one piece {diffs}")
+    log(f"  speedup {main_row['speedup_vs_naive']}x, efficiency {main_row['efficiency']} "
+        f"(in memory {main_row['efficiency_in_memory']}); max |diff| vs one piece {diffs}")
 
-    # 5. What that means for a global 15″ grid.
+    # 6. What that means for a global 15″ grid.
     n_global = global_patches()
     pps = patches / child["seconds"]
     projection = {"bench": "projection", "grid": "global 15 arc-second, 86400x43200", "cells": GLOBAL_15S[0] * GLOBAL_15S[1],

@@ -124,7 +124,9 @@ def open_grid(path, var: str | None = None, depth_positive: bool | None = None, 
             with HDF5_LOCK:
                 return _load(path, z[r0:r1, c0:c1])
 
-        close = ds.close
+        def close():
+            with HDF5_LOCK:  # not while another thread reads a window
+                ds.close()
     try:
         x, y, rows, cols = _canonical_axes(x, y, geographic, str(path))
     except BaseException:

@@ -48,11 +48,14 @@ WINDOW_CELLS = 1 << 21
 # CHUNK_ROWS × CHUNK_COLS (the netCDF chunk shape of `write_score`).
 CHUNK_ROWS, CHUNK_COLS = 32, 1024
 TILE_CELLS, TILE_COLS = 1 << 18, 4 * CHUNK_COLS
-OUTPUT_CHUNK_CACHE = 1 << 22  # bytes per output variable: the chunks of one tile
+# Tiles cover whole chunks, so each chunk is compressed and written once, straight through: no chunk
+# cache. (With one, even a small one, HDF5's memory grew by the compressed size of all that was
+# written, ~100 MB per 36 million cells, until the file was closed.)
+OUTPUT_CHUNK_CACHE = 0
 # Patches per forward pass on the CPU: larger batches spill the caches and run slower.
 CPU_BATCH = 256
 MAX_CUDA_BATCH = 1 << 15
-MIN_BATCH = 16
+MIN_BATCH = 16  # smaller batches take other kernels, with other rounding
 
 LEVEL_ATTRS = {"units": "km", "long_name": "patch width of this pyramid level"}
 VARIABLES = {
@@ -160,6 +163,8 @@ class PatchScorer:
         if self.batch_size < 1:
             raise ValueError(f"batch_size {batch_size}: must be 1 or more")
         self.amp = bool(amp) and self.device.type == "cuda"
+        # Batches are padded to a multiple of this: one shape on the CPU, a few dozen at most on CUDA.
+        self._granule = self.batch_size if self.device.type == "cpu" else min(self.batch_size, 1024)
         design = _plane_design(p).to(self.device)
         self._design = design
         self._design_t = design.T.contiguous()
@@ -180,10 +185,13 @@ class PatchScorer:
         complete: the caller knows every cell of every patch is valid (None: check).
         """
         n = patches.shape[0]
-        if 0 < n < MIN_BATCH:  # tiny batches take other kernels, with other rounding: pad them
-            pad = patches[:1].expand(MIN_BATCH - n, *patches.shape[1:])
+        size = max(MIN_BATCH, -(-n // self._granule) * self._granule)
+        if 0 < n < size:
+            # Every batch size is another set of oneDNN kernels (~5 MB each, cached for good) and tiny
+            # ones round differently: pad the last batch of a window to one of a few sizes.
+            pad = patches[:1].expand(size - n, *patches.shape[1:])
             error, relief = self.stats(torch.cat([patches, pad]), complete)
-            self.patches_scored -= MIN_BATCH - n
+            self.patches_scored -= size - n
             return error[:n], relief[:n]
         flat = patches.reshape(n, -1)
         if complete is None:
@@ -573,75 +581,6 @@ class _Writer:
         return False
 
 
-def return_freed_memory() -> None:
-    """Have glibc hand freed window-sized blocks (6 MiB or more) straight back to the system.
-
-    Scoring allocates and frees window-sized arrays over and over. glibc's adaptive mmap threshold
-    would, after the first window, serve such blocks from its heap, where fragmentation keeps them
-    resident, and memory would creep up by a window's worth or more. Smaller blocks (a batch's
-    activations) stay in the heap and are reused without page faults. Call it once, at the start of
-    a process that scores (`seamountae score` does). A no-op where glibc is not the C library.
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(-3, 6 << 20)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
-def _as_os_error(exc: RuntimeError) -> Exception:
-    """netCDF4 reports HDF5 failures (a full disk among them) as RuntimeError: make them OSErrors."""
-    if "NetCDF" not in str(exc) and "HDF" not in str(exc):
-        return exc
-    return OSError(str(exc))
-
-
-class _Writer:
-    """Runs write(*item) for each item put, in order, in a background thread (at most `depth` waiting).
-
-    Leaving the block waits for the thread to finish; an error in the thread is raised then (or at
-    the next put), and an error in the block stops the thread after the item it is writing.
-    """
-
-    def __init__(self, write, depth: int = 4):
-        import queue
-        import threading
-
-        self._write, self._queue, self._error = write, queue.Queue(depth), None
-        self._thread = threading.Thread(target=self._run, name="seamountae-writer", daemon=True)
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._write(*item)
-                except BaseException as exc:  # handed to the main thread
-                    self._error = exc
-
-    def put(self, *item) -> None:
-        self._raise()
-        self._queue.put(item)
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            error = self._error
-            raise (_as_os_error(error) if isinstance(error, RuntimeError) else error)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind, value, traceback):
-        if kind is not None:
-            self._error = self._error or value  # the thread skips what is left
-        self._queue.put(None)
-        self._thread.join()
-        if kind is None:
-            self._raise()
-        return False
-
-
 def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, attrs: dict | None = None,
                 stride_px: int = default("score", "stride_px"), device: str = "auto", batch_size: int | str | None = "auto",
                 progress: bool = False, window_cells: int | None = None) -> dict[str, int]:
@@ -677,10 +616,14 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     calibration = meta["calibration"]["errors"]
     scorer = PatchScorer(model, device, batch_size)
     counts = {"cells": ny * nx, "valid": 0, "scored": 0, "patches": 0}
+    default_cache = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(OUTPUT_CHUNK_CACHE, 1009, 1.0)  # for the variables created below
     try:
         nc = netCDF4.Dataset(path, "a")
     except RuntimeError as exc:
         raise _as_os_error(exc) from exc
+    finally:
+        netCDF4.set_chunk_cache(*default_cache)
     try:
         try:
             chunks = (min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS))
@@ -690,8 +633,6 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
                 v = nc.createVariable(name, "f4", (("level",) if on_levels else ()) + (ydim, xdim), zlib=True,
                                       complevel=1, shuffle=True, chunksizes=((1,) if on_levels else ()) + chunks,
                                       fill_value=np.float32(np.nan))
-                # Tiles cover whole chunks, so a chunk is written once and need not stay cached
-                # (netCDF's default, 64 MB per variable, would hold hundreds of them).
                 v.set_var_chunk_cache(size=OUTPUT_CHUNK_CACHE, nelems=1009, preemption=1.0)
                 v.setncatts(a)
         except RuntimeError as exc:

@@ -5,6 +5,7 @@ import click
 from ..catalogue import read_catalogue
 from ..errors import SeamountaeError
 from ..evaluation import evaluate, format_report
+from ..pipeline import evaluation_arguments
 from . import options
 
 
@@ -30,6 +31,11 @@ def command(catalogue_path, reference_path, match_km, match_radius_factor, min_h
     """
     if match_km is not None and match_radius_factor is not None:
         raise SeamountaeError("--match-km and --match-radius-factor: give one tolerance, not both")
-    result = evaluate(read_catalogue(catalogue_path), read_catalogue(reference_path), match_km=match_km,
-                      match_radius_factor=match_radius_factor, min_height_m=min_height_m)
+    if match_km is not None:  # a tolerance given here replaces the config file's, whichever kind it was
+        match_radius_factor = 0.0
+    elif match_radius_factor is not None:
+        match_km = None
+    params = options.parameters("evaluate", config_file, match_km=match_km, match_radius_factor=match_radius_factor,
+                                min_height_m=min_height_m)
+    result = evaluate(read_catalogue(catalogue_path), read_catalogue(reference_path), **evaluation_arguments(params))
     click.echo(json.dumps(result, indent=1) if as_json else format_report(result))
