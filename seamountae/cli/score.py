@@ -1,20 +1,12 @@
-import logging
-import time
-
 import click
 import torch
 
 from ..config import load as load_config
 from ..errors import SeamountaeError
-from ..grid import cell_size_km, open_grid, read_grid
-from ..outputs import atomic_output, check_writable, provenance, provenance_attrs
-from ..patches import MAX_NAN_FRACTION
-from ..scoring import return_freed_memory, write_score
-from ..training import read_model
-from . import options
+from ..outputs import check_writable
+from ..pipeline import score_file
+from . import options, summary
 from .tile import grid_options
-
-log = logging.getLogger("seamountae")
 
 
 def _batch_size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
@@ -66,31 +58,6 @@ def command(grid_path, model_path, stride_px, batch_size, threads, var, depth_po
         if threads < 1:
             raise SeamountaeError(f"--threads {threads}: must be 1 or more")
         torch.set_num_threads(threads)
-    return_freed_memory()  # memory bounded by the window, not creeping up with heap fragmentation
-    model, meta = read_model(model_path)
     grid_params = options.parameters("grid", config_file, var=var, depth_positive=depth_positive)
-    depth = grid_params["depth_positive"]
-    grid = open_grid(grid_path, var=grid_params["var"] or None, depth_positive=None if depth == "auto" else depth,
-                     mask_land=grid_params["mask_land"])
-    try:
-        dy_km, dx_km = cell_size_km(grid)
-        height_km, width_km = grid.sizes["y"] * dy_km, grid.sizes["x"] * dx_km
-        if min(height_km, width_km) < meta["patch_km"]:
-            raise SeamountaeError(f"{grid_path}: the grid ({height_km:.0f} x {width_km:.0f} km) is smaller than one "
-                                  f"{meta['patch_km']:g} km patch of {model_path}; score a larger grid")
-        record = provenance(params, {"grid": grid_path, "model": model_path})
-        start = time.perf_counter()
-        with atomic_output(output, overwrite) as tmp:
-            counts = write_score(grid, model, meta, tmp, provenance_attrs(record), progress=options.show_progress(), **params)
-            if not counts["valid"]:  # read_grid says why (all nodata, or all land), as every command does
-                read_grid(grid_path, var=grid_params["var"] or None, depth_positive=None if depth == "auto" else depth,
-                          mask_land=grid_params["mask_land"])
-            if not counts["scored"]:
-                raise SeamountaeError(f"{grid_path}: no {meta['patch_km']:g} km patch has enough valid cells to score "
-                                      f"(more than {MAX_NAN_FRACTION:.0%} missing everywhere); score a grid with more seafloor")
-    finally:
-        grid.close()
-    seconds = time.perf_counter() - start
-    log.info("%s: %d patches in %.1f s, %.0f cells/s (device %s, %d CPU threads)", output, counts["patches"], seconds,
-             grid.size / seconds, params["device"], torch.get_num_threads())
-    click.echo(f"{output}: scored {grid.shape[0]}×{grid.shape[1]} cells", err=True)
+    counts = score_file(grid_path, model_path, output, params, grid_params, overwrite, progress=options.show_progress())
+    summary(f"{output}: scored {counts['cells']} cells ({counts['patches']} patches)")
