@@ -89,6 +89,7 @@ def train_file(patches_path, output, params: dict, overwrite: bool = False, resu
     only if it was made from the same patches and parameters, and otherwise starts afresh.
     """
     from .training import checkpoint_mismatch, checkpoint_path, fingerprint, read_checkpoint, save_model, train
+    from . import distributed
 
     check_writable(output, overwrite)
     patches = read_netcdf(patches_path, "patches", "tile")
@@ -105,6 +106,8 @@ def train_file(patches_path, output, params: dict, overwrite: bool = False, resu
         log.warning("%s: left by an interrupted run; starting afresh (pass --resume to continue it instead)", checkpoint)
     model, meta = train(patches, progress=progress, checkpoint=checkpoint, resume=bool(resume), on_epoch=on_epoch, **params)
     meta["provenance"] = provenance(params, {"patches": patches_path})
+    if distributed.rank() != 0:  # under torchrun every process has the model; rank 0 writes it
+        return meta
     with atomic_output(output, overwrite) as tmp:
         save_model(model, meta, tmp)
     checkpoint.unlink(missing_ok=True)
@@ -117,33 +120,58 @@ def score_parameters(params: dict, grid_params: dict) -> dict:
 
 
 def score_file(grid_path, model_path, output, params: dict, grid_params: dict, overwrite: bool = False,
-               progress: bool = False) -> dict:
-    """GRID + MODEL.pt → SCORE.nc, streamed window by window; returns scoring.write_score's counts."""
+               progress: bool = False, tile: tuple[int, int] | None = None, scheduler: str | None = None,
+               threads: int | None = None) -> dict:
+    """GRID + MODEL.pt → SCORE.nc, streamed window by window; returns scoring.write_score's counts.
+
+    tile=(N, I): write only the I-th of N strips of rows, a part for `seamountae merge` (tiling.py).
+    scheduler: score on a dask cluster ("local:N" or a scheduler address, see cluster.py) with
+    `threads` torch threads per worker.
+    """
     from .grid import open_grid, read_grid
     from .patches import MAX_NAN_FRACTION
     from . import scoring
     from .training import read_model
 
     check_writable(output, overwrite)
-    if hasattr(scoring, "return_freed_memory"):  # as `seamountae score` does, where scoring offers it
-        scoring.return_freed_memory()
+    scoring.return_freed_memory()
     model, meta = read_model(model_path)
     grid = open_grid(grid_path, **grid_kwargs(grid_params))
+    recorded = score_parameters(params, grid_params)
+    rows, attrs = slice(None), {}
     try:
         check_grid_fits(grid, grid_path, meta["patch_km"], f" of {model_path}")
-        record = provenance(score_parameters(params, grid_params), {"grid": grid_path, "model": model_path})
+        if tile is not None:
+            from .tiling import part_attrs, tile_rows
+
+            rows = tile_rows(grid.sizes["y"], *tile, align=scoring.CHUNK_ROWS)
+            recorded.update(tiles=tile[0], tile_index=tile[1])
+            attrs = part_attrs(*tile, rows, grid.sizes["y"])
+        record = provenance(recorded, {"grid": grid_path, "model": model_path})
         start = time.perf_counter()
         with atomic_output(output, overwrite) as tmp:
-            counts = scoring.write_score(grid, model, meta, tmp, provenance_attrs(record), progress=progress, **params)
-            if not counts["valid"]:  # read_grid says why (all nodata, or all land)
+            if scheduler:
+                from .cluster import write_score_on_cluster
+
+                counts = write_score_on_cluster(scheduler, grid_path, grid_kwargs(grid_params), model_path, grid, meta, tmp,
+                                                {**provenance_attrs(record), **attrs}, progress=progress, rows=rows,
+                                                threads=threads, **params)
+            else:
+                counts = scoring.write_score(grid, model, meta, tmp, {**provenance_attrs(record), **attrs},
+                                             progress=progress, rows=rows, **params)
+            if tile is not None:  # a strip may be all land or all gaps: the whole grid decides
+                if not counts["scored"]:
+                    log.warning("%s: tile %d of %d (rows %d..%d) has no cell to score", output, tile[1], tile[0],
+                                rows.start, rows.stop)
+            elif not counts["valid"]:  # read_grid says why (all nodata, or all land)
                 read_grid(grid_path, **grid_kwargs(grid_params))
-            if not counts["scored"]:
+            elif not counts["scored"]:
                 raise SeamountaeError(f"{grid_path}: no {meta['patch_km']:g} km patch has enough valid cells to score "
                                       f"(more than {MAX_NAN_FRACTION:.0%} missing everywhere); score a grid with more seafloor")
     finally:
         grid.close()
     seconds = time.perf_counter() - start
-    log.info("%s: %d patches in %.1f s, %.0f cells/s", output, counts["patches"], seconds, grid.size / max(seconds, 1e-9))
+    log.info("%s: %d patches in %.1f s, %.0f cells/s", output, counts["patches"], seconds, counts["cells"] / max(seconds, 1e-9))
     return counts
 
 

@@ -351,39 +351,41 @@ def _window_shape(lat: _BandLattice, budget: int, n_m: int, n_k: int) -> tuple[i
     return max(rows, 1), max(cols, 1)
 
 
-def _score_band(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, wrap: bool, budget: int):
-    band, nx = lat.band, grid.sizes["x"]
+def _score_band(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, wrap: bool, budget: int,
+                rows: slice, cols: slice):
+    """Tiles of the cells rows × cols of one band (rows already cut to the band)."""
     # Each cell interpolates the centres floor(pos) and floor(pos) + 1 on each axis.
-    pos_r = np.arange(band.row0, band.row1) / lat.step_r
-    pos_c = np.arange(nx) / lat.step_c
+    pos_r = np.arange(rows.start, rows.stop) / lat.step_r
+    pos_c = np.arange(cols.start, cols.stop) / lat.step_c
     m_of_row = np.floor(pos_r).astype(np.int64)
     k_of_col = np.floor(pos_c).astype(np.int64)
     m_first, m_last = int(m_of_row[0]), int(m_of_row[-1]) + 1
-    n_k = int(k_of_col[-1]) + 2  # centres 0 .. k_of_col[-1] + 1
-    rows_per_block, cols_per_window = _window_shape(lat, budget, m_last - m_first + 1, n_k)
-    buffer, buffer_m0, done = None, m_first, band.row0
+    k_first, k_end = int(k_of_col[0]), int(k_of_col[-1]) + 2  # centres k_first .. k_of_col[-1] + 1
+    rows_per_block, cols_per_window = _window_shape(lat, budget, m_last - m_first + 1, k_end - k_first)
+    buffer, buffer_m0, done = None, m_first, rows.start
     for ma in range(m_first, m_last + 1, rows_per_block):
         mb = min(ma + rows_per_block, m_last + 1)
         with torch.inference_mode():  # not across a yield: that would leak the mode into the caller
-            block = torch.cat([_centre_stats(grid, lat, scorer, ma, mb, ka, min(ka + cols_per_window, n_k), wrap)
-                               for ka in range(0, n_k, cols_per_window)], dim=2)
+            block = torch.cat([_centre_stats(grid, lat, scorer, ma, mb, ka, min(ka + cols_per_window, k_end), wrap)
+                               for ka in range(k_first, k_end, cols_per_window)], dim=2)
             buffer = block if buffer is None else torch.cat([buffer, block], dim=1)
         if mb == m_last + 1:
-            stop = band.row1
+            stop = rows.stop
         else:  # rows whose next centre row (m + 1) is done, cut at a chunk boundary
-            stop = band.row0 + int(np.searchsorted(m_of_row, mb - 1, side="left"))
+            stop = rows.start + int(np.searchsorted(m_of_row, mb - 1, side="left"))
             stop = max(done, stop // CHUNK_ROWS * CHUNK_ROWS)
         if stop > done:
-            yield from _cell_tiles(buffer, buffer_m0, pos_r[done - band.row0 : stop - band.row0], pos_c, k_of_col,
-                                   slice(done, stop))
+            yield from _cell_tiles(buffer, buffer_m0, k_first, pos_r[done - rows.start : stop - rows.start], pos_c,
+                                   k_of_col, slice(done, stop), cols.start)
             done = stop
-            keep = int(m_of_row[stop - band.row0]) if stop < band.row1 else mb
+            keep = int(m_of_row[stop - rows.start]) if stop < rows.stop else mb
             buffer, buffer_m0 = buffer[:, keep - buffer_m0 :], keep
 
 
-def _cell_tiles(stats: torch.Tensor, m0: int, pos_r: np.ndarray, pos_c: np.ndarray, k_of_col: np.ndarray,
-                rows: slice):
-    """Interpolate centre statistics to the cells of `rows`, in tiles of about TILE_CELLS aligned to chunks."""
+def _cell_tiles(stats: torch.Tensor, m0: int, k0: int, pos_r: np.ndarray, pos_c: np.ndarray, k_of_col: np.ndarray,
+                rows: slice, col0: int):
+    """Interpolate centre statistics (from centre m0, k0) to the cells of `rows` and of the columns
+    col0 .. col0 + len(pos_c), in tiles of about TILE_CELLS aligned to chunks."""
     nx = pos_c.size
     width = min(nx, TILE_COLS)
     height = max(CHUNK_ROWS, TILE_CELLS // width // CHUNK_ROWS * CHUNK_ROWS)
@@ -393,22 +395,27 @@ def _cell_tiles(stats: torch.Tensor, m0: int, pos_r: np.ndarray, pos_c: np.ndarr
         part = pos_r[r - rows.start : r1 - rows.start] - m0
         for c0 in range(0, nx, width):
             c1 = min(c0 + width, nx)
-            k0, k1 = int(k_of_col[c0]), int(k_of_col[c1 - 1]) + 2
+            ka, kb = int(k_of_col[c0]) - k0, int(k_of_col[c1 - 1]) + 2 - k0
             with torch.inference_mode():
-                tile = separable_bilinear(stats[:, :, k0:k1], part, pos_c[c0:c1] - k0).cpu().numpy()
-            yield slice(r, r1), slice(c0, c1), {"error": tile[0], "relief_m": tile[1]}
+                tile = separable_bilinear(stats[:, :, ka:kb], part, pos_c[c0:c1] - ka - k0).cpu().numpy()
+            yield slice(r, r1), slice(col0 + c0, col0 + c1), {"error": tile[0], "relief_m": tile[1]}
         r = r1
 
 
 def iter_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = 2, device: str = "auto",
                batch_size: int | str | None = "auto", window_cells: int | None = None,
-               scorer: PatchScorer | None = None) -> Iterator[tuple[slice, slice, dict[str, np.ndarray]]]:
+               scorer: PatchScorer | None = None, rows: slice = slice(None), cols: slice = slice(None),
+               ) -> Iterator[tuple[slice, slice, dict[str, np.ndarray]]]:
     """Score window by window: yields (rows, cols, {"error", "relief_m"}) tiles covering the grid once.
 
     Tiles come band by band, top to bottom, left to right; memory is bounded by `window_cells`
     (default WINDOW_CELLS), whatever the grid size. The grid may be opened lazily (grid.open_grid).
     Results do not depend on window_cells or batch_size (up to float rounding in the model).
     A ready `scorer` replaces model, device and batch_size.
+
+    rows, cols: score only these cells (a SLURM tile, a dask block). Patches still come from the
+    whole grid's lattice and read across the region's edges, so the cells get exactly the values
+    a whole-grid run gives them. Tile slices are in the whole grid's indices.
     """
     patch_px = int(meta["patch_px"])
     if stride_px < 1:
@@ -420,24 +427,30 @@ def iter_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_p
     wrap = wraps(grid)
     budget = int(window_cells or WINDOW_CELLS)
     dy_km, _ = cell_size_km(grid)
+    ny, nx = grid.shape
+    r0, r1, _ = rows.indices(ny)
+    c0, c1, _ = cols.indices(nx)
+    if c0 >= c1:
+        return
     for band in lattice_bands(grid, px_km):
         lat = _BandLattice(band, px_km / dy_km, band.cols_per_px, int(stride_px), patch_px)
-        yield from _score_band(grid, lat, scorer, wrap, budget)
+        band_rows = slice(max(r0, band.row0), min(r1, band.row1))
+        if band_rows.start < band_rows.stop:
+            yield from _score_band(grid, lat, scorer, wrap, budget, band_rows, slice(c0, c1))
 
 
-def _progress_rows(tiles, enabled: bool, nx: int, ny: int):
-    """Pass tiles through, advancing a progress bar (rows) when a tile finishes its rows."""
+def _progress_cells(tiles, enabled: bool, total: int):
+    """Pass (level, rows, cols, out) tiles through, advancing a progress bar by each tile's cells."""
     from .training import _progress
 
-    bar = _progress(None, enabled, desc="score", unit="row", total=ny) if enabled else None
+    bar = _progress(None, enabled, desc="score", unit="cell", unit_scale=True, total=total) if enabled else None
     if bar is None or not hasattr(bar, "update"):
         yield from tiles
         return
     with bar:
-        for rows, cols, out in tiles:
-            yield rows, cols, out
-            if cols.stop == nx:
-                bar.update(rows.stop - rows.start)
+        for k, rows, cols, out in tiles:
+            yield k, rows, cols, out
+            bar.update((rows.stop - rows.start) * (cols.stop - cols.start))
 
 
 def cell_outputs(elevation: np.ndarray, maps: dict[str, np.ndarray], calibration_errors) -> dict[str, np.ndarray]:
@@ -476,11 +489,11 @@ def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: in
     levels = pyramid_levels(grid, meta, stride_px)
     maps = {name: np.full((len(levels), *grid.shape), np.nan, np.float32) for name in OUTPUTS}
     scorer = PatchScorer(model, device, batch_size)
-    for k, (_, level_meta, stride) in enumerate(levels):
-        tiles = iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer)
-        for rows, cols, out in _progress_rows(tiles, progress, grid.sizes["x"], grid.sizes["y"]):
-            for name in OUTPUTS:
-                maps[name][k, rows, cols] = out[name]
+    tiles = ((k, r, c, out) for k, (_, level_meta, stride) in enumerate(levels)
+             for r, c, out in iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer))
+    for k, rows, cols, out in _progress_cells(tiles, progress, len(levels) * grid.size):
+        for name in OUTPUTS:
+            maps[name][k, rows, cols] = out[name]
     return score_dataset(grid, maps, meta, stride_px)
 
 
@@ -583,22 +596,37 @@ class _Writer:
 
 def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, attrs: dict | None = None,
                 stride_px: int = default("score", "stride_px"), device: str = "auto", batch_size: int | str | None = "auto",
-                progress: bool = False, window_cells: int | None = None) -> dict[str, int]:
+                progress: bool = False, window_cells: int | None = None, rows: slice = slice(None)) -> dict[str, int]:
     """Score a grid window by window straight into a new CF netCDF-4 file at `path`.
 
     The file is what `outputs.write_netcdf(grid.georeferenced(score(...), grid), ...)` writes (same
     variables, coordinates and attributes; `attrs` are added as global attributes), but it is
     written tile by tile into chunked, compressed variables, so memory stays bounded whatever the
-    grid size. `path` is written in place: callers wrap it in outputs.atomic_output. Returns counts:
-    cells, valid (cells with an elevation), scored (cells with an error) and patches (model inputs).
+    grid size. `rows` writes only those rows (a SLURM array task's part, see tiling.py). `path` is
+    written in place: callers wrap it in outputs.atomic_output. Returns counts: cells, valid (cells
+    with an elevation), scored (cells with an error) and patches (model inputs).
+    """
+    scorer = PatchScorer(model, device, batch_size)
+    tiles = ((k, r, c, out) for k, (_, level_meta, stride) in enumerate(pyramid_levels(grid, meta, stride_px))
+             for r, c, out in iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer, rows=rows))
+    counts = write_tiles(grid, meta, stride_px, path, tiles, attrs, rows, progress)
+    counts["patches"] = scorer.patches_scored
+    return counts
+
+
+def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attrs: dict | None = None,
+                      rows: slice = slice(None)):
+    """A new score file for `rows` of the grid, its variables created empty; returns the open netCDF4.Dataset.
+
+    The layout comes from the in-memory writer's own functions, on data that takes no memory:
+    xarray writes coordinates, CRS and attributes as outputs.write_netcdf does; netCDF4 then adds
+    the grids as chunked, compressed variables for the caller to fill tile by tile.
     """
     import netCDF4
 
     from .grid import georeferenced
 
-    # The file's layout comes from the in-memory writer's own functions, on data that takes no memory:
-    # xarray writes coordinates, CRS and attributes as outputs.write_netcdf does; netCDF4 then adds
-    # the grids as chunked, compressed variables and fills them tile by tile.
+    grid = grid.isel(y=rows)
     levels = pyramid_levels(grid, meta, stride_px)
     shape = {name: grid.shape if name == "elevation" else (len(levels), *grid.shape) for name in VARIABLES}
     dims = {name: ("y", "x") if name == "elevation" else ("level", "y", "x") for name in VARIABLES}
@@ -613,9 +641,6 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     variable_attrs = {name: dict(cf[name].attrs) for name in VARIABLES}
     cf.drop_vars(list(VARIABLES)).to_netcdf(path, format="NETCDF4", engine="netcdf4")
     ny, nx = grid.shape
-    calibration = meta["calibration"]["errors"]
-    scorer = PatchScorer(model, device, batch_size)
-    counts = {"cells": ny * nx, "valid": 0, "scored": 0, "patches": 0}
     default_cache = netCDF4.get_chunk_cache()
     netCDF4.set_chunk_cache(OUTPUT_CHUNK_CACHE, 1009, 1.0)  # for the variables created below
     try:
@@ -625,39 +650,52 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     finally:
         netCDF4.set_chunk_cache(*default_cache)
     try:
-        try:
-            chunks = (min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS))
-            for name, a in variable_attrs.items():
-                on_levels = name != "elevation"
-                # zlib level 1: as small as level 4 here (±3 %), and 20 % faster to write.
-                v = nc.createVariable(name, "f4", (("level",) if on_levels else ()) + (ydim, xdim), zlib=True,
-                                      complevel=1, shuffle=True, chunksizes=((1,) if on_levels else ()) + chunks,
-                                      fill_value=np.float32(np.nan))
-                v.set_var_chunk_cache(size=OUTPUT_CHUNK_CACHE, nelems=1009, preemption=1.0)
-                v.setncatts(a)
-        except RuntimeError as exc:
-            raise _as_os_error(exc) from exc
+        chunks = (min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS))
+        for name, a in variable_attrs.items():
+            on_levels = name != "elevation"
+            # zlib level 1: as small as level 4 here (±3 %), and 20 % faster to write.
+            v = nc.createVariable(name, "f4", (("level",) if on_levels else ()) + (ydim, xdim), zlib=True,
+                                  complevel=1, shuffle=True, chunksizes=((1,) if on_levels else ()) + chunks,
+                                  fill_value=np.float32(np.nan))
+            v.set_var_chunk_cache(size=OUTPUT_CHUNK_CACHE, nelems=1009, preemption=1.0)
+            v.setncatts(a)
+    except BaseException as exc:
+        nc.close()
+        raise _as_os_error(exc) if isinstance(exc, RuntimeError) else exc
+    return nc
 
+
+def write_tiles(grid: xr.DataArray, meta: dict, stride_px: int, path, tiles, attrs: dict | None = None,
+                rows: slice = slice(None), progress: bool = False) -> dict[str, int]:
+    """Write (level, rows, cols, {"error", "relief_m"}) tiles, in any order, into a new score file.
+
+    Each tile gets its elevation (read back from the grid) and its conformal score here. Tiles are
+    finished and written in a second thread while the caller produces the next one (the model, or
+    a dask cluster): writing is a quarter of the work on one CPU core. Returns cells, valid and
+    scored counts.
+    """
+    r0, r1, _ = rows.indices(grid.sizes["y"])
+    calibration = meta["calibration"]["errors"]
+    nc = create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1))
+    n_levels = nc.dimensions["level"].size
+    counts = {"cells": (r1 - r0) * grid.sizes["x"], "valid": 0, "scored": 0}
+    try:
         def write(k: int, rows: slice, cols: slice, out: dict) -> None:
             elevation = read_window(grid, rows.start, rows.stop, cols.start, cols.stop)
             values = cell_outputs(elevation, out, calibration)
             counts["scored"] += int(np.isfinite(values["error"]).sum())
+            local = slice(rows.start - r0, rows.stop - r0)
             with HDF5_LOCK:
                 if k == 0:
                     counts["valid"] += int(np.isfinite(elevation).sum())
-                    nc["elevation"][rows, cols] = elevation
+                    nc["elevation"][local, cols] = elevation
                 for name in OUTPUTS + ("score",):
-                    nc[name][k, rows, cols] = values[name]
+                    nc[name][k, local, cols] = values[name]
 
-        # Tiles are finished (conformal score, compression, writing) in a second thread while the
-        # model scores the next window: writing is a quarter of the work on one CPU core.
         with _Writer(write) as writer:
-            for k, (_, level_meta, stride) in enumerate(levels):
-                tiles = iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer)
-                for rows, cols, out in _progress_rows(tiles, progress, nx, ny):
-                    writer.put(k, rows, cols, out)
+            for item in _progress_cells(tiles, progress, n_levels * counts["cells"]):
+                writer.put(*item)
     finally:
         with HDF5_LOCK:  # after an interrupt the writer may still be busy with a tile
             nc.close()
-    counts["patches"] = scorer.patches_scored
     return counts

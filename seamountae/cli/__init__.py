@@ -101,7 +101,7 @@ def main() -> None:
     cli(prog_name="seamountae")
 
 
-from . import config_cmd, detect, evaluate, export, plot, run, score, synth, tile, train  # noqa: E402  (register commands)
+from . import config_cmd, detect, evaluate, export, merge, plot, run, score, synth, tile, train  # noqa: E402  (register commands)
 
-for module in (synth, tile, train, score, detect, export, evaluate, plot, run, config_cmd):
+for module in (synth, tile, train, score, merge, detect, export, evaluate, plot, run, config_cmd):
     cli.add_command(module.command)

@@ -27,13 +27,21 @@ def _batch_size(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--stride-px", "--stride", "stride_px", type=int, default=None, help="Resampled pixels between scored patch centres.  [default: 2]")
 @click.option("--batch-size", default=None, callback=_batch_size,
               help="Patches per forward pass, or auto (from free memory: 256 on the CPU, up to 32768 on CUDA).  [default: auto]")
-@click.option("--threads", type=int, default=None, help="CPU threads for torch.  [default: all cores]")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads for torch (per dask worker with --scheduler).  [default: all cores; local:N: cores / N]")
+@click.option("--tiles", type=int, default=None,
+              help="Score one of this many strips of rows (a SLURM array task); join the parts with `seamountae merge`.")
+@click.option("--tile-index", type=int, default=None, help="Which strip, 0 .. TILES-1 (e.g. $SLURM_ARRAY_TASK_ID).")
+@click.option("--scheduler", default=None, metavar="local:N|ADDRESS",
+              help="Score on dask: local:N starts N worker processes here, tcp://HOST:PORT uses a running "
+                   "scheduler (dask-jobqueue, dask-scheduler). Needs seamountae[dask].")
 @grid_options
 @options.device
 @options.output
 @options.overwrite
 @options.common
-def command(grid_path, model_path, stride_px, batch_size, threads, var, depth_positive, device, output, overwrite, config_file):
+def command(grid_path, model_path, stride_px, batch_size, threads, tiles, tile_index, scheduler, var, depth_positive, device,
+            output, overwrite, config_file):
     """Map the model's reconstruction error, and the seamount score, over a whole grid.
 
     SCORE.nc holds, on the grid's own coordinates: elevation, error (fraction of patch variance the
@@ -44,20 +52,31 @@ def command(grid_path, model_path, stride_px, batch_size, threads, var, depth_po
     than memory can be scored; a global grid wraps around the antimeridian. On CUDA the model
     runs in mixed precision.
 
+    On a cluster: --tiles N --tile-index I scores one strip of rows (merge the parts with
+    `seamountae merge`), --scheduler scores on dask workers; both give the single-piece result.
+
     \b
-    Example:
+    Examples:
       seamountae score sample_data/azores_east.nc --model model.pt -o score.nc --stride 2
+      seamountae score grid.nc --model model.pt -o part_$SLURM_ARRAY_TASK_ID.nc --tiles 16 --tile-index $SLURM_ARRAY_TASK_ID
+      seamountae score grid.nc --model model.pt -o score.nc --scheduler local:4
     """
     check_writable(output, overwrite)
+    if (tiles is None) != (tile_index is None):
+        raise SeamountaeError("--tiles and --tile-index go together: give both (e.g. --tiles 8 --tile-index 0) or neither")
+    if threads is not None and threads < 1:
+        raise SeamountaeError(f"--threads {threads}: must be 1 or more")
     params = options.parameters("score", config_file, stride_px=stride_px, device=device,
                                 batch_size=None if batch_size == "auto" else batch_size)
     if batch_size == "auto" or (batch_size is None and "batch_size" not in load_config(config_file).get("score", {})):
         params["batch_size"] = "auto"
-    options.check_device(params["device"])
-    if threads is not None:  # otherwise torch's default: every physical core (or OMP_NUM_THREADS)
-        if threads < 1:
-            raise SeamountaeError(f"--threads {threads}: must be 1 or more")
+    if scheduler is None:  # dask workers may have devices this machine lacks: they check their own
+        options.check_device(params["device"])
+    if threads is not None and scheduler is None:  # otherwise torch's default: every physical core (or OMP_NUM_THREADS)
         torch.set_num_threads(threads)
     grid_params = options.parameters("grid", config_file, var=var, depth_positive=depth_positive)
-    counts = score_file(grid_path, model_path, output, params, grid_params, overwrite, progress=options.show_progress())
-    summary(f"{output}: scored {counts['cells']} cells ({counts['patches']} patches)")
+    tile = None if tiles is None else (tiles, tile_index)
+    counts = score_file(grid_path, model_path, output, params, grid_params, overwrite, progress=options.show_progress(),
+                        tile=tile, scheduler=scheduler, threads=threads)
+    where = "" if tile is None else f" (tile {tile_index} of {tiles})"
+    summary(f"{output}: scored {counts['cells']} cells{where} ({counts['patches']} patches)")

@@ -1,0 +1,167 @@
+"""Scoring on a dask cluster: `seamountae score --scheduler local:N | tcp://HOST:PORT`.
+
+The grid is cut into blocks of output cells aligned to the score file's chunks. Each block is one
+dask task: a worker opens the grid lazily (the path must be readable on the workers, as on a
+cluster's shared file system), reads its block with half a patch of halo, and scores it on the
+whole grid's lattice (scoring.iter_score with rows and cols), so blocks need no overlap to add up
+to the single-piece result. The model file is read once by the client and broadcast; each worker
+builds the model from it once and keeps it for all its tasks. Blocks come back to the client as
+they finish and go straight into the streaming netCDF writer (scoring.write_tiles); at most a few
+blocks per worker are in flight, so the client's memory stays bounded too.
+
+dask and distributed are an optional extra: `pip install 'seamountae[dask]'`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from itertools import islice
+
+import numpy as np
+
+from .errors import SeamountaeError
+
+log = logging.getLogger("seamountae")
+
+# Output cells per task: large enough that reading the halo and starting a task are small costs,
+# small enough that a worker holds a few blocks (8 MB of results each) without strain.
+BLOCK_CELLS = 1 << 21
+BLOCK_COLS = 4096
+IN_FLIGHT_PER_WORKER = 2
+CONNECT_TIMEOUT_S = 30
+
+_WORKER_MODELS: dict[str, object] = {}  # model digest → PatchScorer, per worker process
+
+
+def connect(scheduler: str, threads: int | None):
+    """(client, torch threads per task) for "local:N" (a LocalCluster of N processes) or a scheduler address."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise SeamountaeError(f"--scheduler {scheduler}: needs dask and distributed; install them with "
+                              "pip install 'seamountae[dask]', or score without --scheduler") from None
+    if scheduler.startswith("local:"):
+        try:
+            n = int(scheduler.split(":", 1)[1])
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise SeamountaeError(f"--scheduler {scheduler}: give the number of workers, e.g. local:4")
+        # One task at a time per worker process; torch threads share the cores out between them.
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        return Client(cluster), threads or max(1, (os.cpu_count() or 1) // n)
+    try:
+        return Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s"), threads
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SeamountaeError(f"--scheduler {scheduler}: cannot reach a dask scheduler there ({exc}); start one "
+                              "(dask-scheduler, dask-jobqueue) or use local:N") from None
+
+
+def blocks(n_rows: int, n_cols: int, rows: slice, chunk_rows: int, chunk_cols: int) -> list[tuple[slice, slice]]:
+    """Blocks of about BLOCK_CELLS covering `rows` × all columns, their edges on chunk boundaries."""
+    r0, r1, _ = rows.indices(n_rows)
+    width = n_cols if n_cols <= BLOCK_COLS else max(chunk_cols, BLOCK_COLS // chunk_cols * chunk_cols)
+    height = max(chunk_rows, BLOCK_CELLS // width // chunk_rows * chunk_rows)
+    starts = sorted({r0, *range((r0 // height + 1) * height, r1, height)})
+    return [(slice(a, min(b, r1)), slice(c, min(c + width, n_cols)))
+            for a, b in zip(starts, starts[1:] + [r1]) for c in range(0, n_cols, width)]
+
+
+def _scorer(model_bytes: bytes, digest: str, device: str, batch_size):
+    """The worker's PatchScorer for this model, built on its first task."""
+    if digest not in _WORKER_MODELS:
+        import io
+
+        from .model import load_artifact
+        from .scoring import PatchScorer, return_freed_memory
+
+        return_freed_memory()
+        model, _ = load_artifact(io.BytesIO(model_bytes))
+        _WORKER_MODELS.clear()  # one model at a time: a new run's model replaces the last
+        _WORKER_MODELS[digest] = PatchScorer(model, device, batch_size)
+    return _WORKER_MODELS[digest]
+
+
+def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: str, meta: dict, stride_px: int,
+                device: str, batch_size, threads: int | None, window_cells: int | None, rows: slice, cols: slice):
+    """One task: error and relief of the block on every pyramid level, (levels, h, w) each, and the patch count."""
+    import torch
+
+    from .grid import open_grid
+    from .scoring import iter_score, pyramid_levels
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    scorer = _scorer(model_bytes, digest, device, batch_size)
+    before = scorer.patches_scored
+    grid = open_grid(grid_path, **grid_kwargs)
+    try:
+        levels = pyramid_levels(grid, meta, stride_px)
+        shape = (len(levels), rows.stop - rows.start, cols.stop - cols.start)
+        error, relief = np.full(shape, np.nan, np.float32), np.full(shape, np.nan, np.float32)
+        for k, (_, level_meta, stride) in enumerate(levels):
+            for r, c, out in iter_score(grid, scorer.model, level_meta, stride, window_cells=window_cells, scorer=scorer,
+                                        rows=rows, cols=cols):
+                local = (k, slice(r.start - rows.start, r.stop - rows.start), slice(c.start - cols.start, c.stop - cols.start))
+                error[local], relief[local] = out["error"], out["relief_m"]
+    finally:
+        grid.close()
+    return error, relief, scorer.patches_scored - before
+
+
+def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_path, grid, meta: dict, path,
+                           attrs: dict | None = None, stride_px: int = 2, device: str = "auto", batch_size="auto",
+                           progress: bool = False, window_cells: int | None = None, rows: slice = slice(None),
+                           threads: int | None = None) -> dict[str, int]:
+    """scoring.write_score, with the model's work done by dask workers; the same file, the same counts."""
+    from .scoring import CHUNK_COLS, CHUNK_ROWS, write_tiles
+
+    client, threads = connect(scheduler, threads)
+    try:
+        from dask.distributed import as_completed
+
+        with open(model_path, "rb") as handle:
+            model_bytes = handle.read()
+        digest = hashlib.sha256(model_bytes).hexdigest()
+        shared = client.scatter(model_bytes, broadcast=True, hash=False)
+        todo = iter(blocks(*grid.shape, rows, CHUNK_ROWS, CHUNK_COLS))
+        patches = 0
+
+        def submit(block):
+            future = client.submit(score_block, str(grid_path), grid_kwargs, shared, digest, meta, stride_px, device,
+                                   batch_size, threads, window_cells, *block, pure=False)
+            future.block = block
+            return future
+
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        running = as_completed([submit(b) for b in islice(todo, IN_FLIGHT_PER_WORKER * workers + 1)])
+
+        def tiles():
+            nonlocal patches
+            for future in running:
+                block = future.block
+                try:
+                    error, relief, n = future.result()
+                except SeamountaeError:
+                    raise
+                except Exception as exc:  # a worker died (memory, a killed job) or the connection dropped
+                    raise SeamountaeError(f"{grid_path}: scoring rows {block[0].start}..{block[0].stop} failed on the "
+                                          f"cluster ({type(exc).__name__}: {exc}); check the dask workers' logs and memory")
+                future.release()
+                if (nxt := next(todo, None)) is not None:
+                    running.add(submit(nxt))
+                patches += n
+                for k in range(error.shape[0]):
+                    yield k, block[0], block[1], {"error": error[k], "relief_m": relief[k]}
+
+        counts = write_tiles(grid, meta, stride_px, path, tiles(), attrs, rows, progress)
+        counts["patches"] = patches
+        return counts
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None:
+            cluster.close()

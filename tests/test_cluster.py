@@ -1,0 +1,148 @@
+"""Scoring beyond one process: SLURM-style tiles merged, and dask (a LocalCluster and a scheduler
+address) give the single-piece score file, and detection across tile seams is unchanged."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from conftest import ok, run_cli
+from seamountae import cluster, scoring
+from seamountae.detection import table_from_detections
+from seamountae.grid import KM_PER_DEGREE
+from seamountae.tiling import tile_rows
+
+VARIABLES = ("elevation", "error", "score", "relief_m")
+TILES = 4  # a border falls 4 rows (7 km) from a detected summit: the seam cuts that seamount
+
+
+def assert_same_score_file(expected, actual, atol=1e-5):
+    with xr.open_dataset(expected) as a, xr.open_dataset(actual) as b:
+        assert set(a.data_vars) == set(b.data_vars) and a.sizes == b.sizes
+        for name in VARIABLES:
+            x, y = a[name].values, b[name].values
+            assert np.array_equal(np.isnan(x), np.isnan(y)), name
+            assert np.nanmax(np.abs(x - y), initial=0.0) <= atol, name
+        assert a["error"].encoding["chunksizes"] == b["error"].encoding["chunksizes"]
+        for coord in a.coords:
+            np.testing.assert_array_equal(a[coord].values, b[coord].values)
+        different = {k for k in a.attrs if not np.array_equal(a.attrs[k], b.attrs.get(k))}
+        assert different <= {"history"}, different  # the command line differs, the provenance does not
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory, grid_file, model_file):
+    folder = tmp_path_factory.mktemp("parts")
+    paths = [folder / f"part{i}.nc" for i in range(TILES)]
+    for i, path in enumerate(paths):
+        ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", path,
+                    "--tiles", TILES, "--tile-index", i]))
+    return paths
+
+
+def test_tiles_cover_the_rows_once_on_chunk_boundaries():
+    for n_rows, tiles in ((120, 3), (1000, 7), (33, 2), (4096, 128)):
+        strips = [tile_rows(n_rows, tiles, i, 32) for i in range(tiles)]
+        assert strips[0].start == 0 and strips[-1].stop == n_rows
+        assert all(a.stop == b.start for a, b in zip(strips, strips[1:]))
+        assert all(s.start < s.stop and s.start % 32 == 0 for s in strips)
+
+
+def test_tiles_merged_equal_the_single_piece_score(parts, tmp_path, score_file):
+    merged = tmp_path / "merged.nc"
+    ok(run_cli(["merge", *reversed(parts), "-o", merged]))  # any order
+    assert_same_score_file(score_file, merged, atol=0.0)
+    with xr.open_dataset(parts[1]) as part:
+        assert part.attrs["seamountae_tile_index"] == 1 and 0 < part.sizes["lat"] < 120
+        assert '"tile_index": 1' in part.attrs["seamountae_parameters"]
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_detection_across_tile_seams_equals_single_piece(parts, tmp_path, score_file, detections_file, grid_file):
+    merged, detections = tmp_path / "merged.nc", tmp_path / "detections.nc"
+    ok(run_cli(["merge", *parts, "-o", merged]))
+    ok(run_cli(["detect", merged, "-o", detections]))
+    with xr.open_dataset(detections) as ds:
+        found = table_from_detections(ds.load())
+    with xr.open_dataset(detections_file) as ds:
+        expected = table_from_detections(ds.load())
+    pd.testing.assert_frame_equal(found, expected)
+    # The seams really cut seamounts: some detected summit lies within its basal radius of a tile border.
+    with xr.open_dataset(grid_file) as grid:
+        lat = grid["lat"].values
+    borders = [lat[tile_rows(lat.size, TILES, i, scoring.CHUNK_ROWS).start] for i in range(1, TILES)]
+    gaps = np.min(np.abs(found["lat"].values[:, None] - np.asarray(borders)[None, :]), axis=1) * KM_PER_DEGREE
+    assert (gaps < found["basal_radius_km"].values).any()
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("missing", "tile 1 of 4 missing"),
+    ("twice", "tile 0 again"),
+    ("other run", "from another run"),
+    ("not a part", "not a part of a tiled score"),
+])
+def test_merge_refuses_parts_that_do_not_make_one_run(problem, message, parts, tmp_path, grid_file, model_file, score_file):
+    given = {"missing": [parts[0], *parts[2:]], "twice": [parts[0], *parts], "not a part": [*parts[:2], score_file]}.get(problem)
+    if problem == "other run":
+        other = tmp_path / "other.nc"
+        ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "--stride", "3", "-o", other,
+                    "--tiles", TILES, "--tile-index", 2]))
+        given = [*parts[:2], other]
+    result = run_cli(["merge", *given, "-o", tmp_path / "out.nc"], catch_exceptions=True)
+    assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.nc").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tiles", "3"], "--tiles and --tile-index go together"),
+    (["--tiles", "3", "--tile-index", "3"], "must be 0 .. 2"),
+    (["--tiles", "50", "--tile-index", "0"], "at most 4 tiles"),
+    (["--scheduler", "local:zero"], "give the number of workers"),
+])
+def test_bad_tiling_and_scheduler_options(args, message, tmp_path, grid_file, model_file):
+    result = run_cli(["score", grid_file, "--model", model_file, "-o", tmp_path / "s.nc", *args], catch_exceptions=True)
+    assert result.exit_code == 1 and message in result.stderr and not (tmp_path / "s.nc").exists()
+
+
+# ------------------------------------------------------------------------------------------ dask
+
+
+def test_local_dask_cluster_equals_serial(tmp_path, grid_file, model_file, score_file, monkeypatch):
+    monkeypatch.setattr(cluster, "BLOCK_CELLS", 40 * 64)  # many blocks, in rows and columns
+    monkeypatch.setattr(cluster, "BLOCK_COLS", 64)
+    assert len(cluster.blocks(120, 160, slice(None), scoring.CHUNK_ROWS, 64)) > 4
+    out = tmp_path / "dask.nc"
+    ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", out, "--scheduler", "local:2"]))
+    assert_same_score_file(score_file, out)
+
+
+def test_existing_scheduler_address(tmp_path, grid_file, model_file, score_file):
+    """What a batch script does: a scheduler and workers already running, seamountae given the address."""
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as running:
+        out = tmp_path / "dask.nc"
+        ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", out,
+                    "--scheduler", running.scheduler_address, "--tiles", TILES, "--tile-index", 1]))
+    with xr.open_dataset(out) as part, xr.open_dataset(score_file) as whole:
+        rows = tile_rows(whole.sizes["lat"], TILES, 1, scoring.CHUNK_ROWS)
+        np.testing.assert_allclose(part["error"].values, whole["error"].values[:, rows], atol=1e-5)
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path, grid_file, model_file, monkeypatch):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
+    result = run_cli(["score", grid_file, "--model", model_file, "-o", tmp_path / "s.nc", "--scheduler",
+                      "tcp://127.0.0.1:9"], catch_exceptions=True)
+    assert result.exit_code == 1 and "cannot reach a dask scheduler" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "s.nc").exists()
+
+
+def test_scheduler_without_dask_says_how_to_install(tmp_path, grid_file, model_file, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # as if the extra were not installed
+    result = run_cli(["score", grid_file, "--model", model_file, "-o", tmp_path / "s.nc", "--scheduler", "local:2"],
+                     catch_exceptions=True)
+    assert result.exit_code == 1 and "pip install 'seamountae[dask]'" in result.stderr
