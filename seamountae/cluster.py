@@ -1,4 +1,4 @@
-"""Scoring on a dask cluster: `seamountae score --scheduler local:N | tcp://HOST:PORT`.
+"""Scoring on a dask cluster: `seamountae score --scheduler local:N | tcp://HOST:PORT | SCHEDULER.json`.
 
 The grid is cut into blocks of output cells aligned to the score file's chunks. Each block is one
 dask task: a worker opens the grid lazily (the path must be readable on the workers, as on a
@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from itertools import islice
-
 import numpy as np
 
 from .errors import SeamountaeError
@@ -36,7 +34,8 @@ _WORKER_MODELS: dict[str, object] = {}  # model digest → PatchScorer, per work
 
 
 def connect(scheduler: str, threads: int | None):
-    """(client, torch threads per task) for "local:N" (a LocalCluster of N processes) or a scheduler address."""
+    """(client, torch threads per task) for "local:N" (a LocalCluster of N processes), a scheduler
+    address (tcp://HOST:PORT) or a scheduler file (*.json)."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -54,6 +53,11 @@ def connect(scheduler: str, threads: int | None):
                                silence_logs=logging.ERROR)
         return Client(cluster), threads or max(1, (os.cpu_count() or 1) // n)
     try:
+        if scheduler.endswith(".json"):  # a scheduler file, as `dask scheduler --scheduler-file` writes
+            if not os.path.isfile(scheduler):
+                raise SeamountaeError(f"--scheduler {scheduler}: no such scheduler file; start `dask scheduler "
+                                      f"--scheduler-file {scheduler}` first")
+            return Client(scheduler_file=scheduler, timeout=f"{CONNECT_TIMEOUT_S}s"), threads
         return Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s"), threads
     except (OSError, TimeoutError, ValueError) as exc:
         raise SeamountaeError(f"--scheduler {scheduler}: cannot reach a dask scheduler there ({exc}); start one "
@@ -136,8 +140,14 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
             future.block = block
             return future
 
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
-        running = as_completed([submit(b) for b in islice(todo, IN_FLIGHT_PER_WORKER * workers + 1)])
+        def top_up(running) -> None:
+            # Workers may join late (a batch job's workers start beside the client): ask as we go.
+            target = IN_FLIGHT_PER_WORKER * max(1, len(client.scheduler_info().get("workers", {}))) + 1
+            while running.count() < target and (block := next(todo, None)) is not None:
+                running.add(submit(block))
+
+        running = as_completed()
+        top_up(running)
 
         def tiles():
             nonlocal patches
@@ -151,8 +161,7 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
                     raise SeamountaeError(f"{grid_path}: scoring rows {block[0].start}..{block[0].stop} failed on the "
                                           f"cluster ({type(exc).__name__}: {exc}); check the dask workers' logs and memory")
                 future.release()
-                if (nxt := next(todo, None)) is not None:
-                    running.add(submit(nxt))
+                top_up(running)
                 patches += n
                 for k in range(error.shape[0]):
                     yield k, block[0], block[1], {"error": error[k], "relief_m": relief[k]}

@@ -32,9 +32,9 @@ def _batch_size(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--tiles", type=int, default=None,
               help="Score one of this many strips of rows (a SLURM array task); join the parts with `seamountae merge`.")
 @click.option("--tile-index", type=int, default=None, help="Which strip, 0 .. TILES-1 (e.g. $SLURM_ARRAY_TASK_ID).")
-@click.option("--scheduler", default=None, metavar="local:N|ADDRESS",
-              help="Score on dask: local:N starts N worker processes here, tcp://HOST:PORT uses a running "
-                   "scheduler (dask-jobqueue, dask-scheduler). Needs seamountae[dask].")
+@click.option("--scheduler", default=None, metavar="local:N|ADDRESS|FILE.json",
+              help="Score on dask: local:N starts N worker processes here; tcp://HOST:PORT or a scheduler file "
+                   "uses a running scheduler (dask-jobqueue, `dask scheduler`). Needs seamountae[dask].")
 @grid_options
 @options.device
 @options.output
