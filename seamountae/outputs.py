@@ -26,7 +26,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
         raise SeamountaeError(f"{path}: output exists; pass --overwrite to replace it or choose another -o")
-    if path.is_dir():
+    if path.is_dir() and not is_zarr(path):
         raise SeamountaeError(f"{path}: is a directory; give a file name with -o")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -69,6 +69,40 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
         raise
 
 
+def is_zarr(path: str | os.PathLike) -> bool:
+    """Outputs named *.zarr are Zarr stores (directories); everything else is a file."""
+    return str(path).rstrip("/").lower().endswith(".zarr")
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """atomic_output for a directory (a Zarr store): built beside `path`, renamed into place.
+
+    An existing store is moved aside just before the rename and deleted after it, so the final
+    name never holds a half-written store.
+    """
+    import shutil
+
+    path = check_writable(path, overwrite)
+    # The temporary name keeps the suffix: writers choose the format by it.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.part.", suffix=path.suffix, dir=path.parent or "."))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent or "."))
+            os.replace(path, old / path.name)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SeamountaeError(f"{path}: could not write ({exc.strerror or exc}); free space or choose another -o") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 _HASHES: dict[tuple, str] | None = None
 
 
@@ -88,6 +122,12 @@ def remembered_hashes() -> Iterator[None]:
 
 
 def sha256(path: str | os.PathLike) -> str:
+    if os.path.isdir(path):  # a Zarr store: every file, by its name within the store, in name order
+        digest = hashlib.sha256()
+        root = Path(path)
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0" + sha256(file).encode())
+        return digest.hexdigest()
     with open(path, "rb") as handle:
         stat = os.fstat(handle.fileno())
         key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
@@ -162,14 +202,14 @@ def write_netcdf(ds, path, overwrite: bool = False, record: dict | None = None) 
 
 
 def read_netcdf(path, kind: str, producer: str):
-    """Open a seamountae netCDF output of `kind` ("patches", "score", "detections"), loaded into memory."""
+    """Open a seamountae netCDF output (or a Zarr store) of `kind` ("patches", "score", "detections"), loaded into memory."""
     import xarray as xr
 
     path = Path(path)
     if not path.exists():
         raise SeamountaeError(f"{path}: no such file; run `seamountae {producer}` first")
     try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
+        with xr.open_dataset(path, engine="zarr" if path.is_dir() else "netcdf4") as ds:
             ds = ds.load()
     except Exception as exc:  # netCDF4 raises OSError/ValueError/RuntimeError for foreign files
         raise SeamountaeError(f"{path}: not a readable netCDF file ({type(exc).__name__}); give the output of `seamountae {producer}`") from None

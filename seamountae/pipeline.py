@@ -23,8 +23,8 @@ from . import __version__
 from .catalogue import points_inside, read_catalogue, write_catalogue
 from .config import PARAMETERS, RUN, _toml_value, load, resolve
 from .errors import SeamountaeError
-from .outputs import (atomic_output, canonical, check_writable, provenance, provenance_attrs, read_netcdf,
-                      read_provenance, remembered_hashes, sha256, write_netcdf)
+from .outputs import (atomic_directory, atomic_output, canonical, check_writable, is_zarr, provenance, provenance_attrs,
+                      read_netcdf, read_provenance, remembered_hashes, sha256, write_netcdf)
 
 log = logging.getLogger("seamountae")
 
@@ -148,8 +148,11 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
             recorded.update(tiles=tile[0], tile_index=tile[1])
             attrs = part_attrs(*tile, rows, grid.sizes["y"])
         record = provenance(recorded, {"grid": grid_path, "model": model_path})
+        if tile is not None and is_zarr(output):
+            raise SeamountaeError(f"{output}: tiles are written as netCDF parts for `seamountae merge`; "
+                                  "name the part *.nc (merge them into one file), or score without --tiles")
         start = time.perf_counter()
-        with atomic_output(output, overwrite) as tmp:
+        with (atomic_directory if is_zarr(output) else atomic_output)(output, overwrite) as tmp:
             if scheduler:
                 from .cluster import write_score_on_cluster
 

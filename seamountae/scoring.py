@@ -34,6 +34,7 @@ import xarray as xr
 
 from .config import default
 from .grid import HDF5_LOCK, KM_PER_DEGREE, cell_size_km
+from .outputs import is_zarr
 from .model import PatchAutoencoder, masked_error, resolve_device
 from .patches import MAX_NAN_FRACTION, MIN_STD_M, _plane_design, _relief_masks
 from .training import conformal_score
@@ -616,7 +617,8 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
 
 def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attrs: dict | None = None,
                       rows: slice = slice(None)):
-    """A new score file for `rows` of the grid, its variables created empty; returns the open netCDF4.Dataset.
+    """A new score file for `rows` of the grid, its variables created empty; returns the open netCDF4.Dataset
+    (or, for a path ending in .zarr, a Zarr store that is filled the same way).
 
     The layout comes from the in-memory writer's own functions, on data that takes no memory:
     xarray writes coordinates, CRS and attributes as outputs.write_netcdf does; netCDF4 then adds
@@ -638,9 +640,12 @@ def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attr
     cf = georeferenced(template, grid)
     cf.attrs.update(attrs or {})
     ydim, xdim = cf["elevation"].dims
+    ny, nx = grid.shape
+    chunks = (min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS))
+    if is_zarr(path):
+        return _create_zarr_store(path, cf, chunks)
     variable_attrs = {name: dict(cf[name].attrs) for name in VARIABLES}
     cf.drop_vars(list(VARIABLES)).to_netcdf(path, format="NETCDF4", engine="netcdf4")
-    ny, nx = grid.shape
     default_cache = netCDF4.get_chunk_cache()
     netCDF4.set_chunk_cache(OUTPUT_CHUNK_CACHE, 1009, 1.0)  # for the variables created below
     try:
@@ -650,7 +655,6 @@ def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attr
     finally:
         netCDF4.set_chunk_cache(*default_cache)
     try:
-        chunks = (min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS))
         for name, a in variable_attrs.items():
             on_levels = name != "elevation"
             # zlib level 1: as small as level 4 here (±3 %), and 20 % faster to write.
@@ -665,6 +669,38 @@ def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attr
     return nc
 
 
+class _ZarrStore:
+    """A Zarr score store open for filling: variables by name, as a netCDF4.Dataset gives them."""
+
+    def __init__(self, path):
+        import zarr
+
+        self._group = zarr.open_group(str(path), mode="r+")
+
+    def __getitem__(self, name):
+        return self._group[name]
+
+    def close(self) -> None:
+        pass  # every write went straight to the store's chunk files
+
+
+def _create_zarr_store(path, cf: xr.Dataset, chunks: tuple[int, int]) -> _ZarrStore:
+    """The score file's layout as a Zarr store (a *.zarr output): xarray writes coordinates,
+    attributes and empty variables, chunked like the netCDF file; tiles then go straight in."""
+    import dask.array as da
+
+    empty = cf.copy()
+    encoding = {}
+    for name in VARIABLES:
+        var = cf[name]
+        var_chunks = ((1,) if var.ndim == 3 else ()) + chunks
+        empty[name] = var.copy(data=da.full(var.shape, np.nan, dtype=np.float32, chunks=var_chunks))
+        encoding[name] = {"chunks": var_chunks}
+    # Zarr format 2 with consolidated metadata: what GDAL, QGIS and older zarr readers open.
+    empty.to_zarr(str(path), mode="w", compute=False, encoding=encoding, zarr_format=2, consolidated=True)
+    return _ZarrStore(path)
+
+
 def write_tiles(grid: xr.DataArray, meta: dict, stride_px: int, path, tiles, attrs: dict | None = None,
                 rows: slice = slice(None), progress: bool = False) -> dict[str, int]:
     """Write (level, rows, cols, {"error", "relief_m"}) tiles, in any order, into a new score file.
@@ -677,7 +713,7 @@ def write_tiles(grid: xr.DataArray, meta: dict, stride_px: int, path, tiles, att
     r0, r1, _ = rows.indices(grid.sizes["y"])
     calibration = meta["calibration"]["errors"]
     nc = create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1))
-    n_levels = nc.dimensions["level"].size
+    n_levels = len(pyramid_levels(grid, meta, stride_px))
     counts = {"cells": (r1 - r0) * grid.sizes["x"], "valid": 0, "scored": 0}
     try:
         def write(k: int, rows: slice, cols: slice, out: dict) -> None:

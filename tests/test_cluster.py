@@ -204,3 +204,37 @@ def test_score_dask_script_runs_scheduler_workers_and_client(tmp_path, grid_file
     assert job.returncode == 0, job.stderr[-2000:]
     assert_same_score_file(score_file, out, may_differ=("history", "seamountae_parameters"))
     assert not (tmp_path / "scheduler.json").exists()
+
+
+# ------------------------------------------------------------------------------------------ Zarr
+
+
+def _same_as_zarr(netcdf, store):
+    with xr.open_dataset(netcdf) as a, xr.open_dataset(store, engine="zarr") as b:
+        for name in VARIABLES:
+            np.testing.assert_array_equal(a[name].values, b[name].values)
+        assert b["error"].encoding["chunks"] == a["error"].encoding["chunksizes"]
+        # (netCDF gives a one-element attribute back as a scalar, Zarr as a list)
+        assert {k for k in a.attrs if not np.array_equal(np.atleast_1d(a.attrs[k]), np.atleast_1d(b.attrs.get(k)))} <= {"history"}
+
+
+def test_zarr_output_serial_and_on_dask_equals_netcdf_and_detects_the_same(tmp_path, grid_file, model_file, score_file,
+                                                                          detections_file):
+    store = tmp_path / "score.zarr"
+    ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", store]))
+    _same_as_zarr(score_file, store)
+    again = run_cli(["score", grid_file, "--model", model_file, "-o", store], catch_exceptions=True)
+    assert again.exit_code == 1 and "--overwrite" in again.stderr
+    ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", store, "--scheduler", "local:2",
+                "--overwrite"]))
+    _same_as_zarr(score_file, store)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["score.zarr"]  # no temporary store left beside it
+    ok(run_cli(["detect", store, "-o", tmp_path / "detections.nc"]))
+    with xr.open_dataset(tmp_path / "detections.nc") as a, xr.open_dataset(detections_file) as b:
+        pd.testing.assert_frame_equal(table_from_detections(a.load()), table_from_detections(b.load()))
+
+
+def test_tiles_are_netcdf_parts(tmp_path, grid_file, model_file):
+    result = run_cli(["score", grid_file, "--model", model_file, "-o", tmp_path / "part.zarr", "--tiles", "2",
+                      "--tile-index", "0"], catch_exceptions=True)
+    assert result.exit_code == 1 and "seamountae merge" in result.stderr and not list(tmp_path.iterdir())

@@ -6,7 +6,7 @@ from . import options, summary
 
 
 @click.command("detect")
-@click.argument("score_path", metavar="SCORE", type=click.Path(dir_okay=False))
+@click.argument("score_path", metavar="SCORE", type=click.Path())
 @click.option("--threshold", default=None, help="Minimum score (0..1) of seamount-like cells, or auto (0.05).  [default: auto]")
 @click.option("--min-relief-m", type=float, default=None, help="Minimum patch relief of seamount-like cells.  [default: 200]")
 @click.option("--min-height-m", type=float, default=None, help="Minimum height of a reported seamount.  [default: 200]")

@@ -37,7 +37,8 @@ def _batch_size(ctx: click.Context, param: click.Parameter, value: str | None) -
                    "uses a running scheduler (dask-jobqueue, `dask scheduler`). Needs seamountae[dask].")
 @grid_options
 @options.device
-@options.output
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output: SCORE.nc (netCDF-4), or a Zarr store when the name ends in .zarr.")
 @options.overwrite
 @options.common
 def command(grid_path, model_path, stride_px, batch_size, threads, tiles, tile_index, scheduler, var, depth_positive, device,
