@@ -6,6 +6,12 @@ distribution. A patch's score is its conformal p-value against that distribution
 of held-out seamounts reconstructed no better than it — so `--threshold auto` (score ≥ 0.05) keeps
 about 95 % of real seamounts by construction. Errors of the patches the model was fitted on are
 optimistic and would cut recall (the design notes measured a third).
+
+Under torchrun (several processes, see `distributed`), training is data-parallel and otherwise the
+same run: every process draws the same shuffled order and augmentation from the same seeded
+generator, takes its share of each batch of `batch_size`, and DistributedDataParallel averages the
+gradients. The batches, the number of steps and the learning-rate schedule are those of one
+process, so N processes fit the model one process would, up to the order of floating-point sums.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import torch
 import xarray as xr
 
 from . import __version__
+from . import distributed
 from .errors import SeamountaeError
 from .model import PatchAutoencoder, artifact, load_artifact, masked_error, resolve_device
 from .outputs import atomic_output
@@ -146,6 +153,10 @@ def train(
     (a missing checkpoint starts afresh, one made with other patches or parameters is refused),
     and the result equals an uninterrupted run's. The caller deletes it once the model is saved.
     on_epoch(epoch, loss) is called after each epoch (and its checkpoint).
+
+    Started by torchrun with several processes, it trains data-parallel (see the module notes):
+    every process returns the same model and metadata, only rank 0 writes the checkpoint, and the
+    process group is torn down on return.
     """
     if patches.attrs.get("seamountae_kind") != "patches":
         raise SeamountaeError("patches file: not written by `seamountae tile`; make one with `seamountae tile`")
@@ -158,6 +169,22 @@ def train(
         dev = resolve_device(device)
     except (ValueError, RuntimeError) as exc:
         raise SeamountaeError(str(exc)) from None
+    if not distributed.launched():
+        return _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate, holdout_fraction,
+                      progress, checkpoint, resume, on_epoch)
+    dev = distributed.device_for(dev)
+    created = distributed.init(dev)
+    try:
+        return _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate, holdout_fraction,
+                      progress and distributed.is_main(), checkpoint, resume, on_epoch)
+    finally:
+        distributed.teardown(created)
+
+
+def _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate, holdout_fraction,
+           progress, checkpoint, resume, on_epoch):
+    world, rank = distributed.world_size(), distributed.rank()
+    main = rank == 0
     x_np, valid_np, _ = normalise(patches["patch"].values)
     held = split_holdout(patches["seamount"].values, holdout_fraction, seed)
     x = torch.from_numpy(x_np)[:, None]
@@ -176,7 +203,8 @@ def train(
     expected = fingerprint(patches, epochs=epochs, seed=seed, latent=latent, width=width, batch_size=batch_size,
                            learning_rate=learning_rate, holdout_fraction=holdout_fraction)
     if resume and checkpoint is not None and not Path(checkpoint).exists():
-        log.warning("%s: no checkpoint to resume from; training from the first epoch", checkpoint)
+        (log.warning if main else log.debug)("%s: no checkpoint to resume from; training from the first epoch",
+                                             checkpoint)
     elif resume and checkpoint is not None:
         state = read_checkpoint(checkpoint)
         why = checkpoint_mismatch(state, expected)
@@ -192,55 +220,82 @@ def train(
             torch.cuda.set_rng_state(state["cuda_rng"][0], dev)
         history = [float(v) for v in state["history"]]
         start = int(state["epoch"])
-        log.info("%s: resuming after epoch %d of %d", checkpoint, start, epochs)
+        (log.info if main else log.debug)("%s: resuming after epoch %d of %d", checkpoint, start, epochs)
+        if state.get("world_size", 1) != world and main:
+            log.info("%s: made by %d process(es), continued by %d: the model will equal an uninterrupted run's "
+                     "only up to rounding", checkpoint, state.get("world_size", 1), world)
+    net = model
+    if world > 1:
+        # Wrapped after loading the checkpoint: its constructor gives every process rank 0's weights.
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     bar = _progress(range(start, epochs), progress, desc="train", unit="epoch", initial=start, total=epochs)
-    for epoch in bar:
-        model.train()
-        order = torch.randperm(len(x_fit), generator=shuffler)
-        total = 0.0
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            k = int(torch.randint(8, (1,), generator=shuffler))
-            xb, vb = dihedral(x_fit[idx], k).to(dev), dihedral(v_fit[idx], k).to(dev)
-            loss = masked_error(model(xb), xb, vb).mean()
-            if not torch.isfinite(loss.detach()):
-                raise SeamountaeError(f"training diverged in epoch {epoch + 1} (loss is {loss.item()}); "
-                                      "lower --learning-rate or check the patches file for bad values")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total += loss.item() * len(idx)
-        history.append(total / len(x_fit))
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{history[-1]:.4f}")
-        log.debug("epoch %d/%d: loss %.5f", epoch + 1, epochs, history[-1])
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, {
-                "format": CHECKPOINT_FORMAT,
-                "seamountae_version": __version__,
-                "fingerprint": expected,
-                "epoch": epoch + 1,
-                "history": list(history),
-                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimiser": optimiser.state_dict(),
-                "schedule": schedule.state_dict(),
-                "shuffler": shuffler.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": [torch.cuda.get_rng_state(dev)] if dev.type == "cuda" else [],
-            })
-        if on_epoch is not None:
-            on_epoch(epoch + 1, history[-1])
+    try:
+        for epoch in bar:
+            net.train()
+            # The same generator state on every process: the same order and augmentation everywhere.
+            order = torch.randperm(len(x_fit), generator=shuffler)
+            total = 0.0
+            for i in range(0, len(order), batch_size):
+                idx = order[i : i + batch_size]
+                k = int(torch.randint(8, (1,), generator=shuffler))
+                # Each process takes every world-th patch of the batch (none, if the last batch is
+                # smaller than the world: it still steps, as DDP needs every process in every step).
+                mine = idx[rank::world] if world > 1 else idx
+                xb, vb = dihedral(x_fit[mine], k).to(dev), dihedral(v_fit[mine], k).to(dev)
+                errors = masked_error(net(xb), xb, vb)
+                if world == 1:
+                    loss = errors.mean()
+                    batch_loss = loss.detach()
+                else:
+                    # DDP averages gradients over processes: scaled by world / batch, their average is
+                    # the gradient of the whole batch's mean, as in one process, even for unequal shares.
+                    loss = errors.sum() * (world / len(idx))
+                    # Summed over processes, so a NaN anywhere stops them all at this step, none left waiting.
+                    batch_loss = distributed.all_reduce_sum(errors.detach().sum()) / len(idx)
+                if not torch.isfinite(batch_loss):
+                    raise SeamountaeError(f"training diverged in epoch {epoch + 1} (loss is {batch_loss.item()}); "
+                                          "lower --learning-rate or check the patches file for bad values")
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                total += batch_loss.item() * len(idx)
+            history.append(total / len(x_fit))
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{history[-1]:.4f}")
+            log.debug("epoch %d/%d: loss %.5f", epoch + 1, epochs, history[-1])
+            if checkpoint is not None and main:
+                _save_checkpoint(checkpoint, {
+                    "format": CHECKPOINT_FORMAT,
+                    "seamountae_version": __version__,
+                    "fingerprint": expected,
+                    "epoch": epoch + 1,
+                    "world_size": world,
+                    "history": list(history),
+                    "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "optimiser": optimiser.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "shuffler": shuffler.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": [torch.cuda.get_rng_state(dev)] if dev.type == "cuda" else [],
+                })
+            if checkpoint is not None:
+                distributed.barrier()  # on to the next epoch only once this one is safely on disk
+            if on_epoch is not None:
+                on_epoch(epoch + 1, history[-1])
+    finally:
+        del net  # DDP's reducer must be freed before the process group (see distributed.teardown)
     model.eval()
 
-    fit_errors = reconstruction_errors(model, x_fit, v_fit)
+    fit_errors = _errors(model, x_fit, v_fit, world)
     if held.any():
-        calibration_errors, source = reconstruction_errors(model, x[held], valid[held]), "held-out seamounts"
+        calibration_errors, source = _errors(model, x[held], valid[held], world), "held-out seamounts"
     else:
-        log.warning("fewer than 5 seamounts: calibrating on training errors, so --threshold auto will be too strict")
+        (log.warning if main else log.debug)("fewer than 5 seamounts: calibrating on training errors, "
+                                             "so --threshold auto will be too strict")
         calibration_errors, source = fit_errors, "training patches (too few seamounts to hold any out)"
-    log.info("trained %d epochs: loss %.4f, held-out median error %.4f", epochs, history[-1] if history else float("nan"),
-             float(np.median(calibration_errors)))
+    (log.info if main else log.debug)("trained %d epochs: loss %.4f, held-out median error %.4f", epochs,
+                                      history[-1] if history else float("nan"), float(np.median(calibration_errors)))
     meta = {
         "seamountae_version": __version__,
         "patch_km": float(patches.attrs["patch_km"]),
@@ -258,6 +313,7 @@ def train(
             "seed": seed,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
+            "world_size": world,
             "n_patches": int(len(x_fit)),
             "n_seamounts": int(len(np.unique(patches["seamount"].values[~held]))),
             "loss_history": [float(v) for v in history],
@@ -265,6 +321,15 @@ def train(
         },
     }
     return model.cpu(), meta
+
+
+def _errors(model, x, valid, world: int) -> np.ndarray:
+    """Reconstruction errors of all patches: with several processes, each computes a contiguous
+    share and every process gets them all, in order."""
+    if world == 1:
+        return reconstruction_errors(model, x, valid)
+    part = distributed.shard(len(x))
+    return distributed.all_gather_array(reconstruction_errors(model, x[part], valid[part]))
 
 
 def save_model(model: PatchAutoencoder, meta: dict, path) -> None:

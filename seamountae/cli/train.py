@@ -3,6 +3,7 @@ import logging
 import click
 import torch
 
+from .. import distributed
 from ..errors import SeamountaeError
 from ..outputs import check_writable
 from ..pipeline import train_file
@@ -49,10 +50,12 @@ def command(patches_path, epochs, latent, learning_rate, threads, resume, seed, 
     try:
         meta = train_file(patches_path, output, params, overwrite, resume=resume, progress=options.show_progress())
     except KeyboardInterrupt:
-        if checkpoint_path(output).exists():
+        if checkpoint_path(output).exists() and distributed.rank() == 0:
             click.echo(f"seamountae: training stopped; continue it with the same command and --resume "
                        f"(checkpoint {checkpoint_path(output)})", err=True)
         raise
+    if distributed.rank() != 0:  # under torchrun: one summary, from the process that wrote the model
+        return
     cal = meta["calibration"]
     summary(f"{output}: trained on {meta['training']['n_patches']} patches; score calibrated on "
             f"{cal['n_seamounts']} held-out seamounts")
