@@ -53,8 +53,9 @@ TILE_CELLS, TILE_COLS = 1 << 18, 4 * CHUNK_COLS
 # cache. (With one, even a small one, HDF5's memory grew by the compressed size of all that was
 # written, ~100 MB per 36 million cells, until the file was closed.)
 OUTPUT_CHUNK_CACHE = 0
-# Patches per forward pass on the CPU: larger batches spill the caches and run slower.
-CPU_BATCH = 256
+# Patches per forward pass on the CPU: larger batches spill the caches and run slower (measured
+# on 2 cores, 32-px patches: 128 about 5–10 % faster than 256, 2x faster than 1024).
+CPU_BATCH = 128
 MAX_CUDA_BATCH = 1 << 15
 MIN_BATCH = 16  # smaller batches take other kernels, with other rounding
 
@@ -156,6 +157,7 @@ class PatchScorer:
                  amp: bool = True):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        self.network = model.for_inference()  # the same function, ~30 % faster on CPUs
         p = int(model.patch_px)
         self.patch_px = p
         if batch_size in (None, "auto"):
@@ -214,7 +216,7 @@ class PatchScorer:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         with torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext():
-            recon = self.model(x.view(n, 1, self.patch_px, self.patch_px))
+            recon = self.network(x.view(n, 1, self.patch_px, self.patch_px))
         return recon.float().reshape(n, -1)
 
     def _normalise(self, flat, valid, w, count):

@@ -173,3 +173,17 @@ def test_load_artifact_raises_value_error_for_library_users(tmp_path):
     (tmp_path / "x.pt").write_text("no")
     with pytest.raises(ValueError):
         load_artifact(tmp_path / "x.pt")
+
+
+def test_inference_form_computes_the_same_function():
+    """Transposed convolutions rewritten as convolution + pixel shuffle: same outputs to float rounding."""
+    torch.manual_seed(3)
+    for patch_px, width in ((16, 4), (32, 16)):
+        model = PatchAutoencoder(patch_px=patch_px, latent=8, width=width).eval()
+        for p in model.parameters():  # weights of a trained model's scale, not just the initial ones
+            p.data.add_(torch.randn_like(p) * 0.1)
+        x = torch.randn(37, 1, patch_px, patch_px)
+        with torch.inference_mode():
+            expected, fast = model(x), model.for_inference()(x)
+        assert fast.shape == expected.shape
+        assert float((fast - expected).abs().max()) <= 1e-5 * float(expected.abs().max())
