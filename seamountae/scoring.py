@@ -285,10 +285,16 @@ def separable_bilinear(values: torch.Tensor, rows: np.ndarray, cols: np.ndarray,
     `dtype` is the arithmetic's precision (float64 rounds once, as scipy's map_coordinates does).
     """
     valid = torch.isfinite(values)
+    axes = ((rows, values.ndim - 2), (cols, values.ndim - 1))
+    if bool(valid.all()):  # nothing missing (most windows at sea): the same arithmetic, without the weights
+        del valid
+        out = values.to(dtype or values.dtype)
+        for positions, dim in axes if rows_first else axes[::-1]:
+            out = _interp_axis(out, positions, dim)
+        return out.to(values.dtype)
     filled = values.to(dtype or values.dtype, copy=True).masked_fill_(~valid, 0)
     weight = valid.to(torch.float32)
     del valid
-    axes = ((rows, values.ndim - 2), (cols, values.ndim - 1))
     for positions, dim in axes if rows_first else axes[::-1]:
         filled = _interp_axis(filled, positions, dim)
         weight = _interp_axis(weight, positions, dim)
