@@ -1,6 +1,6 @@
 """Scoring speed and memory: vectorised streaming score against a patch-at-a-time loop.
 
-    python benchmarks/score_speed.py --json             # full run (~10 min on 2 CPU cores)
+    python benchmarks/score_speed.py --json             # full run (~5 min on 2 CPU cores)
     python benchmarks/score_speed.py --json --quick     # smoke run: small grids
     python benchmarks/score_speed.py --grid FILE.nc     # stream a grid of your own instead
 
@@ -17,9 +17,10 @@ Prints JSON lines on stdout (a readable account goes to stderr):
           (patches.normalise_batch), scores (model) and measures (patches.relief_batch) one patch at a
           time in a Python loop, on the first `--naive-patches` patches of the same grid, same model,
           measured in this run, ÷ seconds per patch of the streaming run;
-      efficiency: seconds of the model's forward pass alone over as many patches (same batch size,
-          real normalised patches from the same grid; timed on `--model-batches` batches and
-          scaled to the patch count: a forward's time does not depend on the values) ÷ seconds;
+      efficiency: seconds of the network's forward pass alone over as many patches (the network
+          PatchScorer evaluates, same batch size, real normalised patches from the same grid; the
+          best of 5 rounds of `--model-batches` / 5 batches, scaled to the patch count: a forward's
+          time does not depend on the values) ÷ seconds (the best of `--repeat` streamed runs);
       efficiency_in_memory: the same ratio for the largest scaling grid (score() in memory, no I/O);
       max_abs_diff_vs_one_piece: streamed output against score() of the whole grid as one window;
       naive_max_abs_diff: reference against the vectorised lattice statistics on the same patches.

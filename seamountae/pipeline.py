@@ -134,6 +134,9 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     from .training import read_model
 
     check_writable(output, overwrite)
+    if tile is not None and is_zarr(output):
+        raise SeamountaeError(f"{output}: tiles are written as netCDF parts for `seamountae merge`; "
+                              "name the part *.nc (merge them into one file), or score without --tiles")
     scoring.return_freed_memory()
     model, meta = read_model(model_path)
     grid = open_grid(grid_path, **grid_kwargs(grid_params))
@@ -148,9 +151,6 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
             recorded.update(tiles=tile[0], tile_index=tile[1])
             attrs = part_attrs(*tile, rows, grid.sizes["y"])
         record = provenance(recorded, {"grid": grid_path, "model": model_path})
-        if tile is not None and is_zarr(output):
-            raise SeamountaeError(f"{output}: tiles are written as netCDF parts for `seamountae merge`; "
-                                  "name the part *.nc (merge them into one file), or score without --tiles")
         start = time.perf_counter()
         with (atomic_directory if is_zarr(output) else atomic_output)(output, overwrite) as tmp:
             if scheduler:
