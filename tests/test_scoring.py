@@ -120,6 +120,25 @@ def test_small_windows_really_split_the_grid(projected):
     assert (covered == 1).all()  # every cell exactly once
 
 
+@pytest.mark.parametrize("kind", ["projected", "geographic"])
+def test_a_region_gets_the_whole_grid_values(kind, request):
+    """What a SLURM tile or a dask block scores: the cells of a region, from the whole grid's lattice."""
+    grid = request.getfixturevalue(kind)
+    model, meta = _model(), _meta(24.0)
+    whole = score(grid, model, meta, device="cpu", window_cells=1 << 30)
+    for rows, cols in ((slice(37, 101), slice(13, 150)), (slice(0, 9), slice(170, None)), (slice(150, None), slice(0, 5))):
+        error = np.full(grid.shape, np.nan, np.float32)
+        covered = np.zeros(grid.shape, int)
+        for r, c, out in iter_score(grid, model, meta, device="cpu", window_cells=3000, rows=rows, cols=cols):
+            error[r, c] = out["error"]
+            covered[r, c] += 1
+        assert (covered[rows, cols] == 1).all() and covered.sum() == covered[rows, cols].size
+        error[np.isnan(grid.values)] = np.nan  # as the score dataset has it: no elevation, no error
+        expected = whole["error"].values[rows, cols]
+        assert np.array_equal(np.isnan(error[rows, cols]), np.isnan(expected))
+        assert np.nanmax(np.abs(error[rows, cols] - expected), initial=0.0) <= 1e-5
+
+
 def test_results_do_not_depend_on_batch_size(projected):
     model, meta = _model(), _meta(24.0)
     a = score(projected, model, meta, device="cpu", batch_size=7)
