@@ -27,7 +27,7 @@ log = logging.getLogger("seamountae")
 # small enough that a worker holds a few blocks (8 MB of results each) without strain.
 BLOCK_CELLS = 1 << 21
 BLOCK_COLS = 4096
-IN_FLIGHT_PER_WORKER = 2
+IN_FLIGHT_PER_WORKER = 2  # blocks queued per worker thread: it never waits for the next one
 CONNECT_TIMEOUT_S = 30
 
 _WORKER_MODELS: dict[str, object] = {}  # model digest → PatchScorer, per worker process
@@ -142,7 +142,7 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
 
         def top_up(running) -> None:
             # Workers may join late (a batch job's workers start beside the client): ask as we go.
-            target = IN_FLIGHT_PER_WORKER * max(1, len(client.scheduler_info().get("workers", {}))) + 1
+            target = IN_FLIGHT_PER_WORKER * max(1, sum(client.nthreads().values())) + 1
             while running.count() < target and (block := next(todo, None)) is not None:
                 running.add(submit(block))
 
