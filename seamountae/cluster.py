@@ -5,9 +5,11 @@ dask task: a worker opens the grid lazily (the path must be readable on the work
 cluster's shared file system), reads its block with half a patch of halo, and scores it on the
 whole grid's lattice (scoring.iter_score with rows and cols), so blocks need no overlap to add up
 to the single-piece result. The model file is read once by the client and broadcast; each worker
-builds the model from it once and keeps it for all its tasks. Blocks come back to the client as
-they finish and go straight into the streaming netCDF writer (scoring.write_tiles); at most a few
-blocks per worker are in flight, so the client's memory stays bounded too.
+builds the model from it once and keeps it for all its tasks. For a netCDF output, blocks come
+back to the client as they finish and go straight into the streaming writer (scoring.write_tiles);
+at most a few blocks per worker are in flight, so the client's memory stays bounded too. A Zarr
+store (-o NAME.zarr) is created by the client and filled by the workers, each writing its own
+blocks (whole chunks, so no two workers touch the same chunk): nothing large crosses the network.
 
 dask and distributed are an optional extra: `pip install 'seamountae[dask]'`.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from pathlib import Path
 import numpy as np
 
 from .errors import SeamountaeError
@@ -90,12 +93,18 @@ def _scorer(model_bytes: bytes, digest: str, device: str, batch_size):
 
 
 def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: str, meta: dict, stride_px: int,
-                device: str, batch_size, threads: int | None, window_cells: int | None, rows: slice, cols: slice):
-    """One task: error and relief of the block on every pyramid level, (levels, h, w) each, and the patch count."""
+                device: str, batch_size, threads: int | None, window_cells: int | None, rows: slice, cols: slice,
+                store: str | None = None, row0: int = 0):
+    """One task: error and relief of the block on every pyramid level, (levels, h, w) each, and the patch count.
+
+    With `store` (a Zarr store whose first row is grid row `row0`), the worker finishes the block and
+    writes it there itself, and returns (valid, scored, patches) counts instead: blocks cover whole
+    chunks, so workers never write the same chunk.
+    """
     import torch
 
     from .grid import open_grid
-    from .scoring import iter_score, pyramid_levels
+    from .scoring import ZarrStore, iter_score, pyramid_levels, write_cells
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -111,17 +120,30 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
                                         rows=rows, cols=cols):
                 local = (k, slice(r.start - rows.start, r.stop - rows.start), slice(c.start - cols.start, c.stop - cols.start))
                 error[local], relief[local] = out["error"], out["relief_m"]
+        if store is None:
+            return error, relief, scorer.patches_scored - before
+        valid = scored = 0
+        target = ZarrStore(store)
+        for k in range(len(levels)):
+            v, n = write_cells(target, grid, meta["calibration"]["errors"], k, rows, cols,
+                               {"error": error[k], "relief_m": relief[k]}, row0)
+            valid, scored = valid + v, scored + n
+        return valid, scored, scorer.patches_scored - before
     finally:
         grid.close()
-    return error, relief, scorer.patches_scored - before
 
 
 def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_path, grid, meta: dict, path,
                            attrs: dict | None = None, stride_px: int = 2, device: str = "auto", batch_size="auto",
                            progress: bool = False, window_cells: int | None = None, rows: slice = slice(None),
                            threads: int | None = None) -> dict[str, int]:
-    """scoring.write_score, with the model's work done by dask workers; the same file, the same counts."""
-    from .scoring import CHUNK_COLS, CHUNK_ROWS, write_tiles
+    """scoring.write_score, with the model's work done by dask workers; the same file, the same counts.
+
+    Blocks come back to this process, which writes them into the netCDF file; a Zarr store (a
+    path ending in .zarr) is written by the workers themselves, in parallel.
+    """
+    from .outputs import is_zarr
+    from .scoring import CHUNK_COLS, CHUNK_ROWS, _progress_cells, create_score_file, write_tiles
 
     client, threads = connect(scheduler, threads)
     try:
@@ -132,11 +154,14 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
         digest = hashlib.sha256(model_bytes).hexdigest()
         shared = client.scatter(model_bytes, broadcast=True, hash=False)
         todo = iter(blocks(*grid.shape, rows, CHUNK_ROWS, CHUNK_COLS))
+        r0, r1, _ = rows.indices(grid.sizes["y"])
+        workers_write = is_zarr(path)
+        store = str(Path(path).resolve()) if workers_write else None
         patches = 0
 
         def submit(block):
-            future = client.submit(score_block, str(grid_path), grid_kwargs, shared, digest, meta, stride_px, device,
-                                   batch_size, threads, window_cells, *block, pure=False)
+            future = client.submit(score_block, str(Path(grid_path).resolve()), grid_kwargs, shared, digest, meta,
+                                   stride_px, device, batch_size, threads, window_cells, *block, store, r0, pure=False)
             future.block = block
             return future
 
@@ -149,12 +174,11 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
         running = as_completed()
         top_up(running)
 
-        def tiles():
-            nonlocal patches
+        def results():
             for future in running:
                 block = future.block
                 try:
-                    error, relief, n = future.result()
+                    result = future.result()
                 except SeamountaeError:
                     raise
                 except Exception as exc:  # a worker died (memory, a killed job) or the connection dropped
@@ -162,11 +186,25 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
                                           f"cluster ({type(exc).__name__}: {exc}); check the dask workers' logs and memory")
                 future.release()
                 top_up(running)
+                yield block, result
+
+        def tiles():
+            nonlocal patches
+            for (block_rows, block_cols), (error, relief, n) in results():
                 patches += n
                 for k in range(error.shape[0]):
-                    yield k, block[0], block[1], {"error": error[k], "relief_m": relief[k]}
+                    yield k, block_rows, block_cols, {"error": error[k], "relief_m": relief[k]}
 
-        counts = write_tiles(grid, meta, stride_px, path, tiles(), attrs, rows, progress)
+        if not workers_write:
+            counts = write_tiles(grid, meta, stride_px, path, tiles(), attrs, rows, progress)
+        else:
+            create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1)).close()
+            counts = {"cells": (r1 - r0) * grid.sizes["x"], "valid": 0, "scored": 0}
+            done = ((0, rows_, cols_, n) for (rows_, cols_), n in results())
+            for _, block_rows, block_cols, (valid, scored, n) in _progress_cells(done, progress, counts["cells"]):
+                counts["valid"] += valid
+                counts["scored"] += scored
+                patches += n
         counts["patches"] = patches
         return counts
     finally:

@@ -677,7 +677,7 @@ def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attr
     return nc
 
 
-class _ZarrStore:
+class ZarrStore:
     """A Zarr score store open for filling: variables by name, as a netCDF4.Dataset gives them."""
 
     def __init__(self, path):
@@ -692,7 +692,7 @@ class _ZarrStore:
         pass  # every write went straight to the store's chunk files
 
 
-def _create_zarr_store(path, cf: xr.Dataset, chunks: tuple[int, int]) -> _ZarrStore:
+def _create_zarr_store(path, cf: xr.Dataset, chunks: tuple[int, int]) -> ZarrStore:
     """The score file's layout as a Zarr store (a *.zarr output): xarray writes coordinates,
     attributes and empty variables, chunked like the netCDF file; tiles then go straight in."""
     import dask.array as da
@@ -706,17 +706,32 @@ def _create_zarr_store(path, cf: xr.Dataset, chunks: tuple[int, int]) -> _ZarrSt
         encoding[name] = {"chunks": var_chunks}
     # Zarr format 2 with consolidated metadata: what GDAL, QGIS and older zarr readers open.
     empty.to_zarr(str(path), mode="w", compute=False, encoding=encoding, zarr_format=2, consolidated=True)
-    return _ZarrStore(path)
+    return ZarrStore(path)
+
+
+def write_cells(store, grid: xr.DataArray, calibration, k: int, rows: slice, cols: slice, out: dict,
+                row0: int = 0) -> tuple[int, int]:
+    """Finish one tile and write it into an open score store (whose first row is grid row `row0`):
+    its elevation (read back from the grid) on level 0, error, relief and conformal score on level k.
+    Returns the counts of cells with an elevation (level 0 only) and with an error."""
+    elevation = read_window(grid, rows.start, rows.stop, cols.start, cols.stop)
+    values = cell_outputs(elevation, out, calibration)
+    local = slice(rows.start - row0, rows.stop - row0)
+    with HDF5_LOCK:
+        if k == 0:
+            store["elevation"][local, cols] = elevation
+        for name in OUTPUTS + ("score",):
+            store[name][k, local, cols] = values[name]
+    return (int(np.isfinite(elevation).sum()) if k == 0 else 0), int(np.isfinite(values["error"]).sum())
 
 
 def write_tiles(grid: xr.DataArray, meta: dict, stride_px: int, path, tiles, attrs: dict | None = None,
                 rows: slice = slice(None), progress: bool = False) -> dict[str, int]:
     """Write (level, rows, cols, {"error", "relief_m"}) tiles, in any order, into a new score file.
 
-    Each tile gets its elevation (read back from the grid) and its conformal score here. Tiles are
-    finished and written in a second thread while the caller produces the next one (the model, or
-    a dask cluster): writing is a quarter of the work on one CPU core. Returns cells, valid and
-    scored counts.
+    Each tile is finished (`write_cells`) and written in a second thread while the caller produces
+    the next one (the model, or a dask cluster): writing is a quarter of the work on one CPU core.
+    Returns cells, valid and scored counts.
     """
     r0, r1, _ = rows.indices(grid.sizes["y"])
     calibration = meta["calibration"]["errors"]
@@ -725,16 +740,9 @@ def write_tiles(grid: xr.DataArray, meta: dict, stride_px: int, path, tiles, att
     counts = {"cells": (r1 - r0) * grid.sizes["x"], "valid": 0, "scored": 0}
     try:
         def write(k: int, rows: slice, cols: slice, out: dict) -> None:
-            elevation = read_window(grid, rows.start, rows.stop, cols.start, cols.stop)
-            values = cell_outputs(elevation, out, calibration)
-            counts["scored"] += int(np.isfinite(values["error"]).sum())
-            local = slice(rows.start - r0, rows.stop - r0)
-            with HDF5_LOCK:
-                if k == 0:
-                    counts["valid"] += int(np.isfinite(elevation).sum())
-                    nc["elevation"][local, cols] = elevation
-                for name in OUTPUTS + ("score",):
-                    nc[name][k, local, cols] = values[name]
+            valid, scored = write_cells(nc, grid, calibration, k, rows, cols, out, r0)
+            counts["valid"] += valid
+            counts["scored"] += scored
 
         with _Writer(write) as writer:
             for item in _progress_cells(tiles, progress, n_levels * counts["cells"]):
