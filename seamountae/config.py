@@ -41,6 +41,7 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "stride_px": (2, "resampled pixels between scored patch centres (never closer than the grid cells)"),
         "batch_size": (2048, "patches per forward pass"),
         "device": ("auto", "auto, cpu, cuda or cuda:N"),
+        "scheduler": ("", "score on dask: local:N, tcp://HOST:PORT or a scheduler file; empty: in this process"),
     },
     "detect": {
         "threshold": ("auto", "minimum score (0..1) of a seamount-like cell; auto = 0.05"),
@@ -134,6 +135,9 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("evaluate", "min_height_m"): (lambda v: v >= 0, "must be 0 (all) or more"),
 }
 _RULES[("score", "device")] = _RULES[("train", "device")]
+_RULES[("score", "scheduler")] = (
+    lambda v: v == "" or (v.startswith("local:") and v[6:].isdigit() and int(v[6:]) > 0) or "://" in v or v.endswith(".json"),
+    "must be empty, local:N (N ≥ 1), an address like tcp://HOST:PORT or a scheduler file *.json")
 
 
 def _is_number(value: object) -> bool:

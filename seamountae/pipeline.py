@@ -115,18 +115,18 @@ def train_file(patches_path, output, params: dict, overwrite: bool = False, resu
 
 
 def score_parameters(params: dict, grid_params: dict) -> dict:
-    """What a score file written by `score_file` records as its parameters."""
-    return {**params, "grid": dict(grid_params)}
+    """What a score file written by `score_file` records as its parameters (not the scheduler:
+    where it was computed does not change the file)."""
+    return {**{k: v for k, v in params.items() if k != "scheduler"}, "grid": dict(grid_params)}
 
 
 def score_file(grid_path, model_path, output, params: dict, grid_params: dict, overwrite: bool = False,
-               progress: bool = False, tile: tuple[int, int] | None = None, scheduler: str | None = None,
-               threads: int | None = None) -> dict:
+               progress: bool = False, tile: tuple[int, int] | None = None, threads: int | None = None) -> dict:
     """GRID + MODEL.pt → SCORE.nc, streamed window by window; returns scoring.write_score's counts.
 
     tile=(N, I): write only the I-th of N strips of rows, a part for `seamountae merge` (tiling.py).
-    scheduler: score on a dask cluster ("local:N" or a scheduler address, see cluster.py) with
-    `threads` torch threads per worker.
+    params["scheduler"] (if set): score on a dask cluster (local:N, a scheduler address or file; see
+    cluster.py) with `threads` torch threads per worker.
     """
     from .grid import open_grid, read_grid
     from .patches import MAX_NAN_FRACTION
@@ -141,6 +141,8 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     model, meta = read_model(model_path)
     grid = open_grid(grid_path, **grid_kwargs(grid_params))
     recorded = score_parameters(params, grid_params)
+    scheduler = params.get("scheduler") or None
+    params = {k: v for k, v in params.items() if k != "scheduler"}
     rows, attrs = slice(None), {}
     try:
         check_grid_fits(grid, grid_path, meta["patch_km"], f" of {model_path}")

@@ -104,7 +104,7 @@ def test_merge_refuses_parts_that_do_not_make_one_run(problem, message, parts, t
     (["--tiles", "3"], "--tiles and --tile-index go together"),
     (["--tiles", "3", "--tile-index", "3"], "must be 0 .. 2"),
     (["--tiles", "50", "--tile-index", "0"], "at most 4 tiles"),
-    (["--scheduler", "local:zero"], "give the number of workers"),
+    (["--scheduler", "local:zero"], "must be empty, local:N (N ≥ 1)"),
 ])
 def test_bad_tiling_and_scheduler_options(args, message, tmp_path, grid_file, model_file):
     result = run_cli(["score", grid_file, "--model", model_file, "-o", tmp_path / "s.nc", *args], catch_exceptions=True)
@@ -122,6 +122,19 @@ def test_local_dask_cluster_equals_serial(tmp_path, grid_file, model_file, score
     out = tmp_path / "dask.nc"
     ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", out, "--scheduler", "local:2"]))
     assert_same_score_file(score_file, out, same_chunks=False)  # narrower chunks, as patched above
+
+
+def test_scheduler_from_the_config_file_is_not_part_of_the_provenance(tmp_path, grid_file, model_file, score_file):
+    """[score] scheduler (what `seamountae run` uses too): where scoring ran does not change the file."""
+    config = tmp_path / "cluster.toml"
+    config.write_text('[score]\nscheduler = "local:2"\ndevice = "cpu"\n')
+    out = tmp_path / "score.nc"
+    ok(run_cli(["score", grid_file, "--model", model_file, "-o", out, "--config", config]))
+    assert_same_score_file(score_file, out)  # the same recorded parameters as the in-process run
+    config.write_text('[score]\nscheduler = "local"\n')
+    bad = run_cli(["score", grid_file, "--model", model_file, "-o", tmp_path / "b.nc", "--config", config],
+                  catch_exceptions=True)
+    assert bad.exit_code == 1 and "scheduler" in bad.stderr and not (tmp_path / "b.nc").exists()
 
 
 def test_existing_scheduler_address(tmp_path, grid_file, model_file, score_file):

@@ -67,8 +67,9 @@ def command(grid_path, model_path, stride_px, batch_size, threads, tiles, tile_i
         raise SeamountaeError("--tiles and --tile-index go together: give both (e.g. --tiles 8 --tile-index 0) or neither")
     if threads is not None and threads < 1:
         raise SeamountaeError(f"--threads {threads}: must be 1 or more")
-    params = options.parameters("score", config_file, stride_px=stride_px, device=device,
+    params = options.parameters("score", config_file, stride_px=stride_px, device=device, scheduler=scheduler,
                                 batch_size=None if batch_size == "auto" else batch_size)
+    scheduler = params["scheduler"] or None
     if batch_size == "auto" or (batch_size is None and "batch_size" not in load_config(config_file).get("score", {})):
         params["batch_size"] = "auto"
     if scheduler is None:  # dask workers may have devices this machine lacks: they check their own
@@ -78,6 +79,6 @@ def command(grid_path, model_path, stride_px, batch_size, threads, tiles, tile_i
     grid_params = options.parameters("grid", config_file, var=var, depth_positive=depth_positive)
     tile = None if tiles is None else (tiles, tile_index)
     counts = score_file(grid_path, model_path, output, params, grid_params, overwrite, progress=options.show_progress(),
-                        tile=tile, scheduler=scheduler, threads=threads)
+                        tile=tile, threads=threads)
     where = "" if tile is None else f" (tile {tile_index} of {tiles})"
     summary(f"{output}: scored {counts['cells']} cells{where} ({counts['patches']} patches)")
