@@ -26,7 +26,7 @@ def _batch_size(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="MODEL.pt from `seamountae train`.")
 @click.option("--stride-px", "--stride", "stride_px", type=int, default=None, help="Resampled pixels between scored patch centres.  [default: 2]")
 @click.option("--batch-size", default=None, callback=_batch_size,
-              help="Patches per forward pass, or auto (from free memory: 256 on the CPU, up to 32768 on CUDA).  [default: auto]")
+              help="Patches per forward pass, or auto (from free memory: 128 on the CPU, up to 32768 on CUDA).  [default: auto]")
 @click.option("--threads", type=int, default=None,
               help="CPU threads for torch (per dask worker with --scheduler).  [default: all cores; local:N: cores / N]")
 @click.option("--tiles", type=int, default=None,
