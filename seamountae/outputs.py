@@ -74,6 +74,16 @@ def is_zarr(path: str | os.PathLike) -> bool:
     return str(path).rstrip("/").lower().endswith(".zarr")
 
 
+def require_zarr(path) -> None:
+    """A one-line error, before any work, where a Zarr store is asked for without zarr installed."""
+    try:
+        import dask.array  # noqa: F401  (the store's empty layout is written through dask)
+        import zarr  # noqa: F401
+    except ImportError:
+        raise SeamountaeError(f"{path}: Zarr stores need zarr and dask; install them with pip install "
+                              "'seamountae[dask]', or use a .nc file") from None
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """atomic_output for a directory (a Zarr store): built beside `path`, renamed into place.
@@ -208,6 +218,8 @@ def read_netcdf(path, kind: str, producer: str):
     path = Path(path)
     if not path.exists():
         raise SeamountaeError(f"{path}: no such file; run `seamountae {producer}` first")
+    if path.is_dir():
+        require_zarr(path)
     try:
         with xr.open_dataset(path, engine="zarr" if path.is_dir() else "netcdf4") as ds:
             ds = ds.load()

@@ -24,7 +24,7 @@ from .catalogue import points_inside, read_catalogue, write_catalogue
 from .config import PARAMETERS, RUN, _toml_value, load, resolve
 from .errors import SeamountaeError
 from .outputs import (atomic_directory, atomic_output, canonical, check_writable, is_zarr, provenance, provenance_attrs,
-                      read_netcdf, read_provenance, remembered_hashes, sha256, write_netcdf)
+                      read_netcdf, read_provenance, remembered_hashes, require_zarr, sha256, write_netcdf)
 
 log = logging.getLogger("seamountae")
 
@@ -137,6 +137,8 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     if tile is not None and is_zarr(output):
         raise SeamountaeError(f"{output}: tiles are written as netCDF parts for `seamountae merge`; "
                               "name the part *.nc (merge them into one file), or score without --tiles")
+    if is_zarr(output):
+        require_zarr(output)
     scoring.return_freed_memory()
     model, meta = read_model(model_path)
     grid = open_grid(grid_path, **grid_kwargs(grid_params))

@@ -254,3 +254,12 @@ def test_tiles_are_netcdf_parts(tmp_path, grid_file, model_file):
     result = run_cli(["score", grid_file, "--model", model_file, "-o", tmp_path / "part.zarr", "--tiles", "2",
                       "--tile-index", "0"], catch_exceptions=True)
     assert result.exit_code == 1 and "seamountae merge" in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_zarr_without_zarr_installed_says_how_to_install(tmp_path, grid_file, model_file, monkeypatch):
+    monkeypatch.setitem(sys.modules, "zarr", None)  # as if the extra were not installed
+    result = run_cli(["score", grid_file, "--model", model_file, "-o", tmp_path / "s.zarr"], catch_exceptions=True)
+    assert result.exit_code == 1 and "pip install 'seamountae[dask]'" in result.stderr and not list(tmp_path.iterdir())
+    (tmp_path / "old.zarr").mkdir()
+    result = run_cli(["detect", tmp_path / "old.zarr", "-o", tmp_path / "d.nc"], catch_exceptions=True)
+    assert result.exit_code == 1 and "pip install 'seamountae[dask]'" in result.stderr
