@@ -398,7 +398,6 @@ def _resolution_rows(out, case, res):
 
 def targets(out: dict) -> list[dict]:
     lines = []
-    rows = {(r["case"], r["method"]): r for r in out["rows"]}
     az = [r for r in out["rows"] if r["case"] == "azores W→E"]
     if az:
         sm, tr = (next(r for r in az if r["method"] == m) for m in ("seamountae", "traditional"))

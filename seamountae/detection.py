@@ -17,7 +17,6 @@ The rule, in order:
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd

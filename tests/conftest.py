@@ -9,6 +9,7 @@ a test that changes a file copies it first.
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 from seamountae.catalogue import write_csv
 from seamountae.cli import cli
 from seamountae.grid import write_grid
+from seamountae.outputs import read_netcdf
 from seamountae.synth import synthesize
 
 GRID_SHAPE = (120, 160)
@@ -44,6 +46,13 @@ def ok(result):
     """Assert a command succeeded, showing its stderr if not; return the result."""
     assert result.exit_code == 0, f"exit {result.exit_code}\nstderr: {result.stderr}\nexception: {result.exception!r}"
     return result
+
+
+def state_bytes(model) -> bytes:
+    """A model's weights as bytes: equal bytes, identical models."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getvalue()
 
 
 def file_digest(path) -> str:
@@ -93,6 +102,12 @@ def artifacts(tmp_path_factory, grid_file, catalogue_file):
 @pytest.fixture(scope="session")
 def patches_file(artifacts):
     return artifacts["patches"]
+
+
+@pytest.fixture(scope="session")
+def patches(patches_file):
+    """The patches file's dataset (read-only)."""
+    return read_netcdf(patches_file, "patches", "tile")
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,6 @@ import torch
 from conftest import EPOCHS
 from seamountae import distributed
 from seamountae.errors import SeamountaeError
-from seamountae.outputs import read_netcdf
 from seamountae.patches import normalise
 from seamountae.training import conformal_score, read_checkpoint, read_model, reconstruction_errors, train
 
@@ -67,11 +66,6 @@ def assert_close_models(ddp_path, single_path, patches):
     step = 1 / (len(cal_s) + 1)  # one calibration error more or less at or above a patch's error
     assert np.abs(conformal_score(e_d, cal_d) - conformal_score(e_s, cal_s)).max() <= step + 1e-6
     return meta_d, meta_s
-
-
-@pytest.fixture(scope="module")
-def patches(patches_file):
-    return read_netcdf(patches_file, "patches", "tile")
 
 
 def test_torchrun_training_matches_single_process(patches_file, model_file, patches, tmp_path):

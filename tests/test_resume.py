@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import signal
 import subprocess
 import sys
@@ -12,23 +11,11 @@ import warnings
 import pytest
 import torch
 
-from conftest import file_digest, ok, run_cli
+from conftest import file_digest, ok, run_cli, state_bytes
 from seamountae.errors import SeamountaeError
-from seamountae.outputs import read_netcdf
 from seamountae.training import checkpoint_path, read_checkpoint, read_model, train
 
 FAST = {"epochs": 4, "device": "cpu", "latent": 4, "width": 4, "batch_size": 64, "progress": False, "seed": 2}
-
-
-@pytest.fixture(scope="module")
-def patches(patches_file):
-    return read_netcdf(patches_file, "patches", "tile")
-
-
-def state_bytes(model) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.getvalue()
 
 
 class Stop(Exception):

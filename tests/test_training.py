@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 
 import numpy as np
@@ -11,25 +10,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import TRAIN_OPTIONS, ok, run_cli
+from conftest import TRAIN_OPTIONS, ok, run_cli, state_bytes
 from seamountae.errors import SeamountaeError
 from seamountae.model import masked_error
-from seamountae.outputs import read_netcdf
 from seamountae.patches import normalise
 from seamountae.training import conformal_score, dihedral, read_model, split_holdout, train
 
 FAST = {"epochs": 2, "device": "cpu", "latent": 4, "width": 4, "batch_size": 64, "progress": False}
-
-
-@pytest.fixture(scope="module")
-def patches(patches_file):
-    return read_netcdf(patches_file, "patches", "tile")
-
-
-def state_bytes(model) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.getvalue()
 
 
 def test_same_seed_gives_identical_model(patches):

@@ -1,6 +1,6 @@
 import click
 
-from ..pipeline import check_grid_fits, grid_kwargs, tile_file  # noqa: F401  (check_grid_fits: for callers)
+from ..pipeline import grid_kwargs, tile_file
 from . import options, summary
 
 
