@@ -143,7 +143,7 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
     path ending in .zarr) is written by the workers themselves, in parallel.
     """
     from .outputs import is_zarr
-    from .scoring import CHUNK_COLS, CHUNK_ROWS, _progress_cells, create_score_file, write_tiles
+    from .scoring import CHUNK_COLS, CHUNK_ROWS, ZARR_CHUNK_ROWS, _progress_cells, create_score_file, write_tiles
 
     client, threads = connect(scheduler, threads)
     try:
@@ -153,9 +153,10 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
             model_bytes = handle.read()
         digest = hashlib.sha256(model_bytes).hexdigest()
         shared = client.scatter(model_bytes, broadcast=True, hash=False)
-        todo = iter(blocks(*grid.shape, rows, CHUNK_ROWS, CHUNK_COLS))
-        r0, r1, _ = rows.indices(grid.sizes["y"])
         workers_write = is_zarr(path)
+        # Blocks cover whole chunks of the output: a worker writing a Zarr store never shares a chunk.
+        todo = iter(blocks(*grid.shape, rows, ZARR_CHUNK_ROWS if workers_write else CHUNK_ROWS, CHUNK_COLS))
+        r0, r1, _ = rows.indices(grid.sizes["y"])
         store = str(Path(path).resolve()) if workers_write else None
         patches = 0
 

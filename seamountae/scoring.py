@@ -48,6 +48,9 @@ WINDOW_CELLS = 1 << 21
 # Output cells are handed on in tiles of about TILE_CELLS, TILE_COLS wide, aligned to chunks of
 # CHUNK_ROWS × CHUNK_COLS (the netCDF chunk shape of `write_score`).
 CHUNK_ROWS, CHUNK_COLS = 32, 1024
+# Zarr stores keep every chunk in its own file: taller chunks (1 MB), so a global grid is not
+# hundreds of thousands of files. Dask blocks that write into a store are aligned to them.
+ZARR_CHUNK_ROWS = 256
 TILE_CELLS, TILE_COLS = 1 << 18, 4 * CHUNK_COLS
 # Tiles cover whole chunks, so each chunk is compressed and written once, straight through: no chunk
 # cache. (With one, even a small one, HDF5's memory grew by the compressed size of all that was
@@ -651,7 +654,7 @@ def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attr
     ny, nx = grid.shape
     chunks = (min(ny, CHUNK_ROWS), min(nx, CHUNK_COLS))
     if is_zarr(path):
-        return _create_zarr_store(path, cf, chunks)
+        return _create_zarr_store(path, cf, (min(ny, ZARR_CHUNK_ROWS), chunks[1]))
     variable_attrs = {name: dict(cf[name].attrs) for name in VARIABLES}
     cf.drop_vars(list(VARIABLES)).to_netcdf(path, format="NETCDF4", engine="netcdf4")
     default_cache = netCDF4.get_chunk_cache()
