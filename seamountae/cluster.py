@@ -108,6 +108,11 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
 
     if threads:
         torch.set_num_threads(int(threads))
+    if not os.path.exists(grid_path):
+        import socket
+
+        raise SeamountaeError(f"{grid_path}: not found on dask worker {socket.gethostname()}; workers read the grid "
+                              "themselves, so it must be at the same path on a file system they share")
     scorer = _scorer(model_bytes, digest, device, batch_size)
     before = scorer.patches_scored
     grid = open_grid(grid_path, **grid_kwargs)
