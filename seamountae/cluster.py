@@ -20,11 +20,10 @@ import hashlib
 import logging
 import os
 from pathlib import Path
+
 import numpy as np
 
 from .errors import SeamountaeError
-
-log = logging.getLogger("seamountae")
 
 # Output cells per task: large enough that reading the halo and starting a task are small costs,
 # small enough that a worker holds a few blocks (8 MB of results each) without strain.
