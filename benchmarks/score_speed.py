@@ -60,7 +60,7 @@ from seamountae.scoring import (
     PatchScorer,
     _BandLattice,
     _centre_stats,
-    iter_score,
+    iter_levels,
     lattice_bands,
     pyramid_levels,
     score_dataset,
@@ -161,10 +161,9 @@ def score_in_memory(grid, model, meta, device, batch_size, window_cells=None):
     levels = pyramid_levels(grid, meta, STRIDE_PX)
     maps = {name: np.full((len(levels), *grid.shape), np.nan, np.float32) for name in OUTPUTS}
     start = time.perf_counter()
-    for k, (_, level_meta, stride) in enumerate(levels):
-        for rows, cols, out in iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer):
-            for name in OUTPUTS:
-                maps[name][k, rows, cols] = out[name]
+    for k, rows, cols, out in iter_levels(grid, scorer, meta, STRIDE_PX, window_cells):
+        for name in OUTPUTS:
+            maps[name][k, rows, cols] = out[name]
     ds = score_dataset(grid, maps, meta, STRIDE_PX)
     return ds, time.perf_counter() - start, scorer
 

@@ -103,7 +103,7 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
     import torch
 
     from .grid import open_grid
-    from .scoring import ZarrStore, iter_score, pyramid_levels, write_cells
+    from .scoring import ZarrStore, iter_levels, pyramid_levels, write_cells
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -116,19 +116,17 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
     before = scorer.patches_scored
     grid = open_grid(grid_path, **grid_kwargs)
     try:
-        levels = pyramid_levels(grid, meta, stride_px)
-        shape = (len(levels), rows.stop - rows.start, cols.stop - cols.start)
+        n_levels = len(pyramid_levels(grid, meta, stride_px))
+        shape = (n_levels, rows.stop - rows.start, cols.stop - cols.start)
         error, relief = np.full(shape, np.nan, np.float32), np.full(shape, np.nan, np.float32)
-        for k, (_, level_meta, stride) in enumerate(levels):
-            for r, c, out in iter_score(grid, scorer.model, level_meta, stride, window_cells=window_cells, scorer=scorer,
-                                        rows=rows, cols=cols):
-                local = (k, slice(r.start - rows.start, r.stop - rows.start), slice(c.start - cols.start, c.stop - cols.start))
-                error[local], relief[local] = out["error"], out["relief_m"]
+        for k, r, c, out in iter_levels(grid, scorer, meta, stride_px, window_cells, rows, cols):
+            local = (k, slice(r.start - rows.start, r.stop - rows.start), slice(c.start - cols.start, c.stop - cols.start))
+            error[local], relief[local] = out["error"], out["relief_m"]
         if store is None:
             return error, relief, scorer.patches_scored - before
         valid = scored = 0
         target = ZarrStore(store)
-        for k in range(len(levels)):
+        for k in range(n_levels):
             v, n = write_cells(target, grid, meta["calibration"]["errors"], k, rows, cols,
                                {"error": error[k], "relief_m": relief[k]}, row0)
             valid, scored = valid + v, scored + n
@@ -147,7 +145,7 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
     path ending in .zarr) is written by the workers themselves, in parallel.
     """
     from .outputs import is_zarr
-    from .scoring import CHUNK_COLS, CHUNK_ROWS, ZARR_CHUNK_ROWS, _progress_cells, create_score_file, write_tiles
+    from .scoring import CHUNK_COLS, CHUNK_ROWS, ZARR_CHUNK_ROWS, progress_cells, create_score_file, write_tiles
 
     client, threads = connect(scheduler, threads)
     try:
@@ -206,7 +204,7 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
             create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1)).close()
             counts = {"cells": (r1 - r0) * grid.sizes["x"], "valid": 0, "scored": 0}
             done = ((0, rows_, cols_, n) for (rows_, cols_), n in results())
-            for _, block_rows, block_cols, (valid, scored, n) in _progress_cells(done, progress, counts["cells"]):
+            for _, block_rows, block_cols, (valid, scored, n) in progress_cells(done, progress, counts["cells"]):
                 counts["valid"] += valid
                 counts["scored"] += scored
                 patches += n

@@ -39,7 +39,7 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
     },
     "score": {
         "stride_px": (2, "resampled pixels between scored patch centres (never closer than the grid cells)"),
-        "batch_size": (2048, "patches per forward pass"),
+        "batch_size": ("auto", "patches per forward pass, or auto (from the device's free memory)"),
         "device": ("auto", "auto, cpu, cuda or cuda:N"),
         "scheduler": ("", "score on dask: local:N, tcp://HOST:PORT or a scheduler file; empty: in this process"),
     },
@@ -128,7 +128,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("train", "device"): (lambda v: v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()),
                           "must be auto, cpu, cuda or cuda:N"),
     ("score", "stride_px"): _AT_LEAST_1,
-    ("score", "batch_size"): _AT_LEAST_1,
+    ("score", "batch_size"): (lambda v: v == "auto" or v >= 1, "must be \"auto\" or 1 or more"),
     ("export", "format"): (lambda v: v in ("geojson", "csv"), "must be geojson or csv"),
     ("evaluate", "match_km"): _POSITIVE,
     ("evaluate", "match_radius_factor"): (lambda v: v >= 0, "must be 0 (off) or more"),
@@ -149,6 +149,8 @@ def check(stage: str, key: str, value: object) -> str | None:
     default = PARAMETERS[stage][key][0]
     if (stage, key) == ("detect", "threshold"):
         ok_type = isinstance(value, str) or _is_number(value)  # "auto" or a score; detection checks the range
+    elif (stage, key) == ("score", "batch_size"):
+        ok_type = value == "auto" or (isinstance(value, int) and not isinstance(value, bool))
     elif (stage, key) == ("grid", "depth_positive"):
         ok_type = isinstance(value, (bool, str))
     elif isinstance(default, bool):

@@ -320,9 +320,6 @@ def read_run_config(path) -> RunConfig:
     if files["output_dir"] is None:
         files["output_dir"] = Path(os.path.normpath(base / RUN["output_dir"][0]))
     params = {stage: resolve(stage, path, {}) for stage in PARAMETERS}
-    auto = "batch_size" not in content.get("score", {})
-    if auto:  # as `seamountae score` does: the batch size follows the device's memory unless the file sets one
-        params["score"]["batch_size"] = "auto"
     given = dict(section)
     given["grid_search"] = given.get("grid_search") or given["grid_train"]
     return RunConfig(path, files, params, given)
@@ -347,9 +344,6 @@ def resolved_text(cfg: RunConfig) -> str:
     for stage, values in cfg.params.items():
         lines.append(f"[{stage}]")
         for key, value in values.items():
-            if stage == "score" and key == "batch_size" and value == "auto":
-                lines.append(f"# {key}: auto (from the device's memory)")
-                continue
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)

@@ -69,6 +69,7 @@ VARIABLES = {
     "score": {"units": "1", "long_name": "seamount-likeness: conformal p-value against held-out seamounts"},
     "relief_m": {"units": "m", "long_name": "patch centre relief above the patch's outer ring"},
 }
+DIMS = {name: ("y", "x") if name == "elevation" else ("level", "y", "x") for name in VARIABLES}
 
 
 @dataclass(frozen=True)
@@ -451,7 +452,16 @@ def iter_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_p
             yield from _score_band(grid, lat, scorer, wrap, budget, band_rows, slice(c0, c1))
 
 
-def _progress_cells(tiles, enabled: bool, total: int):
+def iter_levels(grid: xr.DataArray, scorer: PatchScorer, meta: dict, stride_px: int, window_cells: int | None = None,
+                rows: slice = slice(None), cols: slice = slice(None)):
+    """iter_score on every pyramid level of the model: yields (level index, rows, cols, out) tiles."""
+    for k, (_, level_meta, stride) in enumerate(pyramid_levels(grid, meta, stride_px)):
+        for r, c, out in iter_score(grid, scorer.model, level_meta, stride, window_cells=window_cells, scorer=scorer,
+                                    rows=rows, cols=cols):
+            yield k, r, c, out
+
+
+def progress_cells(tiles, enabled: bool, total: int):
     """Pass (level, rows, cols, out) tiles through, advancing a progress bar by each tile's cells."""
     from .training import _progress
 
@@ -500,10 +510,8 @@ def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: in
     pyramid level (dims level, y, x)."""
     levels = pyramid_levels(grid, meta, stride_px)
     maps = {name: np.full((len(levels), *grid.shape), np.nan, np.float32) for name in OUTPUTS}
-    scorer = PatchScorer(model, device, batch_size)
-    tiles = ((k, r, c, out) for k, (_, level_meta, stride) in enumerate(levels)
-             for r, c, out in iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer))
-    for k, rows, cols, out in _progress_cells(tiles, progress, len(levels) * grid.size):
+    tiles = iter_levels(grid, PatchScorer(model, device, batch_size), meta, stride_px, window_cells)
+    for k, rows, cols, out in progress_cells(tiles, progress, len(levels) * grid.size):
         for name in OUTPUTS:
             maps[name][k, rows, cols] = out[name]
     return score_dataset(grid, maps, meta, stride_px)
@@ -525,10 +533,14 @@ def _dataset_attrs(grid: xr.DataArray, meta: dict, stride_px: int) -> dict:
 def score_dataset(grid: xr.DataArray, maps: dict[str, np.ndarray], meta: dict, stride_px: int) -> xr.Dataset:
     """Per-level maps (level, y, x) → the score dataset."""
     values = cell_outputs(grid.values, maps, meta["calibration"]["errors"])
-    dims = {name: ("y", "x") if name == "elevation" else ("level", "y", "x") for name in VARIABLES}
-    levels = [km for km, _, _ in pyramid_levels(grid, meta, stride_px)]
-    return xr.Dataset({name: (dims[name], values[name], dict(attrs)) for name, attrs in VARIABLES.items()},
-                      coords={"y": grid.y, "x": grid.x, "level_km": ("level", np.asarray(levels, float), LEVEL_ATTRS)},
+    return _score_layout(grid, meta, stride_px, values)
+
+
+def _score_layout(grid: xr.DataArray, meta: dict, stride_px: int, values: dict) -> xr.Dataset:
+    """The score dataset around `values` (name → array on DIMS): coordinates, levels, attributes."""
+    levels = np.asarray([km for km, _, _ in pyramid_levels(grid, meta, stride_px)], float)
+    return xr.Dataset({name: (DIMS[name], values[name], dict(attrs)) for name, attrs in VARIABLES.items()},
+                      coords={"y": grid.y, "x": grid.x, "level_km": ("level", levels, LEVEL_ATTRS)},
                       attrs=_dataset_attrs(grid, meta, stride_px))
 
 
@@ -619,8 +631,7 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     with an elevation), scored (cells with an error) and patches (model inputs).
     """
     scorer = PatchScorer(model, device, batch_size)
-    tiles = ((k, r, c, out) for k, (_, level_meta, stride) in enumerate(pyramid_levels(grid, meta, stride_px))
-             for r, c, out in iter_score(grid, model, level_meta, stride, window_cells=window_cells, scorer=scorer, rows=rows))
+    tiles = iter_levels(grid, scorer, meta, stride_px, window_cells, rows)
     counts = write_tiles(grid, meta, stride_px, path, tiles, attrs, rows, progress)
     counts["patches"] = scorer.patches_scored
     return counts
@@ -640,15 +651,10 @@ def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attr
     from .grid import georeferenced
 
     grid = grid.isel(y=rows)
-    levels = pyramid_levels(grid, meta, stride_px)
-    shape = {name: grid.shape if name == "elevation" else (len(levels), *grid.shape) for name in VARIABLES}
-    dims = {name: ("y", "x") if name == "elevation" else ("level", "y", "x") for name in VARIABLES}
-    template = xr.Dataset({name: (dims[name], np.broadcast_to(np.float32(np.nan), shape[name]), dict(a))
-                           for name, a in VARIABLES.items()},
-                          coords={"y": grid.y, "x": grid.x,
-                                  "level_km": ("level", np.asarray([km for km, _, _ in levels]), LEVEL_ATTRS)},
-                          attrs=_dataset_attrs(grid, meta, stride_px))
-    cf = georeferenced(template, grid)
+    n_levels = len(pyramid_levels(grid, meta, stride_px))
+    empty = {name: np.broadcast_to(np.float32(np.nan), grid.shape if name == "elevation" else (n_levels, *grid.shape))
+             for name in VARIABLES}
+    cf = georeferenced(_score_layout(grid, meta, stride_px, empty), grid)
     cf.attrs.update(attrs or {})
     ydim, xdim = cf["elevation"].dims
     ny, nx = grid.shape
@@ -742,13 +748,13 @@ def write_tiles(grid: xr.DataArray, meta: dict, stride_px: int, path, tiles, att
     n_levels = len(pyramid_levels(grid, meta, stride_px))
     counts = {"cells": (r1 - r0) * grid.sizes["x"], "valid": 0, "scored": 0}
     try:
-        def write(k: int, rows: slice, cols: slice, out: dict) -> None:
-            valid, scored = write_cells(nc, grid, calibration, k, rows, cols, out, r0)
+        def write(k: int, tile_rows: slice, tile_cols: slice, out: dict) -> None:
+            valid, scored = write_cells(nc, grid, calibration, k, tile_rows, tile_cols, out, r0)
             counts["valid"] += valid
             counts["scored"] += scored
 
         with _Writer(write) as writer:
-            for item in _progress_cells(tiles, progress, n_levels * counts["cells"]):
+            for item in progress_cells(tiles, progress, n_levels * counts["cells"]):
                 writer.put(*item)
     finally:
         with HDF5_LOCK:  # after an interrupt the writer may still be busy with a tile

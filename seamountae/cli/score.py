@@ -1,7 +1,6 @@
 import click
 import torch
 
-from ..config import load as load_config
 from ..errors import SeamountaeError
 from ..outputs import check_writable
 from ..pipeline import score_file
@@ -68,10 +67,8 @@ def command(grid_path, model_path, stride_px, batch_size, threads, tiles, tile_i
     if threads is not None and threads < 1:
         raise SeamountaeError(f"--threads {threads}: must be 1 or more")
     params = options.parameters("score", config_file, stride_px=stride_px, device=device, scheduler=scheduler,
-                                batch_size=None if batch_size == "auto" else batch_size)
+                                batch_size=batch_size)
     scheduler = params["scheduler"] or None
-    if batch_size == "auto" or (batch_size is None and "batch_size" not in load_config(config_file).get("score", {})):
-        params["batch_size"] = "auto"
     if scheduler is None:  # dask workers may have devices this machine lacks: they check their own
         options.check_device(params["device"])
     if threads is not None and scheduler is None:  # otherwise torch's default: every physical core (or OMP_NUM_THREADS)
