@@ -1,15 +1,18 @@
 """Detection quality of seamountae against a traditional detector, on real and synthetic grids.
 
-    python benchmarks/quality.py                 # full run (writes benchmarks/results/quality.json)
+    python benchmarks/quality.py                 # full run (writes benchmarks/results/quality.json, evidence.json)
     python benchmarks/quality.py --quick         # smoke run: 2 seeds, 5 epochs
-    python benchmarks/quality.py --only azores   # or synthetic / resolution
-    python benchmarks/quality.py --json          # JSON on stdout (the table then goes to stderr)
+    python benchmarks/quality.py --only azores   # or planted / synthetic / resolution / gebco
+    python benchmarks/quality.py --json          # JSON on stdout (the tables then go to stderr)
 
 seamountae runs through its library functions with the project's default parameters
 (seamountae.config.defaults), so the numbers follow whatever the library does today. The
 traditional detector (benchmarks/traditional.py: residual relief above a 60 km running median,
 one summit per blob above `min_residual_m`) runs on the same grids in the same run, its threshold
-chosen by best F1 on data the evaluation does not use.
+chosen by best F1 on data the evaluation does not use. Every case also reports seamountae with the
+model's evidence removed (the ablation: the combiner refitted on the grid's evidence alone, on the
+same calibration candidates, its threshold chosen the same way), and feeds the evidence table
+(benchmarks/evidence.py: the AUC of every piece of evidence over every candidate summit).
 
 Cases
 (a) Azores (../shared/data/azores): train on the catalogue seamounts west of 28°W (patches cut from
@@ -17,12 +20,21 @@ Cases
     catalogue east of 28°W. Recall counts entries with grid_relief_m >= 500; a detection matched to
     any catalogue entry counts as true (precision is a lower bound: the catalogue is incomplete).
     The mirrored split (train east, evaluate west, across the Mid-Atlantic Ridge) is reported too.
-(b) Synthetic (seamountae.synth): a model trained on separate synthetic grids (seeds 1000+: one
-    "plain", one "fabric") scores seeds 0..N-1 of "plain", "fabric", "gaps" and "empty". Recall
-    counts truth seamounts with height_m >= 500 (recall over all truth is shown too); counts are
-    pooled over seeds before P/R/F1, and the per-seed F1 range is shown.
-(c) Resolution: the Azores model (trained at 1′) scores the grid resampled to 0.5′ and 2′; the
-    east-side F1 is compared with the native one. The same for one synthetic plain seed.
+(b) Planted in the Azores: synthetic seamounts (every shape, 300-3000 m) planted east of 28°W at
+    least 25 km from every catalogued seamount, found with the west model. Recall is exact; a
+    detection within 15 km of a catalogued seamount counts neither way, any other unmatched one is
+    a false detection on real seafloor (or an uncatalogued real seamount).
+(c) Synthetic (seamountae.synth): a model trained on separate synthetic grids (seeds 1000+: one
+    "plain", one "fabric") scores seeds 0..N-1 of "plain", "fabric", "gaps", "empty" and
+    "ridges". Recall counts truth seamounts with height_m >= 500; counts are pooled over seeds
+    before P/R/F1, and the per-seed F1 range is shown.
+(d) Resolution: the west Azores model (trained at 1′) scores the grid resampled to 0.25′, 0.5′ and
+    2′; the east-side F1 is compared with the native one. The same for one synthetic plain seed.
+(e) GEBCO 15″ (../shared/data/gebco15s): a model trained on the whole Azores grid and catalogue
+    scores the real 15″ grids; the reference is the Kim & Wessel (2011) and Yesson et al. (2019)
+    catalogues together (an entry of one within 10 km of the other's counted once), recall over
+    entries >= 500 m. The central Indian Ocean tile has no catalogued seamount: every detection
+    there is false. The traditional detector's threshold is chosen on the Azores grid.
 
 Matching is one-to-one, nearest first, within MATCH_KM = 10 km. False detections per 10⁴ km² use
 the area of the evaluated grid's valid (non-NaN) cells. Nothing is cached between runs.
@@ -53,34 +65,46 @@ from seamountae.catalogue import read_catalogue
 from seamountae.config import defaults
 from seamountae.detection import detect
 from seamountae.evaluation import evaluate
-from seamountae.grid import KM_PER_DEGREE, canonical_grid, read_grid
-from seamountae.patches import tile
+from seamountae.grid import KM_PER_DEGREE, canonical_grid, haversine_km, read_grid
+from seamountae.patches import concat_patches, tile
 from seamountae.scoring import score
-from seamountae.synth import synthesize
+from seamountae.synth import plant, synthesize
 from seamountae.training import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import evidence as evidence_table  # noqa: E402
 from traditional import residual_relief, traditional_detect  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "../shared/data/azores"
+SHARED = ROOT / "../shared/data"
 RESULTS = ROOT / "benchmarks" / "results"
 
 MATCH_KM = 10.0
+NEAR_CATALOGUE_KM = 15.0  # planted case: a detection this close to a catalogued seamount counts neither way
 MIN_TARGET_M = 500.0  # recall counts reference seamounts at least this high
 SPLIT_LON = -28.0
-TRADITIONAL_CANDIDATES_M = (300, 400, 500, 600, 700)
+TRADITIONAL_CANDIDATES_M = (300, 400, 500, 600, 700, 800)
 TRADITIONAL_WINDOW_KM = 60.0
-SCENARIOS = ("plain", "fabric", "gaps", "empty")
+SCENARIOS = ("plain", "fabric", "gaps", "empty", "ridges")
+SEAMOUNT_FREE = ("empty", "ridges")
 TRAIN_SYNTH = ((1000, "plain"), (1001, "fabric"))  # disjoint from the test seeds 0..N-1
-RESOLUTIONS_ARCMIN = (0.5, 2.0)
+RESOLUTIONS_ARCMIN = (0.25, 0.5, 2.0)
+PLANT_SEED = 7
+GEBCO = {"ryukyu": "gebco2024_15s_ryukyu_n33_s28_w128_e134.nc", "marshall": "gebco15s_9.24_167.3.tif",
+         "indian": "gebco15s_-6.82_86.01.tif"}
+SEAMOUNT_FREE_TILE = "indian"
 
 TARGETS = {
-    "azores_margin": 0.10,  # F1(seamountae) - F1(traditional), east of 28°W
+    "azores_we_margin": 0.10,  # F1(seamountae) - F1(traditional), west → east
+    "azores_ew_margin": 0.05,  # east → west
     "plain_f1": 0.95,
     "fabric_f1": 0.80,
-    "empty_false_per_10k": 0.1,
+    "free_false_per_10k": 0.1,
+    "planted_recall": 0.90,
+    "ablation_drop": 0.05,
     "resolution_df1": 0.05,
+    "gebco_margin": 0.05,
+    "gebco_free_max_false": 1,
 }
 
 log = logging.getLogger("quality")
@@ -116,21 +140,46 @@ def valid_area_km2(grid: xr.DataArray, lon_range: tuple[float, float] | None = N
     return float((valid.sum(1) * row_km2).sum())
 
 
-def side(table: pd.DataFrame, which: str) -> pd.DataFrame:
+def side(table: pd.DataFrame, which: str | None) -> pd.DataFrame:
+    if which is None:
+        return table.reset_index(drop=True)
     lon = pd.to_numeric(table["lon"], errors="coerce")
     keep = lon >= SPLIT_LON if which == "east" else lon < SPLIT_LON
     return table[keep.to_numpy()].reset_index(drop=True)
 
 
-def lon_range(which: str) -> tuple[float, float]:
-    return (SPLIT_LON, math.inf) if which == "east" else (-math.inf, SPLIT_LON)
+def lon_range(which: str | None) -> tuple[float, float] | None:
+    return None if which is None else (SPLIT_LON, math.inf) if which == "east" else (-math.inf, SPLIT_LON)
+
+
+def far_from(table: pd.DataFrame, others: pd.DataFrame | None, km: float) -> pd.DataFrame:
+    """The rows of `table` farther than `km` from every row of `others`."""
+    if others is None or not len(table) or not len(others):
+        return table.reset_index(drop=True)
+    d = haversine_km(table["lon"].to_numpy(float)[:, None], table["lat"].to_numpy(float)[:, None],
+                     others["lon"].to_numpy(float)[None], others["lat"].to_numpy(float)[None])
+    return table[d.min(1) > km].reset_index(drop=True)
+
+
+class Case:
+    """One evaluation: a reference, the part of a grid evaluated, and what counts neither way."""
+
+    def __init__(self, name, grid, reference, height_column, region=None, ignore=None):
+        self.name, self.grid, self.reference, self.height_column = name, grid, reference, height_column
+        self.region, self.ignore = region, ignore  # region: "east"/"west"/None; ignore: catalogue or None
+        self.area_km2 = valid_area_km2(grid, lon_range(region))
+
+    def found(self, table: pd.DataFrame) -> pd.DataFrame:
+        return far_from(side(table, self.region), self.ignore, NEAR_CATALOGUE_KM)
+
+    def counts(self, table: pd.DataFrame) -> dict:
+        return counts(self.found(table), self.reference, self.area_km2, self.height_column)
 
 
 def counts(found: pd.DataFrame, reference: pd.DataFrame, area_km2: float, height_column: str) -> dict:
     """evaluate() reduced to the counts that pool over grids, plus the mistakes for diagnosis."""
     res = evaluate(found, reference, match_km=MATCH_KM, min_height_m=MIN_TARGET_M,
                    height_column=height_column, area_km2=area_km2)
-    # The mistakes, compactly (one short list per item, columns named once), for maps and diagnosis.
     cols = [k for k in ("lon", "lat", "height_m", "score", "basal_radius_km") if k in found.columns]
     false_rows = {"columns": cols, "rows": [[_num(found.iloc[item["index"]][k], 4 if k in ("lon", "lat") else 3 if k == "score" else 1)
                                              for k in cols] for item in res["false_detections"]]}
@@ -178,26 +227,14 @@ def resample(grid: xr.DataArray, spacing_factor: float) -> xr.DataArray:
 
     x, y = axis(grid.x), axis(grid.y)
     out = grid.interp(x=x, y=y, method="linear")
-    res = canonical_grid(out.values, x, y, geographic=bool(int(grid.attrs.get("geographic", 0))),
-                         crs=grid.attrs.get("crs"), source=f"{grid.attrs.get('source', '')} resampled x{spacing_factor:g}",
-                         mask_land=True)
-    return res
+    return canonical_grid(out.values, x, y, geographic=bool(int(grid.attrs.get("geographic", 0))),
+                          crs=grid.attrs.get("crs"), source=f"{grid.attrs.get('source', '')} resampled x{spacing_factor:g}",
+                          mask_land=True)
 
 
 def tile_many(pairs: list[tuple[xr.DataArray, pd.DataFrame]]) -> xr.Dataset:
-    """Training patches of several grids in one patch set (seamount ids kept distinct across grids)."""
-    sets, offset = [], 0
-    for grid, catalogue in pairs:
-        p = tile(grid, catalogue, **stage_params("tile", tile))
-        p = p.assign(seamount=p["seamount"] + offset)
-        offset = int(p["seamount"].max()) + 1
-        sets.append(p)
-    if len(sets) == 1:
-        return sets[0]
-    merged = xr.concat(sets, dim="sample", combine_attrs="override")
-    if "n_seamounts" in merged.attrs:
-        merged.attrs["n_seamounts"] = int(len(np.unique(merged["seamount"].values)))
-    return merged
+    """Training patches of several grids in one patch set."""
+    return concat_patches([tile(grid, catalogue, **stage_params("tile", tile)) for grid, catalogue in pairs])
 
 
 class Seamountae:
@@ -206,9 +243,8 @@ class Seamountae:
     def __init__(self, epochs: int | None, timings: dict):
         self.epochs = epochs
         self.timings = timings
-        # Within one run only: the same grid scored by the same model twice (the native-resolution
-        # rows repeat the Azores and synthetic cases) is scored once. Nothing outlives the run.
-        self._found: dict = {}
+        # Within one run only: the same grid scored by the same model twice is scored once.
+        self._scored: dict = {}
 
     def _time(self, key, t0):
         self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
@@ -220,26 +256,32 @@ class Seamountae:
         t0 = time.perf_counter()
         extra = {"epochs": self.epochs} if self.epochs else {}
         params = stage_params("train", train, **extra)
-        log.info("training %s: %d patches of %s seamounts, %s", label, patches.sizes["sample"],
-                 patches.attrs.get("n_seamounts", "?"), params)
+        log.info("training %s: %d patches of %s seamounts, %d candidates, %s", label, patches.sizes["sample"],
+                 patches.attrs.get("n_seamounts", "?"), patches.sizes["candidate"], params)
         model, meta = train(patches, **params, progress=False)
         self._time("train_s", t0)
-        log.info("trained %s in %.0f s", label, time.perf_counter() - t0)
+        log.info("trained %s in %.0f s: calibration F1 %.3f at %.3f", label, time.perf_counter() - t0,
+                 meta["threshold"]["f1"], meta["threshold"]["value"])
         return model, meta
 
-    def find(self, grid, model_meta):
+    def scores(self, grid, model_meta):
         model, meta = model_meta
         key = (grid.attrs.get("source"), grid.shape, float(grid.x[0]), float(grid.x[1]), id(model))
-        if key in self._found:
-            return self._found[key][1].copy()
-        t0 = time.perf_counter()
-        scores = score(grid, model, meta, **stage_params("score", score))
-        self._time("score_s", t0)
+        if key not in self._scored:
+            t0 = time.perf_counter()
+            self._scored[key] = (model, score(grid, model, meta, **stage_params("score", score)))
+            self._time("score_s", t0)
+        return self._scored[key][1]
+
+    def find(self, grid, model_meta, evidence=None):
+        """The catalogue of `grid` (with the score re-combined from `evidence` names, if given)."""
+        scores = self.scores(grid, model_meta)
+        if evidence is not None:
+            scores = evidence_table.rescored(scores, model_meta[1], evidence)
         t0 = time.perf_counter()
         table, _ = detect(scores, **stage_params("detect", detect))
         self._time("detect_s", t0)
-        self._found[key] = (model, table)  # holding the model keeps id(model) unique
-        return table.copy()
+        return table
 
 
 def traditional_choose(evals: list[tuple[xr.DataArray, np.ndarray, object]]) -> tuple[float, dict]:
@@ -258,171 +300,245 @@ def row(case, method, m, note="", **extra):
         "precision", "recall", "recall_all", "f1", "false_per_10k_km2")}, "note": note, **extra}
 
 
-# ----------------------------------------------------------------------------- (a) Azores
+def calibration_summary(meta: dict) -> dict:
+    return {**{k: meta["threshold"][k] for k in ("value", "f1", "f1_with_model_evidence", "f1_without_model_evidence")},
+            "evidence": meta["combiner"]["names"], "coef": meta["combiner"]["coef"]}
 
 
-def run_azores(sm: Seamountae, out: dict, need_mirror: bool = True) -> tuple | None:
-    grid_path, cat_path = DATA / "azores_bathy_1m.nc", DATA / "azores_catalogue.csv"
+class Runner:
+    """Runs the cases, keeping every row, every mistake and every candidate for the evidence table."""
+
+    def __init__(self, sm: Seamountae, out: dict):
+        self.sm, self.out = sm, out
+        self.candidates: list[tuple[str, pd.DataFrame, Case]] = []
+
+    def evaluate(self, label: str, cases: list[Case], model_meta, traditional_m: float, note: str = "", extra=None):
+        """seamountae, its ablation and the traditional detector on `cases` (pooled): three rows."""
+        detail = {}
+        other, other_evidence = evidence_table.counterpart(model_meta[1]["combiner"]["names"])
+        per_case = {"seamountae": [], other: [], "traditional": []}
+        for case in cases:
+            scores = self.sm.scores(case.grid, model_meta)
+            self.candidates.append((label, evidence_table.candidates_of(scores, model_meta[1]), case))
+            per_case["seamountae"].append(case.counts(self.sm.find(case.grid, model_meta)))
+            per_case[other].append(case.counts(self.sm.find(case.grid, model_meta, other_evidence)))
+            per_case["traditional"].append(case.counts(traditional_detect(case.grid, traditional_m, TRADITIONAL_WINDOW_KM)))
+        for method, parts in per_case.items():
+            m = metrics(parts)
+            spread = {}
+            if len(parts) > 1:
+                f1s = [metrics([p])["f1"] for p in parts]
+                f1s = [f for f in f1s if f is not None]
+                spread = {"f1_min": min(f1s) if f1s else None, "f1_max": max(f1s) if f1s else None}
+            self.out["rows"].append(row(label, method, m, note=(f"min_residual_m={traditional_m:g}" if method == "traditional"
+                                                                 else note), **spread, **(extra or {})))
+            detail[method] = {"metrics": m, "per_case": [{k: v for k, v in p.items()} for p in parts] if len(parts) > 1 else
+                              {"false_detections": parts[0]["false_detections"], "misses": parts[0]["misses"]}}
+        return detail
+
+
+# ----------------------------------------------------------------------------- (a, b, d) Azores
+
+
+def azores_data():
+    grid_path, cat_path = SHARED / "azores/azores_bathy_1m.nc", SHARED / "azores/azores_catalogue.csv"
     if not (grid_path.exists() and cat_path.exists()):
-        log.warning("skipping Azores: %s not found (see ../shared/data/README.md)", DATA.resolve())
-        out["azores"] = {"skipped": f"{DATA} not found"}
         return None
-    grid = read_grid(grid_path)  # the library defaults (config "grid" holds CLI spellings: var="", "auto")
-    catalogue = read_catalogue(cat_path)
+    return read_grid(grid_path), read_catalogue(cat_path)
+
+
+def traditional_on_side(grid, catalogue, which) -> tuple[float, dict]:
     residual = residual_relief(grid, TRADITIONAL_WINDOW_KM)
-    rows, detail = [], {"grid": str(grid_path.resolve()), "catalogue": str(cat_path.resolve()),
-                        "split_lon": SPLIT_LON, "height_column": "grid_relief_m"}
-    models = {}
-    splits = [("west", "east")] + ([("east", "west")] if need_mirror else [])
-    for train_side, eval_side in splits:
-        case = f"azores {train_side[0].upper()}→{eval_side[0].upper()}"
-        train_cat = side(catalogue, train_side)
-        eval_cat = side(catalogue, eval_side)
-        area = valid_area_km2(grid, lon_range(eval_side))
-        model_meta = sm.fit([(grid, train_cat)], f"Azores {train_side}")
-        models[train_side] = model_meta
-        log.info("scoring the Azores grid with the %s model", train_side)
-        found = side(sm.find(grid, model_meta), eval_side)
-        c_sm = counts(found, eval_cat, area, "grid_relief_m")
-        m_sm = metrics([c_sm])
-
-        tune_cat, tune_area = side(catalogue, train_side), valid_area_km2(grid, lon_range(train_side))
-        chosen, tune_f1 = traditional_choose([(grid, residual, lambda f: counts(side(f, train_side), tune_cat, tune_area, "grid_relief_m"))])
-        log.info("%s: traditional min_residual_m = %g (best F1 on the %s half: %s)", case, chosen, train_side, tune_f1)
-        c_tr = counts(side(traditional_detect(grid, chosen, TRADITIONAL_WINDOW_KM, residual=residual), eval_side),
-                      eval_cat, area, "grid_relief_m")
-        m_tr = metrics([c_tr])
-        rows.append(row(case, "seamountae", m_sm))
-        rows.append(row(case, "traditional", m_tr, note=f"min_residual_m={chosen:g}"))
-        detail[case] = {
-            "train_side": train_side, "eval_side": eval_side,
-            "n_train_seamounts": int(len(train_cat)),
-            "n_eval_catalogue": int(len(eval_cat)),
-            "eval_area_km2": area,
-            "seamountae": {"metrics": m_sm, "false_detections": c_sm["false_detections"], "misses": c_sm["misses"],
-                           "training": {k: model_meta[1].get("training", {}).get(k) for k in ("n_patches", "n_seamounts", "fit_error_median")}},
-            "traditional": {"metrics": m_tr, "min_residual_m": chosen, "selection_f1_on_" + train_side: tune_f1,
-                            "false_detections": c_tr["false_detections"], "misses": c_tr["misses"]},
-        }
-    out["azores"] = detail
-    out["rows"].extend(rows)
-    return grid, catalogue, models["west"], detail
+    cat, area = side(catalogue, which), valid_area_km2(grid, lon_range(which))
+    return traditional_choose([(grid, residual, lambda f: counts(side(f, which), cat, area, "grid_relief_m"))])
 
 
-# ----------------------------------------------------------------------------- (b) synthetic
+def run_azores(runner: Runner, parts: set, models: dict) -> None:
+    data = azores_data()
+    if data is None:
+        log.warning("skipping the Azores: %s not found (see ../shared/data/README.md)", SHARED.resolve())
+        runner.out["azores"] = {"skipped": "../shared/data/azores not found"}
+        return
+    grid, catalogue = data
+    sm, detail = runner.sm, {}
+    for train_side, eval_side in (("west", "east"), ("east", "west")):
+        if train_side == "east" and "azores" not in parts:
+            continue
+        key = f"azores {train_side}"
+        if key not in models:
+            models[key] = sm.fit([(grid, side(catalogue, train_side))], f"Azores {train_side}")
+        m_tr, tune = traditional_on_side(grid, catalogue, train_side)
+        if "azores" in parts:
+            case = Case(f"azores {train_side[0].upper()}→{eval_side[0].upper()}", grid, side(catalogue, eval_side),
+                        "grid_relief_m", eval_side)
+            detail[case.name] = runner.evaluate(case.name, [case], models[key], m_tr)
+            detail[case.name]["traditional_selection_f1"] = tune
+            detail[case.name]["calibration"] = calibration_summary(models[key][1])
+        if train_side == "west" and "planted" in parts:
+            planted, truth = plant(grid, seed=PLANT_SEED, region=(SPLIT_LON, float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1])),
+                                   avoid=catalogue, avoid_km=25.0)
+            log.info("planted %d seamounts east of %g°W (%d ≥ %g m)", len(truth), -SPLIT_LON,
+                     int((truth["height_m"] >= MIN_TARGET_M).sum()), MIN_TARGET_M)
+            case = Case("planted in Azores", planted, truth, "height_m", "east", ignore=catalogue)
+            detail[case.name] = runner.evaluate(case.name, [case], models[key], m_tr, note=f"{len(truth)} planted")
+        if train_side == "west" and "resolution" in parts:
+            native = None
+            for factor in (1.0, *RESOLUTIONS_ARCMIN):
+                g = grid if factor == 1.0 else resample(grid, factor)
+                log.info("resolution: Azores at %g′ (%d × %d)", factor, *g.shape)
+                case = Case(f"azores W→E @{factor:g}′", g, side(catalogue, "east"), "grid_relief_m", "east")
+                m = metrics([case.counts(sm.find(g, models[key]))])
+                native = m["f1"] if factor == 1.0 else native
+                df1 = None if factor == 1.0 else m["f1"] - native
+                runner.out["rows"].append(row(case.name, "seamountae", m,
+                                              note="native (trained at 1′)" if factor == 1.0 else f"ΔF1 {df1:+.3f}",
+                                              delta_f1=df1))
+    runner.out["azores"] = detail
 
 
-def synth_counts(found, truth, grid):
-    return counts(found, truth, valid_area_km2(grid), "height_m")
+# ----------------------------------------------------------------------------- (c) synthetic
 
 
-def run_synthetic(sm: Seamountae, out: dict, n_seeds: int, test: bool = True):
-    t0 = time.perf_counter()
-    train_grids = [(synthesize(seed=s, scenario=sc), s, sc) for s, sc in TRAIN_SYNTH]
-    model_meta = sm.fit([(g, t) for (g, t), _, _ in train_grids], "synthetic " + "+".join(f"{sc}:{s}" for s, sc in TRAIN_SYNTH))
-    if not test:
-        return model_meta
-    residuals = [(g, residual_relief(g, TRADITIONAL_WINDOW_KM), (lambda g, t: lambda f: synth_counts(f, t, g))(g, t))
-                 for (g, t), _, _ in train_grids]
-    chosen, tune_f1 = traditional_choose(residuals)
-    log.info("synthetic: traditional min_residual_m = %g (best pooled F1 on the training grids: %s)", chosen, tune_f1)
-    detail = {"train_grids": [{"seed": s, "scenario": sc, "n_truth": int(len(t))} for (g, t), s, sc in train_grids],
-              "test_seeds": list(range(n_seeds)), "height_column": "height_m",
-              "traditional_min_residual_m": chosen, "traditional_selection_f1": tune_f1, "scenarios": {}}
-    for scenario in SCENARIOS:
-        per_seed = {"seamountae": [], "traditional": []}
-        for seed in range(n_seeds):
-            grid, truth = synthesize(seed=seed, scenario=scenario)
-            log.info("synthetic %s seed %d: %d seamounts (%d ≥ %g m), %.1f%% missing", scenario, seed, len(truth),
-                     int((truth["height_m"] >= MIN_TARGET_M).sum()), MIN_TARGET_M, 100 * float(np.isnan(grid.values).mean()))
-            for method, found in (("seamountae", sm.find(grid, model_meta)),
-                                  ("traditional", traditional_detect(grid, chosen, TRADITIONAL_WINDOW_KM))):
-                c = synth_counts(found, truth, grid)
-                per_seed[method].append({"seed": seed, **c, **{k: v for k, v in metrics([c]).items() if k not in c}})
-        d = {}
-        for method, seeds in per_seed.items():
-            m = metrics(seeds)
-            f1s = [s["f1"] for s in seeds if s["f1"] is not None]
-            fps = [s["false_per_10k_km2"] for s in seeds]
-            spread = {"f1_min": min(f1s) if f1s else None, "f1_max": max(f1s) if f1s else None,
-                      "false_per_10k_min": min(fps), "false_per_10k_max": max(fps)}
-            note = f"min_residual_m={chosen:g}" if method == "traditional" else ""
-            out["rows"].append(row(f"synth {scenario} ×{n_seeds}", method, m, note=note, **spread))
-            d[method] = {"metrics": m, "spread": spread, "per_seed": seeds}
-        detail["scenarios"][scenario] = d
-    out["synthetic"] = detail
-    t = time.perf_counter() - t0
-    log.info("synthetic suite done in %.0f s", t)
-    return model_meta
-
-
-# ----------------------------------------------------------------------------- (c) resolution
-
-
-def run_resolution(sm: Seamountae, out: dict, azores, synth_model):
-    detail = {}
-    if azores is not None:
-        grid, catalogue, model_meta, _ = azores
-        eval_cat = side(catalogue, "east")
-        res = {}
-        for factor in (1.0, *RESOLUTIONS_ARCMIN):
-            g = grid if factor == 1.0 else resample(grid, factor)
-            log.info("resolution: Azores at %g′ (%d × %d)", factor, *g.shape)
-            found = side(sm.find(g, model_meta), "east")
-            res[factor] = metrics([counts(found, eval_cat, valid_area_km2(g, lon_range("east")), "grid_relief_m")])
-        detail["azores"] = _resolution_rows(out, "azores W→E", res)
-    if synth_model is not None:
+def run_synthetic(runner: Runner, parts: set, n_seeds: int) -> None:
+    train_grids = [synthesize(seed=s, scenario=sc) for s, sc in TRAIN_SYNTH]
+    model_meta = runner.sm.fit(train_grids, "synthetic " + "+".join(f"{sc}:{s}" for s, sc in TRAIN_SYNTH))
+    residuals = [(g, residual_relief(g, TRADITIONAL_WINDOW_KM), (lambda g, t: lambda f: counts(f, t, valid_area_km2(g), "height_m"))(g, t))
+                 for g, t in train_grids]
+    m_tr, tune = traditional_choose(residuals)
+    detail = {"train_grids": [{"seed": s, "scenario": sc} for s, sc in TRAIN_SYNTH], "traditional_min_residual_m": m_tr,
+              "traditional_selection_f1": tune, "calibration": calibration_summary(model_meta[1])}
+    if "synthetic" in parts:
+        for scenario in SCENARIOS:
+            cases = []
+            for seed in range(n_seeds):
+                grid, truth = synthesize(seed=seed, scenario=scenario)
+                cases.append(Case(f"synth {scenario} {seed}", grid, truth, "height_m"))
+            label = f"synth {scenario} ×{n_seeds}"
+            detail[label] = runner.evaluate(label, cases, model_meta, m_tr)
+    if "resolution" in parts:
         grid, truth = synthesize(seed=0, scenario="plain")
-        res = {}
-        for factor in (1.0, *RESOLUTIONS_ARCMIN):
+        native = None
+        for factor in (1.0, 0.5, 2.0):
             g = grid if factor == 1.0 else resample(grid, factor)
-            log.info("resolution: synthetic plain seed 0 at %g′ (%d × %d)", factor, *g.shape)
-            res[factor] = metrics([synth_counts(sm.find(g, synth_model), truth, g)])
-        detail["synthetic_plain_seed0"] = _resolution_rows(out, "synth plain seed 0", res)
-    out["resolution"] = detail
+            case = Case(f"synth plain seed 0 @{factor:g}′", g, truth, "height_m")
+            m = metrics([case.counts(runner.sm.find(g, model_meta))])
+            native = m["f1"] if factor == 1.0 else native
+            df1 = None if factor == 1.0 else m["f1"] - native
+            runner.out["rows"].append(row(case.name, "seamountae", m, note="native (trained at 1′)" if factor == 1.0 else
+                                          f"ΔF1 {df1:+.3f}", delta_f1=df1))
+    runner.out["synthetic"] = detail
 
 
-def _resolution_rows(out, case, res):
-    native = res[1.0]["f1"]
-    d = {}
-    for factor, m in res.items():
-        df1 = None if factor == 1.0 or m["f1"] is None or native is None else m["f1"] - native
-        note = "native (trained at 1′)" if factor == 1.0 else f"ΔF1 {df1:+.3f}"
-        out["rows"].append(row(f"{case} @{factor:g}′", "seamountae", m, note=note, delta_f1=df1))
-        d[f"{factor:g}arcmin"] = {"metrics": m, "delta_f1": df1}
-    return d
+# ----------------------------------------------------------------------------- (e) GEBCO 15″
+
+
+def global_reference(grid: xr.DataArray) -> pd.DataFrame:
+    """Kim & Wessel and Yesson et al. entries inside the grid, as distributed; a Yesson peak within
+    MATCH_KM of a Kim & Wessel seamount is the same seamount, counted once."""
+    folder = SHARED / "catalogues"
+    kw = pd.read_csv(folder / "KWSMTSv01.txt", sep="\t", skiprows=16)
+    kw = pd.DataFrame({"lon": kw["Longitude"], "lat": kw["Latitude"], "height_m": kw["Height"], "name": kw["ID"]})
+    ys = pd.read_csv(folder / "yesson2019_seamounts.csv")
+    ys = pd.DataFrame({"lon": ys["X"], "lat": ys["Y"], "height_m": ys["Height"], "name": "Y-" + ys["PeakID"].astype(str)})
+    x0, x1, y0, y1 = float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1])
+
+    def inside(t):
+        return t[(t.lon >= x0) & (t.lon <= x1) & (t.lat >= y0) & (t.lat <= y1)].reset_index(drop=True)
+
+    kw, ys = inside(kw), inside(ys)
+    return pd.concat([kw, far_from(ys, kw, MATCH_KM)], ignore_index=True)
+
+
+def run_gebco(runner: Runner, models: dict) -> None:
+    data = azores_data()
+    paths = {name: SHARED / "gebco15s" / f for name, f in GEBCO.items()}
+    if data is None or not all(p.exists() for p in paths.values()):
+        log.warning("skipping GEBCO: the Azores or ../shared/data/gebco15s not found")
+        runner.out["gebco"] = {"skipped": "data not found"}
+        return
+    grid, catalogue = data
+    if "azores all" not in models:
+        models["azores all"] = runner.sm.fit([(grid, catalogue)], "Azores, whole grid")
+    m_tr, tune = traditional_on_side(grid, catalogue, None)
+    detail = {"traditional_selection_f1": tune}
+    for name, path in paths.items():
+        g = read_grid(path)
+        case = Case(f"gebco 15″ {name}", g, global_reference(g), "height_m")
+        log.info("GEBCO %s: %d × %d cells, %d reference seamounts", name, *g.shape, len(case.reference))
+        detail[case.name] = runner.evaluate(case.name, [case], models["azores all"], m_tr, note=f"{len(case.reference)} in KW ∪ Yesson")
+    runner.out["gebco"] = detail
 
 
 # ----------------------------------------------------------------------------- report
 
 
+def _pick(out, case, method):
+    return next((r for r in out["rows"] if r["case"] == case and r["method"] == method), None)
+
+
 def targets(out: dict) -> list[dict]:
     lines = []
-    az = [r for r in out["rows"] if r["case"] == "azores W→E"]
-    if az:
-        sm, tr = (next(r for r in az if r["method"] == m) for m in ("seamountae", "traditional"))
-        margin = (sm["f1"] or 0) - (tr["f1"] or 0)
-        lines.append({"target": f"Azores east of 28°W: F1 ≥ traditional + {TARGETS['azores_margin']:.2f}",
-                      "value": f"{sm['f1']:.3f} vs {tr['f1']:.3f} (margin {margin:+.3f})",
-                      "met": margin >= TARGETS["azores_margin"]})
-    syn = {r["case"].split()[1]: r for r in out["rows"] if r["case"].startswith("synth ") and "×" in r["case"] and r["method"] == "seamountae"}
-    syn_tr = {r["case"].split()[1]: r for r in out["rows"] if r["case"].startswith("synth ") and "×" in r["case"] and r["method"] == "traditional"}
-    for scen, key, label in (("plain", "plain_f1", "Synthetic plain: F1 ≥"), ("fabric", "fabric_f1", "Synthetic rough fabric: F1 ≥")):
-        if scen in syn:
-            f1 = syn[scen]["f1"] or 0.0
-            lines.append({"target": f"{label} {TARGETS[key]:.2f}",
-                          "value": f"{f1:.3f} (per seed {_fmt(syn[scen]['f1_min'])}–{_fmt(syn[scen]['f1_max'])}; traditional {_fmt(syn_tr[scen]['f1'])})",
-                          "met": f1 >= TARGETS[key]})
-    if "empty" in syn:
-        v = syn["empty"]["false_per_10k_km2"]
-        lines.append({"target": f"Seamount-free grids: ≤ {TARGETS['empty_false_per_10k']:g} false detections per 10⁴ km²",
-                      "value": f"{v:.3f} ({syn['empty']['n_found']} detections; traditional {syn_tr['empty']['false_per_10k_km2']:.3f})",
-                      "met": v <= TARGETS["empty_false_per_10k"]})
+
+    def add(target, value, met):
+        lines.append({"target": target, "value": value, "met": bool(met)})
+
+    for case, key in (("azores W→E", "azores_we_margin"), ("azores E→W", "azores_ew_margin")):
+        sm, tr = _pick(out, case, "seamountae"), _pick(out, case, "traditional")
+        if sm and tr:
+            margin = (sm["f1"] or 0) - (tr["f1"] or 0)
+            add(f"{case}: F1 ≥ traditional + {TARGETS[key]:.2f}", f"{sm['f1']:.3f} vs {tr['f1']:.3f} (margin {margin:+.3f})",
+                margin >= TARGETS[key])
+    n = {r["case"].split("×")[-1] for r in out["rows"] if r["case"].startswith("synth ") and "×" in r["case"]}
+    for r in out["rows"]:
+        if r["method"] != "seamountae" or "@" in r["case"]:
+            continue
+        tr = _pick(out, r["case"], "traditional")
+        if tr and r["f1"] is not None:
+            add(f"{r['case']}: F1 ≥ traditional", f"{r['f1']:.3f} vs {_fmt(tr['f1'])}", r["f1"] >= (tr["f1"] or 0))
+    for scen, key, label in (("plain", "plain_f1", "Synthetic plain: F1 ≥"), ("fabric", "fabric_f1", "Synthetic fabric: F1 ≥")):
+        for suffix in n:
+            r = _pick(out, f"synth {scen} ×{suffix}", "seamountae")
+            if r:
+                add(f"{label} {TARGETS[key]:.2f}", f"{r['f1']:.3f} (per seed {_fmt(r.get('f1_min'))}–{_fmt(r.get('f1_max'))})",
+                    (r["f1"] or 0) >= TARGETS[key])
+    for scen in SEAMOUNT_FREE:
+        for suffix in n:
+            r = _pick(out, f"synth {scen} ×{suffix}", "seamountae")
+            tr = _pick(out, f"synth {scen} ×{suffix}", "traditional")
+            if r:
+                add(f"Synthetic {scen}: ≤ {TARGETS['free_false_per_10k']:g} false detections per 10⁴ km²",
+                    f"{r['false_per_10k_km2']:.3f} ({r['n_found']} detections; traditional {tr['false_per_10k_km2']:.3f})",
+                    r["false_per_10k_km2"] <= TARGETS["free_false_per_10k"])
+    r, tr = _pick(out, "planted in Azores", "seamountae"), _pick(out, "planted in Azores", "traditional")
+    if r and tr:
+        add(f"Planted in Azores: recall ≥ {TARGETS['planted_recall']:.2f} of planted ≥ {MIN_TARGET_M:g} m, fewer false "
+            "detections than traditional", f"recall {_fmt(r['recall'])}, {r['false_per_10k_km2']:.3f} false per 10⁴ km² "
+            f"(traditional {tr['false_per_10k_km2']:.3f})",
+            (r["recall"] or 0) >= TARGETS["planted_recall"] and r["false_per_10k_km2"] < tr["false_per_10k_km2"])
+    for case in ["synth fabric ×" + s for s in n] + ["planted in Azores", "azores W→E", "azores E→W"]:
+        rows = {r["method"]: r for r in out["rows"] if r["case"] == case}
+        default = rows.get("seamountae")
+        with_ = rows.get(evidence_table.WITH, default if evidence_table.WITHOUT in rows else None)
+        without = rows.get(evidence_table.WITHOUT, default if evidence_table.WITH in rows else None)
+        if with_ and without and with_["f1"] is not None:
+            drop = with_["f1"] - (without["f1"] or 0)
+            add(f"Ablation {case}: F1 drops by ≥ {TARGETS['ablation_drop']:.2f} without the autoencoder's evidence",
+                f"{with_['f1']:.3f} with, {_fmt(without['f1'])} without (drop {drop:+.3f})", drop >= TARGETS["ablation_drop"])
     for r in out["rows"]:
         if r.get("delta_f1") is not None:
-            lines.append({"target": f"Resolution {r['case']}: |ΔF1| ≤ {TARGETS['resolution_df1']:.2f} vs native",
-                          "value": f"{r['f1']:.3f} (ΔF1 {r['delta_f1']:+.3f})",
-                          "met": abs(r["delta_f1"]) <= TARGETS["resolution_df1"]})
+            add(f"Resolution {r['case']}: |ΔF1| ≤ {TARGETS['resolution_df1']:.2f} vs native", f"{r['f1']:.3f} (ΔF1 {r['delta_f1']:+.3f})",
+                abs(r["delta_f1"]) <= TARGETS["resolution_df1"])
+    for name in GEBCO:
+        r, tr = _pick(out, f"gebco 15″ {name}", "seamountae"), _pick(out, f"gebco 15″ {name}", "traditional")
+        if not (r and tr):
+            continue
+        if name == SEAMOUNT_FREE_TILE:
+            add(f"GEBCO 15″ {name} (no catalogued seamount): ≤ {TARGETS['gebco_free_max_false']} false detection",
+                f"{r['fp']} (traditional {tr['fp']})", r["fp"] <= TARGETS["gebco_free_max_false"])
+        else:
+            margin = (r["f1"] or 0) - (tr["f1"] or 0)
+            add(f"GEBCO 15″ {name}: F1 ≥ traditional + {TARGETS['gebco_margin']:.2f}",
+                f"{_fmt(r['f1'])} vs {_fmt(tr['f1'])} (margin {margin:+.3f})", margin >= TARGETS["gebco_margin"])
     return lines
 
 
@@ -430,8 +546,8 @@ def _fmt(v, spec=".3f"):
     return "-" if v is None else format(v, spec)
 
 
-COLUMNS = (("case", 24, "s"), ("method", 12, "s"), ("n_found", 8, "d"), ("precision", 6, ".3f"), ("recall", 6, ".3f"),
-           ("f1", 6, ".3f"), ("false_per_10k_km2", 10, ".3f"), ("recall_all", 6, ".3f"), ("f1_range", 12, "s"), ("note", 0, "s"))
+COLUMNS = (("case", 24, "s"), ("method", 33, "s"), ("n_found", 7, "d"), ("precision", 6, ".3f"), ("recall", 6, ".3f"),
+           ("f1", 6, ".3f"), ("false_per_10k_km2", 12, ".3f"), ("recall_all", 6, ".3f"), ("f1_range", 12, "s"), ("note", 0, "s"))
 HEADERS = {"precision": "P", "recall": "R", "f1": "F1", "false_per_10k_km2": "false/10⁴km²", "recall_all": "R_all",
            "f1_range": "F1 min–max"}
 
@@ -450,9 +566,8 @@ def format_table(out: dict) -> str:
         lines.append("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, (_, w, _)) in enumerate(zip(cells, COLUMNS))))
     lines.append("")
     lines.append(f"P: detections matched one-to-one to any reference seamount within {MATCH_KM:g} km; "
-                 f"R: over reference seamounts ≥ {MIN_TARGET_M:g} m (Azores: grid_relief_m, synthetic: height_m); "
-                 "R_all: over all reference seamounts.")
-    lines.append("Azores precision is a lower bound (uncatalogued seamounts count as false). "
+                 f"R: over reference seamounts ≥ {MIN_TARGET_M:g} m; R_all: over all reference seamounts.")
+    lines.append("Real-data precision is a lower bound (uncatalogued seamounts count as false). "
                  "Synthetic rows pool counts over seeds; F1 min–max is the per-seed spread.")
     lines.append("")
     lines.append("Targets:")
@@ -460,7 +575,8 @@ def format_table(out: dict) -> str:
         lines.append(f"  [{'yes' if t['met'] else 'NO '}] {t['target']}: {t['value']}")
     lines.append("")
     lines.append(f"runtime {out['runtime_s']:.0f} s wall, {out['cpu_time_s']:.0f} s CPU "
-                 f"(load average {out['load_average_1min']['start']:.1f} → {out['load_average_1min']['end']:.1f}); seamountae {out['seamountae_version']}, commit {out['git']['commit'] or '?'}"
+                 f"(load average {out['load_average_1min']['start']:.1f} → {out['load_average_1min']['end']:.1f}); "
+                 f"seamountae {out['seamountae_version']}, commit {out['git']['commit'] or '?'}"
                  f"{' (+ uncommitted changes)' if out['git']['dirty'] else ''}; {out['machine']}")
     return "\n".join(lines)
 
@@ -497,40 +613,27 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 5 training epochs")
-    ap.add_argument("--only", choices=("azores", "synthetic", "resolution"), help="run one part only")
-    ap.add_argument("--seeds", type=int, default=None, help="synthetic test seeds per scenario (default 5, --quick 2)")
-    ap.add_argument("--json", action="store_true", help="print the JSON on stdout (the table goes to stderr)")
-    ap.add_argument("--output", type=Path, default=None,
-                    help="JSON path (default benchmarks/results/quality.json for a full run, "
-                         "quality-quick.json / quality-<part>.json otherwise); a .md table is written beside it")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    n_seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
-    if not 1 <= n_seeds <= min(s for s, _ in TRAIN_SYNTH):
-        ap.error(f"--seeds must be between 1 and {min(s for s, _ in TRAIN_SYNTH)} (training seeds start there)")
-    epochs = 5 if args.quick else None
-    parts = {args.only} if args.only else {"azores", "synthetic", "resolution"}
+PARTS = ("azores", "planted", "synthetic", "resolution", "gebco")
 
+
+def run_all(parts: set, n_seeds: int, epochs: int | None) -> tuple[dict, Runner]:
+    """Every case of `parts`: the quality report and the runner that holds every judged candidate."""
     start, cpu_start = time.perf_counter(), time.process_time()
     load_start = os.getloadavg()
     timings: dict = {}
-    sm = Seamountae(epochs, timings)
     out = {
         "benchmark": "quality",
         "seamountae_version": seamountae.__version__,
         "git": git_info(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
                    f"({'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}, {torch.get_num_threads()} threads)",
-        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "mode": "quick" if args.quick else "full",
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "parts": sorted(parts),
         "parameters": {
             "seamountae": {stage: {**defaults(stage), **({"epochs": epochs} if stage == "train" and epochs else {})}
                            for stage in ("grid", "tile", "train", "score", "detect")},
             "match_km": MATCH_KM, "min_target_height_m": MIN_TARGET_M, "split_lon": SPLIT_LON,
+            "near_catalogue_km": NEAR_CATALOGUE_KM,
             "traditional": {"window_km": TRADITIONAL_WINDOW_KM, "min_residual_candidates_m": list(TRADITIONAL_CANDIDATES_M)},
             "synthetic": {"scenarios": list(SCENARIOS), "test_seeds": list(range(n_seeds)),
                           "train_grids": [{"seed": s, "scenario": sc} for s, sc in TRAIN_SYNTH]},
@@ -539,41 +642,65 @@ def main(argv=None) -> int:
         "targets_spec": TARGETS,
         "rows": [],
     }
-
-    azores = None
-    if parts & {"azores", "resolution"}:
-        if "azores" in parts:
-            azores = run_azores(sm, out)
-        else:  # resolution alone needs only the west-trained model
-            sub: dict = {"rows": []}
-            azores = run_azores(sm, sub, need_mirror=False)
-    synth_model = None
-    if "synthetic" in parts:
-        synth_model = run_synthetic(sm, out, n_seeds)
-    elif "resolution" in parts:
-        synth_model = run_synthetic(sm, out, n_seeds, test=False)
-    if "resolution" in parts:
-        run_resolution(sm, out, azores, synth_model)
-
+    runner = Runner(Seamountae(epochs, timings), out)
+    models: dict = {}
+    if parts & {"azores", "planted", "resolution"}:
+        run_azores(runner, parts, models)
+    if parts & {"synthetic", "resolution"}:
+        run_synthetic(runner, parts, n_seeds)
+    if "gebco" in parts:
+        run_gebco(runner, models)
     out["runtime_s"] = time.perf_counter() - start
     out["cpu_time_s"] = time.process_time() - cpu_start
     out["load_average_1min"] = {"start": load_start[0], "end": os.getloadavg()[0]}
     out["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     out["targets"] = targets(out)
-    table = format_table(out)
+    return out, runner
 
+
+def parse(argv, description):
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 5 training epochs")
+    ap.add_argument("--only", choices=PARTS, action="append", help="run these parts only (repeatable)")
+    ap.add_argument("--seeds", type=int, default=None, help="synthetic test seeds per scenario (default 5, --quick 2)")
+    ap.add_argument("--json", action="store_true", help="print the JSON on stdout (the tables go to stderr)")
+    ap.add_argument("--output", type=Path, default=None,
+                    help="JSON path (default benchmarks/results/quality.json for a full run, quality-quick.json / "
+                         "quality-<parts>.json otherwise); a .md table is written beside it, and the evidence table "
+                         "as evidence*.json/.md")
+    args = ap.parse_args(argv)
+    n_seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
+    if not 1 <= n_seeds <= min(s for s, _ in TRAIN_SYNTH):
+        ap.error(f"--seeds must be between 1 and {min(s for s, _ in TRAIN_SYNTH)} (training seeds start there)")
+    return args, n_seeds
+
+
+def output_path(args) -> Path:
     if args.output is not None:
-        path = args.output
-    elif args.quick:
-        path = RESULTS / "quality-quick.json"
-    elif args.only:
-        path = RESULTS / f"quality-{args.only}.json"
-    else:
-        path = RESULTS / "quality.json"
+        return args.output
+    if args.quick:
+        return RESULTS / "quality-quick.json"
+    if args.only:
+        return RESULTS / f"quality-{'-'.join(sorted(args.only))}.json"
+    return RESULTS / "quality.json"
+
+
+def main(argv=None) -> int:
+    args, n_seeds = parse(argv, __doc__.split("\n\n")[0])
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    parts = set(args.only) if args.only else set(PARTS)
+    out, runner = run_all(parts, n_seeds, 5 if args.quick else None)
+    evidence = evidence_table.table(runner.candidates, out)
+    path = output_path(args)
     text = to_json(out)
     write_atomic(path, text + "\n")
     write_atomic(path.with_suffix(".md"), format_markdown(out))
-    log.info("wrote %s and %s (%.0f s)", path, path.with_suffix(".md").name, out["runtime_s"])
+    evidence_path = path.with_name(path.name.replace("quality", "evidence") if "quality" in path.name
+                                   else f"{path.stem}-evidence{path.suffix}")
+    write_atomic(evidence_path, to_json(evidence) + "\n")
+    write_atomic(evidence_path.with_suffix(".md"), evidence_table.format_markdown(evidence))
+    log.info("wrote %s, %s and %s (%.0f s)", path, path.with_suffix(".md").name, evidence_path.name, out["runtime_s"])
+    table = format_table(out) + "\n\n" + evidence_table.format_text(evidence)
     if args.json:
         print(table, file=sys.stderr)
         print(text)

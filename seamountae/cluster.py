@@ -17,6 +17,7 @@ dask and distributed are an optional extra: `pip install 'seamountae[dask]'`.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from pathlib import Path
@@ -209,6 +210,12 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
                 counts["scored"] += scored
                 patches += n
         counts["patches"] = patches
+        # The candidates are few: judged here, by the model the workers got.
+        from .evidence import judge_grid
+        from .model import load_artifact
+        from .scoring import append_candidates
+
+        counts["candidates"] = append_candidates(path, judge_grid(grid, load_artifact(io.BytesIO(model_bytes))[0], meta, rows))
         return counts
     finally:
         cluster = getattr(client, "cluster", None)

@@ -21,10 +21,14 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
     "tile": {
         "patch_km": (48.0, "reference patch width in km; the pyramid levels are multiples of it"),
         "patch_px": (32, "patch width in pixels after resampling; multiple of 8"),
-        "pyramid": ([1.0], "patch widths searched by score, as multiples of patch_km; e.g. [0.5, 1, 2] with radius_ratio 4 for multi-scale"),
-        "radius_ratio": (0.0, "training patch width in basal radii of its seamount, kept within the pyramid (0: every patch patch_km wide)"),
+        "pyramid": ([1.0], "patch widths of the score map, as multiples of patch_km (e.g. [0.5, 1, 2])"),
+        "radius_ratio": (6.0, "a seamount's own patch is this many basal radii wide, within window_km (0: patch_km wide)"),
+        "window_km": ([24.0, 96.0], "smallest and largest own patch width in km"),
+        "min_height_m": (300.0, "a candidate summit stands at least this high above its own surroundings"),
+        "separation_km": (6.0, "a candidate summit is the highest cell within this distance"),
+        "missing_buffer_km": (5.0, "no candidate this close to missing cells (land, gaps): the real top may hide there"),
         "shifts_px": (1, "training patches are also cut 1..N pixels off-centre"),
-        "scales": ([0.85, 1.0, 1.15], "training patches are also cut at these relative sizes (with a pyramid: span its steps, e.g. [0.71, 1, 1.41])"),
+        "scales": ([0.85, 1.0, 1.15], "training patches are also cut at these relative sizes"),
         "snap_km": (5.0, "move each catalogue position to the highest cell within this distance (0: keep as given)"),
     },
     "train": {
@@ -34,7 +38,9 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "width": (16, "channels of the first convolution (doubled at each of the 3 levels)"),
         "batch_size": (128, "patches per optimisation step"),
         "learning_rate": (0.002, "peak learning rate of the one-cycle schedule"),
-        "holdout_fraction": (0.2, "fraction of seamounts held out to calibrate the score"),
+        "folds": (4, "calibration folds: each fold of the training seamounts is judged by a model trained without it"),
+        "evidence": (["log_height", "log_steepness", "closure", "elongation"],
+                     "the evidence the seamount score combines (see the README's evidence table); the autoencoder's: log_error, error_contrast, latent_distance"),
         "device": ("auto", "auto, cpu, cuda or cuda:N"),
     },
     "score": {
@@ -44,10 +50,8 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "scheduler": ("", "score on dask: local:N, tcp://HOST:PORT or a scheduler file; empty: in this process"),
     },
     "detect": {
-        "threshold": ("auto", "minimum score (0..1) of a seamount-like cell; auto = 0.05"),
-        "min_relief_m": (200.0, "minimum relief of a seamount-like patch centre above its surroundings"),
-        "min_height_m": (550.0, "minimum measured height of a reported seamount (chosen on the Azores tuning split)"),
-        "missing_buffer_km": (5.0, "drop summits this close to missing cells (land, gaps): the real top may hide there"),
+        "threshold": ("auto", "minimum seamount score (0..1) of a reported candidate; auto: the model's own (best F1 on its training grid)"),
+        "min_height_m": (0.0, "report only seamounts at least this high (0: every candidate the model's rules allow)"),
         "min_separation_km": (6.0, "closest two reported summits may be; duplicates within half a basal radius merge too"),
     },
     "export": {
@@ -108,6 +112,12 @@ def load(path: str | Path | None) -> dict:
     return content
 
 
+def _evidence_names() -> tuple[str, ...]:
+    from .evidence import EVIDENCE  # evidence.py takes its defaults from here: imported when first needed
+
+    return EVIDENCE
+
+
 # Allowed values beyond the default's type: (test, what the user is told).
 _POSITIVE = (lambda v: v > 0, "must be greater than 0")
 _AT_LEAST_1 = (lambda v: v >= 1, "must be 1 or more")
@@ -119,12 +129,20 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("tile", "scales"): (lambda v: len(v) > 0 and all(s > 0 for s in v), "must be a non-empty list of positive numbers"),
     ("tile", "pyramid"): (lambda v: len(v) > 0 and all(s > 0 for s in v), "must be a non-empty list of positive numbers"),
     ("tile", "radius_ratio"): (lambda v: v >= 0, "must be 0 (off) or more"),
+    ("tile", "window_km"): (lambda v: len(v) == 2 and 0 < v[0] <= v[1], "must be [smallest, largest], both positive (e.g. [24, 96])"),
+    ("tile", "min_height_m"): (lambda v: v > 0, "must be greater than 0"),
+    ("tile", "separation_km"): _POSITIVE,
+    ("tile", "missing_buffer_km"): (lambda v: v >= 0, "must be 0 or more"),
+    ("detect", "min_height_m"): (lambda v: v >= 0, "must be 0 (all) or more"),
+    ("detect", "min_separation_km"): (lambda v: v >= 0, "must be 0 or more"),
     ("train", "epochs"): _AT_LEAST_1,
     ("train", "latent"): _AT_LEAST_1,
     ("train", "width"): _AT_LEAST_1,
     ("train", "batch_size"): _AT_LEAST_1,
     ("train", "learning_rate"): _POSITIVE,
-    ("train", "holdout_fraction"): (lambda v: 0 <= v < 1, "must be at least 0 and below 1"),
+    ("train", "folds"): (lambda v: v >= 2, "must be 2 or more"),
+    ("train", "evidence"): (lambda v: len(v) > 0 and len(set(v)) == len(v) and set(v) <= set(_evidence_names()),
+                            "must be a non-empty list of distinct evidence names (see the README's evidence table)"),
     ("train", "device"): (lambda v: v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()),
                           "must be auto, cpu, cuda or cuda:N"),
     ("score", "stride_px"): _AT_LEAST_1,
@@ -159,12 +177,15 @@ def check(stage: str, key: str, value: object) -> str | None:
         ok_type = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, float):
         ok_type = _is_number(value)
+    elif isinstance(default, list) and default and isinstance(default[0], str):
+        ok_type = isinstance(value, list) and all(isinstance(v, str) for v in value)
     elif isinstance(default, list):
         ok_type = isinstance(value, list) and all(_is_number(v) for v in value)
     else:
         ok_type = isinstance(value, type(default))
     if not ok_type:
-        kind = {bool: "true or false", int: "a whole number", float: "a number", list: "a list of numbers", str: "a string"}
+        kind = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+                list: "a list of names" if isinstance(default, list) and isinstance(default[0], str) else "a list of numbers"}
         return f"must be {kind.get(type(default), type(default).__name__)}"
     rule = _RULES.get((stage, key))
     if rule and not rule[0](value):

@@ -246,11 +246,66 @@ def cell_size_km(grid: xr.DataArray) -> tuple[float, float]:
     return dy / 1000.0, dx / 1000.0
 
 
+def wraps(grid: xr.DataArray) -> bool:
+    """True for a geographic grid that goes all the way round in longitude."""
+    if not int(grid.attrs.get("geographic", 0)):
+        return False
+    nx = grid.sizes["x"]
+    step = float(grid.x[-1] - grid.x[0]) / (nx - 1)
+    return nx * step >= 360.0 - step / 2
+
+
+def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, wrap: bool = False) -> np.ndarray:
+    """grid[r0:r1, c0:c1] as float32, NaN where the window leaves the grid (reads only what it needs).
+
+    With `wrap`, columns outside the grid are taken across the antimeridian (modulo the width).
+    """
+    ny, nx = grid.shape
+    out = np.full((r1 - r0, c1 - c0), np.nan, np.float32)
+    rr0, rr1 = max(r0, 0), min(r1, ny)
+    if rr0 >= rr1 or c0 >= c1:
+        return out
+    if not wrap:
+        cc0, cc1 = max(c0, 0), min(c1, nx)
+        if cc0 < cc1:
+            out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = grid[rr0:rr1, cc0:cc1].values
+        return out
+    c = c0
+    while c < c1:  # whole laps of the globe, then the pieces of the last one
+        start = c % nx
+        n = min(nx - start, c1 - c)
+        out[rr0 - r0 : rr1 - r0, c - c0 : c - c0 + n] = grid[rr0:rr1, start : start + n].values
+        c += n
+    return out
+
+
 def haversine_km(lon1, lat1, lon2, lat2):
     """Great-circle distance in km between points given in degrees, on a sphere of EARTH_RADIUS_KM."""
     lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lon1, lat1, lon2, lat2))
     a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def nearest_km(grid: xr.DataArray, x, y, x_ref, y_ref) -> tuple[np.ndarray, np.ndarray]:
+    """For each point (x, y) in `grid`'s coordinates: the distance in km to the nearest of the points
+    (x_ref, y_ref) and that point's index (inf and -1 where there is none). Great-circle on a
+    geographic grid, planar on a projected one."""
+    from scipy.spatial import cKDTree
+
+    def points(px, py):
+        px, py = np.asarray(px, float), np.asarray(py, float)
+        if not int(grid.attrs.get("geographic", 0)):
+            return np.column_stack([px / 1000.0, py / 1000.0])
+        lon, lat = np.radians(px), np.radians(py)
+        return EARTH_RADIUS_KM * np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+    query = points(x, y)
+    if not len(np.atleast_1d(x_ref)) or not len(query):
+        return np.full(len(query), np.inf), np.full(len(query), -1)
+    chord, index = cKDTree(points(x_ref, y_ref)).query(query)
+    if int(grid.attrs.get("geographic", 0)):
+        chord = 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord / (2 * EARTH_RADIUS_KM), 0.0, 1.0))
+    return chord, index
 
 
 def to_cf_dataset(variables: dict[str, xr.DataArray], like: xr.DataArray, attrs: dict | None = None) -> xr.Dataset:

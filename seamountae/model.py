@@ -152,6 +152,9 @@ def load_artifact(path) -> tuple[PatchAutoencoder, dict]:
         meta_ok = meta_ok and len(content["calibration"]["errors"]) > 0
     except (KeyError, TypeError, ValueError, RuntimeError):
         meta_ok = False
+    if meta_ok and not all(key in content for key in ("combiner", "threshold", "latent_memory", "candidates")):
+        raise ValueError(f"{path}: a model of an older seamountae, without the evidence its scores need; "
+                         "train it again with `seamountae tile` and `seamountae train`")
     if not meta_ok:
         raise ValueError(f"{path}: weights or metadata do not match the recorded architecture; the file is damaged, retrain it")
     model.eval()

@@ -7,6 +7,10 @@ every patch is `patch_km` across and `patch_px` pixels wide, whatever the grid s
 
 from __future__ import annotations
 
+import functools
+import json
+import math
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -15,8 +19,7 @@ from scipy import ndimage
 
 from .config import default
 from .errors import SeamountaeError
-from .grid import KM_PER_DEGREE, cell_size_km
-from .morphology import measure_at_own_scale
+from .grid import KM_PER_DEGREE, cell_size_km, read_window
 
 # A patch with more missing cells than this (land, gaps, outside the grid) is not used or scored.
 MAX_NAN_FRACTION = 0.25
@@ -33,6 +36,33 @@ def _km_to_index(grid: xr.DataArray, lat: float | np.ndarray):
     return np.full(lat.shape, 1.0 / dy_km), np.broadcast_to(1.0 / dx_km, lat.shape)
 
 
+def lowpass_sigma(px_km: np.ndarray, cell_km: float | np.ndarray) -> np.ndarray:
+    """Gaussian low-pass width (in cells) before resampling cells of `cell_km` to pixels of `px_km`.
+
+    Point-sampling a finer grid aliases its roughness into the patch; the anti-aliasing rule of
+    image downscaling, sigma = (factor − 1) / 2, makes a 15″ grid look like the same area at 1′.
+    No filter when the pixels are no larger than the cells.
+    """
+    return np.maximum(0.0, (np.asarray(px_km, float) / np.asarray(cell_km, float) - 1.0) / 2.0)
+
+
+# A patch narrower than this many grid cells holds too little of a seamount's shape to judge it.
+MIN_PATCH_CELLS = 12
+
+
+def resolution_problem(grid: xr.DataArray, meta: dict) -> str | None:
+    """One line saying why the grid is too coarse for the model's patches (None if it is not)."""
+    smallest_km = min([float(meta["patch_km"]) * min(meta.get("pyramid", [1.0])), *meta["candidates"]["window_km"]])
+    cell_km = max(cell_size_km(grid))
+    cells = smallest_km / cell_km
+    if cells >= MIN_PATCH_CELLS:
+        return None
+    return (f"{grid.attrs.get('source') or 'grid'}: the model's smallest patch ({smallest_km:g} km) spans only "
+            f"{cells:.1f} cells of {cell_km:.2g} km, fewer than {MIN_PATCH_CELLS}, so seamounts smaller than about "
+            f"{MIN_PATCH_CELLS * cell_km / 6:.0f} km across cannot be judged and scores are unreliable; score a finer "
+            "grid, or use a model tiled with a larger --window-km")
+
+
 def sample_patches(
     grid: xr.DataArray,
     x: np.ndarray,
@@ -43,8 +73,11 @@ def sample_patches(
 ) -> np.ndarray:
     """Resample `patch_px`² patches of `patch_km` (× `scale`) centred on grid coordinates (x, y).
 
-    Bilinear; cells outside the grid or NaN give NaN. Returns float32 (n, patch_px, patch_px),
-    row 0 at the south edge (the grid's ascending y).
+    Low-passed first where the pixels are larger than the grid's cells (`lowpass_sigma`), then
+    bilinear; cells outside the grid or NaN give NaN. Each patch is cut from its own window of the
+    grid (read only there, so a lazily opened grid is never loaded whole), so a patch does not depend
+    on how much grid lies around it. Returns float32 (n, patch_px, patch_px), row 0 at the south edge
+    (the grid's ascending y).
     """
     x = np.atleast_1d(np.asarray(x, float))
     y = np.atleast_1d(np.asarray(y, float))
@@ -54,12 +87,32 @@ def sample_patches(
     per_km_y, per_km_x = _km_to_index(grid, y)
     # Offsets of pixel centres from the patch centre, in km.
     offsets = (np.arange(patch_px) - (patch_px - 1) / 2) * (patch_km / patch_px)
-    col = (x - x0) / step_x
-    row = (y - y0) / step_y
-    rows = row[:, None, None] + offsets[None, :, None] * (scale * per_km_y)[:, None, None]
-    cols = col[:, None, None] + offsets[None, None, :] * (scale * per_km_x)[:, None, None]
-    rows, cols = np.broadcast_arrays(rows, cols)
-    return bilinear(grid.values, rows, cols)
+    px_km = patch_km * scale / patch_px
+    sigma_r, sigma_c = lowpass_sigma(px_km, 1 / per_km_y), lowpass_sigma(px_km, 1 / per_km_x)
+    out = np.full((x.size, patch_px, patch_px), np.nan, np.float32)
+    for i in range(x.size):
+        rows = (y[i] - y0) / step_y + offsets * (scale[i] * per_km_y[i])
+        cols = (x[i] - x0) / step_x + offsets * (scale[i] * per_km_x[i])
+        pad_r, pad_c = int(math.ceil(4 * sigma_r[i])) + 1, int(math.ceil(4 * sigma_c[i])) + 1
+        r0, c0 = int(math.floor(rows[0])) - pad_r, int(math.floor(cols[0])) - pad_c
+        r1, c1 = int(math.floor(rows[-1])) + 2 + pad_r, int(math.floor(cols[-1])) + 2 + pad_c
+        window = read_window(grid, r0, r1, c0, c1)
+        if sigma_r[i] > 0 or sigma_c[i] > 0:
+            window = lowpass(window, sigma_r[i], sigma_c[i])
+        rr, cc = np.meshgrid(rows - r0, cols - c0, indexing="ij")
+        out[i] = bilinear(window, rr, cc)
+    return out
+
+
+def lowpass(values: np.ndarray, sigma_rows: float, sigma_cols: float) -> np.ndarray:
+    """Gaussian smoothing that ignores missing cells (normalised convolution); a cell whose
+    neighbourhood is mostly missing stays missing."""
+    valid = np.isfinite(values)
+    weight = ndimage.gaussian_filter(valid.astype(np.float32), (sigma_rows, sigma_cols), mode="constant", cval=0.0)
+    total = ndimage.gaussian_filter(np.where(valid, values, 0.0).astype(np.float32), (sigma_rows, sigma_cols),
+                                    mode="constant", cval=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(valid & (weight >= 0.5), total / weight, np.nan).astype(np.float32)
 
 
 def bilinear(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -80,29 +133,59 @@ def _plane_design(patch_px: int) -> torch.Tensor:
     return torch.stack([torch.ones_like(xx), xx, yy], dim=-1).reshape(-1, 3)
 
 
-def normalise_batch(patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Remove each patch's best-fit plane and divide by its standard deviation (torch, any device).
+class Normaliser:
+    """The one patch normalisation: each patch's best-fit plane removed, then divided by its standard deviation.
 
     Plane removal keeps a seamount on a regional slope looking like a seamount; scaling by the
     patch's own standard deviation makes the reconstruction error a fraction of the patch's
     variance, so flat noisy seafloor (whose variance is all unexplainable) scores badly, not well.
-    Input (n, p, p) metres with NaN; returns (normalised with NaN → 0, valid as 0/1, std in metres).
+    Training, calibration, the candidates' judgement and the score map all call it, so an error
+    means the same wherever it is computed. The plane is fitted in float64 (float32 matrix
+    products round differently for different batch sizes); patches without missing cells take a
+    faster path through the same arithmetic (the fit is then one fixed projection).
     """
+
+    def __init__(self, patch_px: int, device: torch.device | str = "cpu"):
+        design = _plane_design(patch_px).to(device)
+        self._design, self._design_t = design, design.T.contiguous()
+        self._design_outer = (design[:, :, None] * design[:, None, :]).reshape(-1, 9).double()
+        self._ridge = torch.eye(3, device=design.device, dtype=torch.float64) * 1e-6
+        ata = design.double().T @ design.double() + self._ridge
+        self._fit = (design.double() @ torch.linalg.inv(ata)).float()  # coefficients of a complete patch: z @ _fit
+        self._neg_design_t = -self._design_t
+
+    def __call__(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(normalised with NaN → 0, valid as 0/1, std in metres) of patches flattened to (n, p²), metres with NaN."""
+        valid = torch.isfinite(flat)
+        w = valid.to(flat.dtype)
+        count = w.sum(1).clamp_min(1)
+        z = torch.where(valid, flat, 0)
+        z = z - (z.sum(1) / count)[:, None] * w  # centre first: float32 keeps mm precision at 5 km depth
+        ata = (w.double() @ self._design_outer).view(-1, 3, 3) + self._ridge
+        coef = torch.linalg.solve(ata, z.double() @ self._design.double()).to(z.dtype)  # z·A = (w·z)·A: z is 0 where invalid
+        resid = (z - coef @ self._design_t) * w
+        std = torch.sqrt(resid.square().sum(1) / count)
+        return resid / std.clamp_min(MIN_STD_M)[:, None], w, std
+
+    def complete(self, flat: torch.Tensor) -> torch.Tensor:
+        """The normalised patches of (n, p²) patches without any missing cell (the map's common case)."""
+        z = flat - flat.mean(1, keepdim=True)
+        resid = torch.addmm(z, z @ self._fit, self._neg_design_t)  # z − A·coef, coef = (AᵀA)⁻¹Aᵀz
+        std = torch.linalg.vector_norm(resid, dim=1) / math.sqrt(flat.shape[1])
+        return resid.mul_((1 / std.clamp_min(MIN_STD_M))[:, None])
+
+
+@functools.lru_cache(maxsize=8)
+def normaliser(patch_px: int, device: str = "cpu") -> Normaliser:
+    return Normaliser(patch_px, device)
+
+
+def normalise_batch(patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`Normaliser` on (n, p, p) patches in metres with NaN (torch, any device); returns (normalised with
+    NaN → 0, valid as 0/1, std in metres), the first two (n, p, p)."""
     n, p, _ = patches.shape
-    flat = patches.reshape(n, -1)
-    valid = torch.isfinite(flat)
-    w = valid.to(flat.dtype)
-    count = w.sum(1).clamp_min(1)
-    z = torch.where(valid, flat, 0)
-    z = z - ((z * w).sum(1) / count)[:, None] * w  # centre first: float32 keeps mm precision at 5 km depth
-    design = _plane_design(p).to(flat)
-    ata = torch.einsum("nk,ki,kj->nij", w, design, design) + torch.eye(3, device=flat.device) * 1e-6
-    atb = torch.einsum("nk,ki->ni", w * z, design)
-    coef = torch.linalg.solve(ata, atb)
-    resid = (z - coef @ design.T) * w
-    std = torch.sqrt((resid**2).sum(1) / count)
-    out = resid / std.clamp_min(MIN_STD_M)[:, None]
-    return out.reshape(n, p, p), w.reshape(n, p, p), std
+    x, w, std = normaliser(p, str(patches.device))(patches.reshape(n, -1))
+    return x.reshape(n, p, p), w.reshape(n, p, p), std
 
 
 def normalise(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -154,25 +237,6 @@ def snap_to_summits(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, radius_km:
     return sx, sy
 
 
-def seamount_sizes(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, patch_km: float, pyramid: tuple[float, ...],
-                   radius_ratio: float) -> np.ndarray:
-    """Patch width for each seamount relative to `patch_km`: its own scale, as `detect` measures it."""
-    lo, hi = min(pyramid), max(pyramid)
-    if radius_ratio <= 0 or lo == hi:
-        return np.ones(len(x))
-    per_km_y, per_km_x = _km_to_index(grid, y)
-    col = np.rint((x - float(grid.x[0])) / float(grid.x[1] - grid.x[0])).astype(int)
-    row = np.rint((y - float(grid.y[0])) / float(grid.y[1] - grid.y[0])).astype(int)
-    ny, nx = grid.shape
-    sizes = np.ones(len(x))
-    for i, (r, c) in enumerate(zip(row, col)):
-        if 0 <= r < ny and 0 <= c < nx:
-            found = measure_at_own_scale(grid.values, r, c, 1 / per_km_y[i], 1 / per_km_x[i], patch_km,
-                                         lo * patch_km, hi * patch_km, radius_ratio)
-            sizes[i] = found["window_km"] / patch_km
-    return sizes
-
-
 def tile(
     grid: xr.DataArray,
     catalogue: pd.DataFrame,
@@ -180,49 +244,94 @@ def tile(
     patch_px: int = default("tile", "patch_px"),
     pyramid: tuple[float, ...] = default("tile", "pyramid"),
     radius_ratio: float = default("tile", "radius_ratio"),
+    window_km: tuple[float, float] = default("tile", "window_km"),
+    min_height_m: float = default("tile", "min_height_m"),
+    separation_km: float = default("tile", "separation_km"),
+    missing_buffer_km: float = default("tile", "missing_buffer_km"),
     shifts_px: int = default("tile", "shifts_px"),
     scales: tuple[float, ...] = default("tile", "scales"),
     snap_km: float = default("tile", "snap_km"),
 ) -> xr.Dataset:
-    """Training patches centred on catalogued seamounts, sized to them, with shift and scale augmentations.
+    """What training needs from a grid and its catalogue: the seamounts' patches, and the grid's candidates.
 
     Catalogue positions (often from satellite gravity) can sit kilometres off the summit in the
-    grid, so each centre is first moved to the highest cell within `snap_km`: the model learns
-    seamounts centred the way `detect` finds them, on their summits. Each patch is `radius_ratio`
-    basal radii wide (kept between the smallest and largest pyramid level × patch_km), so the
-    model learns the shape of a seamount, not its size; `score` searches every pyramid level.
-    Each seamount gives (2·shifts_px+1)² × len(scales) patches (offsets in patch pixels); the
-    dihedral flips and rotations are added at training time. `seamount` groups the augmentations of
-    one seamount so that calibration can hold out whole seamounts.
+    grid, so each is first moved to the highest cell within `snap_km`. A catalogued seamount that
+    stands at least `min_height_m` there is a training seamount: its patch is centred on its summit
+    and sized to it as `score` sizes every candidate (evidence.CandidateRules), so the model learns
+    the shape of a seamount, not its size. Each gives (2·shifts_px+1)² × len(scales) patches (shifts
+    in patch pixels, scales of its own width); the dihedral flips and rotations are added at training
+    time. `seamount` groups the patches of one seamount so that calibration folds hold out whole
+    seamounts.
+
+    The candidates (dimension `candidate`) are every summit of the grid that `score` would judge,
+    with their measurements and own-scale patches, labelled 1 (a training seamount's summit),
+    0 (background: farther than evidence.BACKGROUND_KM from every catalogued seamount) or -1
+    (neither); training calibrates the score on them. `n_unseen` counts the training seamounts that
+    no candidate stands for.
     """
+    from .evidence import BACKGROUND_KM, CandidateRules, candidate_patches, find_candidates, km_per_cell
+    from .grid import nearest_km
+    from .morphology import describe
+
     if patch_px < 8 or patch_px % 8:
         raise SeamountaeError(f"patch_px={patch_px}: the autoencoder needs a multiple of 8; use 32")
     if not patch_km > 0:
         raise SeamountaeError(f"patch_km={patch_km}: must be positive; use 48")
     if not pyramid or min(pyramid) <= 0:
-        raise SeamountaeError(f"pyramid={list(pyramid)}: levels must be positive multiples of patch_km; use [0.25, 0.5, 1, 2]")
+        raise SeamountaeError(f"pyramid={list(pyramid)}: levels must be positive multiples of patch_km; use [1]")
+    rules = CandidateRules(float(patch_km), tuple(float(v) for v in window_km), float(radius_ratio), float(min_height_m),
+                           float(separation_km), float(missing_buffer_km))
+    label = grid.attrs.get("source") or "grid"
+    sx, sy = snap_to_summits(grid, catalogue["lon"].to_numpy(float), catalogue["lat"].to_numpy(float), snap_km)
+    row = np.rint((sy - float(grid.y[0])) / float(grid.y[1] - grid.y[0])).astype(int)
+    col = np.rint((sx - float(grid.x[0])) / float(grid.x[1] - grid.x[0])).astype(int)
+    dy_km, dx_rows = km_per_cell(grid, np.clip(row, 0, grid.sizes["y"] - 1))
+    z = grid.values
+    window = np.full(len(catalogue), np.nan)
+    lo, hi = rules.window_km
+    for i in range(len(catalogue)):
+        if 0 <= row[i] < grid.sizes["y"] and 0 <= col[i] < grid.sizes["x"]:
+            found = describe(z, row[i], col[i], dy_km, float(dx_rows[i]), patch_km, lo, hi, radius_ratio)
+            if found["height_m"] >= min_height_m:
+                window[i] = found["window_km"]
+    seamounts = np.flatnonzero(np.isfinite(window))
+    if not seamounts.size and len(catalogue):
+        raise SeamountaeError(f"{label}: none of the {len(catalogue)} catalogued seamounts stands {min_height_m:g} m above "
+                              "its surroundings in this grid; check that catalogue and grid cover the same seafloor, or "
+                              "lower --min-height-m")
+
     shift = np.arange(-shifts_px, shifts_px + 1)
-    sy, sx, sc = np.meshgrid(shift, shift, np.asarray(scales, float), indexing="ij")
-    sy, sx, sc = sy.ravel(), sx.ravel(), sc.ravel()
-    n_seamounts, n_aug = len(catalogue), sy.size
-    x0, y0 = snap_to_summits(grid, catalogue["lon"].to_numpy(float), catalogue["lat"].to_numpy(float), snap_km)
-    size = np.repeat(seamount_sizes(grid, x0, y0, patch_km, tuple(pyramid), radius_ratio), n_aug)
-    scale = size * np.tile(sc, n_seamounts)
+    ay, ax, asc = (v.ravel() for v in np.meshgrid(shift, shift, np.asarray(scales, float), indexing="ij"))
+    n_aug = ay.size
+    seamount = np.repeat(seamounts, n_aug)
+    scale = np.repeat(window[seamounts] / patch_km, n_aug) * np.tile(asc, seamounts.size)
     px_km = patch_km * scale / patch_px
-    lon, lat = np.repeat(x0, n_aug), np.repeat(y0, n_aug)
+    lon, lat = sx[seamount], sy[seamount]
     per_km_y, per_km_x = _km_to_index(grid, lat)
     step_x, step_y = float(grid.x[1] - grid.x[0]), float(grid.y[1] - grid.y[0])
-    cx = lon + np.tile(sx, n_seamounts) * px_km * per_km_x * step_x
-    cy = lat + np.tile(sy, n_seamounts) * px_km * per_km_y * step_y
+    cx = lon + np.tile(ax, seamounts.size) * px_km * per_km_x * step_x
+    cy = lat + np.tile(ay, seamounts.size) * px_km * per_km_y * step_y
     data = sample_patches(grid, cx, cy, patch_km, patch_px, scale)
-    seamount = np.repeat(np.arange(n_seamounts), n_aug)
-    nan_fraction = np.isnan(data).reshape(len(data), -1).mean(1)
-    keep = nan_fraction <= MAX_NAN_FRACTION
-    if not keep.any():
-        raise SeamountaeError(
-            f"{grid.attrs.get('source') or 'grid'}: every catalogued seamount's patch is more than "
-            f"{MAX_NAN_FRACTION:.0%} missing (land, gaps or grid edge); use a larger grid or a smaller --patch-km"
-        )
+    keep = np.isnan(data).reshape(len(data), patch_px * patch_px).mean(1) <= MAX_NAN_FRACTION
+    if seamounts.size and not keep.any():
+        raise SeamountaeError(f"{label}: every catalogued seamount's patch is more than {MAX_NAN_FRACTION:.0%} missing "
+                              "(land, gaps or grid edge); use a larger grid or a smaller --patch-km")
+
+    candidates = find_candidates(grid, rules)
+    cx_c, cy_c = candidates["x"].to_numpy(float), candidates["y"].to_numpy(float)
+    cand_label = np.full(len(candidates), -1, np.int8)
+    cand_seamount = np.full(len(candidates), -1, np.int64)
+    # A training seamount's candidate is the one at its summit (or the nearest within the separation);
+    # nearest seamounts claim theirs first.
+    distance, nearest = nearest_km(grid, sx[seamounts], sy[seamounts], cx_c, cy_c)
+    for k in np.argsort(distance, kind="stable"):
+        if distance[k] <= separation_km and cand_seamount[nearest[k]] < 0:
+            cand_seamount[nearest[k]], cand_label[nearest[k]] = seamounts[k], 1
+    catalogued = nearest_km(grid, cx_c, cy_c, np.concatenate([catalogue["lon"].to_numpy(float), sx]),
+                            np.concatenate([catalogue["lat"].to_numpy(float), sy]))[0]
+    cand_label[(cand_label < 0) & (catalogued > BACKGROUND_KM)] = 0
+    cand_patches = candidate_patches(grid, candidates, patch_px, patch_km)
+    measured = {name: ("candidate", candidates[name].to_numpy()) for name in candidates.columns}
     ds = xr.Dataset(
         {
             "patch": (("sample", "v", "u"), data[keep], {"units": "m", "long_name": "elevation, resampled"}),
@@ -230,15 +339,48 @@ def tile(
             "y": ("sample", cy[keep], {"long_name": "patch centre y (grid coordinates)"}),
             "scale": ("sample", scale[keep], {"long_name": "width of this patch relative to patch_km"}),
             "seamount": ("sample", seamount[keep], {"long_name": "row of the catalogue this patch is centred on"}),
+            "candidate_patch": (("candidate", "around", "v", "u"), cand_patches,
+                                {"units": "m", "long_name": "own-scale patch, then its surroundings' (evidence.candidate_patches)"}),
+            "candidate_label": ("candidate", cand_label, {"long_name": "1 training seamount, 0 background, -1 neither"}),
+            "candidate_seamount": ("candidate", cand_seamount, {"long_name": "catalogue row of a training seamount's candidate, else -1"}),
+            **{f"candidate_{name}": value for name, value in measured.items()},
         },
         attrs={
             "patch_km": float(patch_km),
             "patch_px": int(patch_px),
             "pyramid": np.asarray(pyramid, float),
-            "radius_ratio": float(radius_ratio),
+            "candidates": json.dumps(rules.as_meta()),
             "geographic": int(grid.attrs.get("geographic", 0)),
             "n_seamounts": int(len(np.unique(seamount[keep]))),
+            "n_unseen": int(np.setdiff1d(seamounts, cand_seamount).size),
             "seamountae_kind": "patches",
         },
     )
     return ds
+
+
+def concat_patches(sets: list[xr.Dataset]) -> xr.Dataset:
+    """Several patch files (of several grids and catalogues, tiled with the same parameters) as one.
+
+    Seamount ids are kept apart (each set's are offset past the previous sets'), so calibration
+    folds still hold out whole seamounts.
+    """
+    if len(sets) == 1:
+        return sets[0]
+    first = sets[0].attrs
+    for other in sets[1:]:
+        if any(str(other.attrs.get(k)) != str(first.get(k)) for k in ("patch_km", "patch_px", "candidates", "geographic")):
+            raise SeamountaeError("patch files tiled with other parameters cannot be combined; tile them alike")
+    samples, candidates, offset = [], [], 0
+    for p in sets:
+        shift = {"seamount": p["seamount"] + offset,
+                 "candidate_seamount": xr.where(p["candidate_seamount"] >= 0, p["candidate_seamount"] + offset, -1)}
+        p = p.assign(shift)
+        offset = int(max(p["seamount"].values.max(initial=offset - 1), p["candidate_seamount"].values.max(initial=-1))) + 1
+        samples.append(p[[v for v in p.data_vars if "sample" in p[v].dims]])
+        candidates.append(p[[v for v in p.data_vars if "candidate" in p[v].dims]])
+    merged = xr.merge([xr.concat(samples, "sample", combine_attrs="override"),
+                       xr.concat(candidates, "candidate", combine_attrs="override")], combine_attrs="override")
+    merged.attrs = {**first, "n_seamounts": int(len(np.unique(merged["seamount"].values))),
+                    "n_unseen": int(sum(int(p.attrs["n_unseen"]) for p in sets))}
+    return merged

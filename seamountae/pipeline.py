@@ -188,8 +188,9 @@ def detect_file(score_path, output, params: dict, overwrite: bool = False):
     from .grid import from_cf_dataset, georeferenced
 
     check_writable(output, overwrite)
-    threshold = resolve_threshold(params["threshold"])
+    resolve_threshold(params["threshold"])  # a bad value is refused before the score file is read
     scores = from_cf_dataset(read_netcdf(score_path, "score", "score"))
+    threshold = resolve_threshold(params["threshold"], scores)
     table, clusters = detect(scores, **params)
     ds = detections_dataset(table, clusters, scores, threshold)
     write_netcdf(georeferenced(ds, scores["elevation"]), output, overwrite, provenance(params, {"score": score_path}))

@@ -21,6 +21,7 @@ chunked, compressed netCDF file.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -33,10 +34,12 @@ import torch.nn.functional as F
 import xarray as xr
 
 from .config import default
-from .grid import HDF5_LOCK, KM_PER_DEGREE, cell_size_km
+from .evidence import candidates_dataset, judge_grid
+from .grid import HDF5_LOCK, KM_PER_DEGREE, cell_size_km, read_window, wraps
 from .outputs import is_zarr
 from .model import PatchAutoencoder, masked_error, resolve_device
-from .patches import MAX_NAN_FRACTION, MIN_STD_M, _plane_design, _relief_masks
+from .patches import (MAX_NAN_FRACTION, MIN_STD_M, _relief_masks, lowpass, lowpass_sigma, normaliser,
+                      resolution_problem)
 from .training import conformal_score
 
 log = logging.getLogger("seamountae")
@@ -98,39 +101,6 @@ def lattice_bands(grid: xr.DataArray, px_km: float) -> list[Band]:
     return bands
 
 
-def wraps(grid: xr.DataArray) -> bool:
-    """True for a geographic grid that goes all the way round in longitude."""
-    if not int(grid.attrs.get("geographic", 0)):
-        return False
-    nx = grid.sizes["x"]
-    step = float(grid.x[-1] - grid.x[0]) / (nx - 1)
-    return nx * step >= 360.0 - step / 2
-
-
-def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, wrap: bool = False) -> np.ndarray:
-    """grid[r0:r1, c0:c1] as float32, NaN where the window leaves the grid (reads only what it needs).
-
-    With `wrap`, columns outside the grid are taken across the antimeridian (modulo the width).
-    """
-    ny, nx = grid.shape
-    out = np.full((r1 - r0, c1 - c0), np.nan, np.float32)
-    rr0, rr1 = max(r0, 0), min(r1, ny)
-    if rr0 >= rr1 or c0 >= c1:
-        return out
-    if not wrap:
-        cc0, cc1 = max(c0, 0), min(c1, nx)
-        if cc0 < cc1:
-            out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = grid[rr0:rr1, cc0:cc1].values
-        return out
-    c = c0
-    while c < c1:  # whole laps of the globe, then the pieces of the last one
-        start = c % nx
-        n = min(nx - start, c1 - c)
-        out[rr0 - r0 : rr1 - r0, c - c0 : c - c0 + n] = grid[rr0:rr1, start : start + n].values
-        c += n
-    return out
-
-
 def auto_batch_size(device: torch.device, patch_px: int = 32, width: int = 16) -> int:
     """Patches per forward pass: as many as fit comfortably in free memory, capped where speed stops growing.
 
@@ -152,13 +122,14 @@ def auto_batch_size(device: torch.device, patch_px: int = 32, width: int = 16) -
 class PatchScorer:
     """The model on a device, turning batches of raw patches (metres) into per-patch statistics.
 
-    batch_size "auto" (or None) picks it from free memory (`auto_batch_size`). On CUDA the forward
-    pass runs under autocast (float16) unless amp=False; normalisation and errors stay float32.
+    batch_size "auto" (or None) picks it from free memory (`auto_batch_size`). The forward pass runs
+    in float32 everywhere, as in training and calibration; amp=True runs it under float16 autocast
+    on CUDA (faster, but then its errors are not those the model was calibrated with).
     `patches_scored` counts the patches that went through the model.
     """
 
     def __init__(self, model: PatchAutoencoder, device: str = "auto", batch_size: int | str | None = "auto",
-                 amp: bool = True):
+                 amp: bool = False):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.network = model.for_inference()  # the same function, 10–30 % faster on CPUs
@@ -172,14 +143,7 @@ class PatchScorer:
         self.amp = bool(amp) and self.device.type == "cuda"
         # Batches are padded to a multiple of this: one shape on the CPU, a few dozen at most on CUDA.
         self._granule = self.batch_size if self.device.type == "cpu" else min(self.batch_size, 1024)
-        design = _plane_design(p).to(self.device)
-        self._design = design
-        self._design_t = design.T.contiguous()
-        self._design_outer = (design[:, :, None] * design[:, None, :]).reshape(-1, 9).double()
-        self._ridge = torch.eye(3, device=self.device, dtype=torch.float64) * 1e-6
-        ata = design.double().T @ design.double() + self._ridge
-        self._fit = (design.double() @ torch.linalg.inv(ata)).float()  # coefficients of a complete patch: z @ _fit
-        self._neg_design_t = -self._design_t
+        self._normalise = normaliser(p, str(self.device))
         centre, ring = _relief_masks(p)
         self._centre = torch.nonzero(centre).flatten().to(self.device)
         self._ring = torch.nonzero(ring).flatten().to(self.device)
@@ -204,16 +168,13 @@ class PatchScorer:
         if complete is None:
             complete = bool(torch.isfinite(flat).all())
         if complete:  # the common case, in fewer passes over memory
-            x = self._normalise_complete(flat)
+            x = self._normalise.complete(flat)
             error = (self._forward(x) - x).square_().mean(1)
             self.patches_scored += n
             return error, self._relief(flat, complete=True)
-        valid = torch.isfinite(flat)
-        w = valid.to(flat.dtype)
-        count = w.sum(1)
-        x = self._normalise(flat, valid, w, count.clamp_min(1))
+        x, w, _ = self._normalise(flat)
         error = masked_error(self._forward(x), x, w)
-        usable = count >= self.min_valid
+        usable = w.sum(1) >= self.min_valid
         self.patches_scored += n
         return torch.where(usable, error, torch.nan), torch.where(usable, self._relief(flat), torch.nan)
 
@@ -222,24 +183,6 @@ class PatchScorer:
         with torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext():
             recon = self.network(x.view(n, 1, self.patch_px, self.patch_px))
         return recon.float().reshape(n, -1)
-
-    def _normalise(self, flat, valid, w, count):
-        """patches.normalise_batch's arithmetic (plane removed, scaled by the residual's std), as matrix products."""
-        z = torch.where(valid, flat, 0)
-        z = z - (z.sum(1) / count)[:, None] * w  # centre first: float32 keeps mm precision at 5 km depth
-        # In float64: float32 matrix products round differently for different batch sizes.
-        ata = (w.double() @ self._design_outer).view(-1, 3, 3) + self._ridge
-        coef = torch.linalg.solve(ata, z.double() @ self._design.double()).to(z.dtype)  # z·A = (w·z)·A: z is 0 where invalid
-        resid = (z - coef @ self._design_t) * w
-        std = torch.sqrt(resid.square().sum(1) / count)
-        return resid / std.clamp_min(MIN_STD_M)[:, None]
-
-    def _normalise_complete(self, flat):
-        """`_normalise` of patches without missing cells: the plane fit is one fixed projection."""
-        z = flat - flat.mean(1, keepdim=True)
-        resid = torch.addmm(z, z @ self._fit, self._neg_design_t)  # z − A·coef, coef = (AᵀA)⁻¹Aᵀz
-        std = torch.linalg.vector_norm(resid, dim=1) / math.sqrt(flat.shape[1])
-        return resid.mul_((1 / std.clamp_min(MIN_STD_M))[:, None])
 
     def _relief(self, flat, complete: bool = False):
         """patches.relief_batch: highest cell of the centre disc minus the median of the outer ring."""
@@ -335,7 +278,16 @@ def _centre_stats(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, m0
     rows, cols = (q + 0.5) * lat.sy, (l + 0.5) * lat.sx
     r_lo, r_hi = math.floor(rows[0]), math.floor(rows[-1]) + 2
     c_lo, c_hi = math.floor(cols[0]), math.floor(cols[-1]) + 2
-    window = torch.from_numpy(read_window(grid, r_lo, r_hi, c_lo, c_hi, wrap)).to(scorer.device)
+    # Low-passed as patches.sample_patches does, over a margin wide enough that a window's cells come out
+    # as the whole grid's would.
+    sigma_r, sigma_c = float(lowpass_sigma(lat.sy, 1.0)), float(lowpass_sigma(lat.sx, 1.0))
+    if sigma_r > 0 or sigma_c > 0:
+        pad_r, pad_c = int(math.ceil(4 * sigma_r)) + 1, int(math.ceil(4 * sigma_c)) + 1
+        window = read_window(grid, r_lo - pad_r, r_hi + pad_r, c_lo - pad_c, c_hi + pad_c, wrap)
+        window = lowpass(window, sigma_r, sigma_c)[pad_r : pad_r + r_hi - r_lo, pad_c : pad_c + c_hi - c_lo]
+    else:
+        window = read_window(grid, r_lo, r_hi, c_lo, c_hi, wrap)
+    window = torch.from_numpy(np.ascontiguousarray(window)).to(scorer.device)
     # Positions minus an integer are exact, so every window resamples a pixel identically.
     resampled = separable_bilinear(window, rows - r_lo, cols - c_lo, lat.sy <= lat.sx, torch.float64)
     del window
@@ -508,13 +460,20 @@ def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: in
           window_cells: int | None = None) -> xr.Dataset:
     """The score dataset of a whole grid, in memory: elevation, and error, score and relief on every
     pyramid level (dims level, y, x)."""
+    warn_if_coarse(grid, meta)
     levels = pyramid_levels(grid, meta, stride_px)
     maps = {name: np.full((len(levels), *grid.shape), np.nan, np.float32) for name in OUTPUTS}
     tiles = iter_levels(grid, PatchScorer(model, device, batch_size), meta, stride_px, window_cells)
     for k, rows, cols, out in progress_cells(tiles, progress, len(levels) * grid.size):
         for name in OUTPUTS:
             maps[name][k, rows, cols] = out[name]
-    return score_dataset(grid, maps, meta, stride_px)
+    return score_dataset(grid, maps, meta, stride_px).merge(candidates_dataset(judge_grid(grid, model, meta)))
+
+
+def warn_if_coarse(grid: xr.DataArray, meta: dict) -> None:
+    problem = resolution_problem(grid, meta)
+    if problem:
+        log.warning(problem)
 
 
 def _dataset_attrs(grid: xr.DataArray, meta: dict, stride_px: int) -> dict:
@@ -523,8 +482,9 @@ def _dataset_attrs(grid: xr.DataArray, meta: dict, stride_px: int) -> dict:
         "patch_km": float(meta["patch_km"]),
         "patch_px": int(meta["patch_px"]),
         "pyramid": np.asarray(meta.get("pyramid", [1.0]), float),
-        "radius_ratio": float(meta.get("radius_ratio", 0.0)),
         "stride_px": int(stride_px),
+        "candidate_rules": json.dumps(meta["candidates"]),
+        "threshold_auto": float(meta["threshold"]["value"]),
         "geographic": int(grid.attrs.get("geographic", 0)),
         "crs": grid.attrs.get("crs", ""),
     }
@@ -626,15 +586,31 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     The file is what `outputs.write_netcdf(grid.georeferenced(score(...), grid), ...)` writes (same
     variables, coordinates and attributes; `attrs` are added as global attributes), but it is
     written tile by tile into chunked, compressed variables, so memory stays bounded whatever the
-    grid size. `rows` writes only those rows (a SLURM array task's part, see tiling.py). `path` is
-    written in place: callers wrap it in outputs.atomic_output. Returns counts: cells, valid (cells
-    with an elevation), scored (cells with an error) and patches (model inputs).
+    grid size; the judged candidates of the same rows follow. `rows` writes only those rows (a SLURM
+    array task's part, see tiling.py). `path` is written in place: callers wrap it in
+    outputs.atomic_output. Returns counts: cells, valid (cells with an elevation), scored (cells
+    with an error), patches (model inputs) and candidates.
     """
+    warn_if_coarse(grid, meta)
     scorer = PatchScorer(model, device, batch_size)
     tiles = iter_levels(grid, scorer, meta, stride_px, window_cells, rows)
     counts = write_tiles(grid, meta, stride_px, path, tiles, attrs, rows, progress)
     counts["patches"] = scorer.patches_scored
+    counts["candidates"] = append_candidates(path, judge_grid(grid, scorer.model, meta, rows))
     return counts
+
+
+def append_candidates(path, table) -> int:
+    """Add the judged candidates (evidence.judge_grid) to a finished score file or store; returns their count."""
+    ds = candidates_dataset(table)
+    if is_zarr(path):
+        with xr.open_zarr(str(path)) as store:
+            ds.attrs = dict(store.attrs)  # appending rewrites the store's attributes: keep them
+        ds.to_zarr(str(path), mode="a", zarr_format=2, consolidated=True)
+    else:
+        with HDF5_LOCK:
+            ds.to_netcdf(path, mode="a", engine="netcdf4")
+    return len(table)
 
 
 def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attrs: dict | None = None,

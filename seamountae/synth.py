@@ -32,7 +32,7 @@ SHAPES = ("gaussian", "cone", "polynomial", "parabolic", "guyot", "crater")
 CONFOUNDERS = ("fabric", "ridge", "fracture_zone", "volcanic_ridge", "trench", "gaps", "land")
 _RIDGE_FLANK = ("fabric", "ridge", "fracture_zone", "volcanic_ridge")
 # "gaps" is resolved per seed to a plain or ridge-flank background; see _confounders_for.
-SCENARIOS = ("plain", "fabric", "gaps", "empty", "island", "trench")
+SCENARIOS = ("plain", "fabric", "gaps", "empty", "ridges", "island", "trench")
 TRUTH_COLUMNS = ("lon", "lat", "height_m", "radius_km", "shape", "azimuth_deg", "ellipticity", "flattening", "chain")
 
 MIN_HEIGHT_M, MAX_HEIGHT_M = 300.0, 4000.0
@@ -264,13 +264,14 @@ def _fracture_zone(rng: np.random.Generator, frame: _Frame, scene: _Scene) -> np
     return 0.5 * step * np.tanh(t / scarp_km) - trough_m * np.exp(-((t / trough_km) ** 2))
 
 
-def _volcanic_ridges(rng: np.random.Generator, frame: _Frame) -> np.ndarray:
+def _volcanic_ridges(rng: np.random.Generator, frame: _Frame, km2_per_ridge: float = 80_000.0,
+                     height_m: tuple[float, float] = (300.0, 1500.0)) -> np.ndarray:
     """Elongated (5-10:1) volcanic ridges of en-echelon segments, like the Azores' Terceira rift."""
     ny, nx = frame.shape
     layer = np.zeros(frame.shape)
-    for _ in range(max(1, rng.poisson(ny * nx * frame.dx_km * frame.dy_km / 80_000.0))):  # ~4 on the default grid
+    for _ in range(max(1, rng.poisson(ny * nx * frame.dx_km * frame.dy_km / km2_per_ridge))):  # ~4 on the default grid
         lon, lat = frame.random_point(rng, 0.0)
-        length, height, aspect = rng.uniform(25.0, 80.0), rng.uniform(300.0, 1500.0), rng.uniform(5.0, 10.0)
+        length, height, aspect = rng.uniform(25.0, 80.0), rng.uniform(*height_m), rng.uniform(5.0, 10.0)
         azimuth, shape, n_seg = rng.uniform(0.0, 180.0), rng.choice(["gaussian", "polynomial"]), rng.integers(1, 4)
         heights = height * rng.uniform(0.6, 1.0, n_seg)
         heights[rng.integers(n_seg)] = height
@@ -329,18 +330,18 @@ def _shelf(rng: np.random.Generator, z: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- seamounts
 
 
-def _draw_heights(rng: np.random.Generator, n: int) -> np.ndarray:
+def _draw_heights(rng: np.random.Generator, n: int, max_height_m: float = MAX_HEIGHT_M) -> np.ndarray:
     """Heights with density ~ h**-1.5 on [300, 4000] m: small seamounts dominate (median ~ 740 m)."""
-    lo, hi = MIN_HEIGHT_M**-0.5, MAX_HEIGHT_M**-0.5
+    lo, hi = MIN_HEIGHT_M**-0.5, max_height_m**-0.5
     return (lo - rng.uniform(size=n) * (lo - hi)) ** -2.0
 
 
-def _draw_units(rng: np.random.Generator, n: int) -> list[pd.DataFrame]:
+def _draw_units(rng: np.random.Generator, n: int, max_height_m: float = MAX_HEIGHT_M) -> list[pd.DataFrame]:
     """n seamounts' parameters grouped into placement units: single seamounts and chains of 2-5."""
     sizes = []
     while sum(sizes) < n:
         sizes.append(min(int(rng.integers(2, 6)) if rng.random() < 0.15 else 1, n - sum(sizes)))
-    heights = _draw_heights(rng, n)
+    heights = _draw_heights(rng, n, max_height_m)
     ratio = np.clip(rng.normal(HR_MEAN, HR_SD, n), HR_MIN, HR_MAX)
     shape = rng.choice(SHAPES, n)
     flattening = np.select([shape == "guyot", shape == "crater"],
@@ -384,14 +385,15 @@ def _place(rng: np.random.Generator, frame: _Frame, unit: pd.DataFrame, taken: l
 
 
 def _plant_seamounts(rng: np.random.Generator, frame: _Frame, z: np.ndarray, n: int,
-                     taken: list[tuple[float, float, float]]) -> pd.DataFrame:
+                     taken: list[tuple[float, float, float]], max_height_m: float = MAX_HEIGHT_M) -> pd.DataFrame:
     """Add n seamounts (fewer if the grid cannot hold them) to z in place; return the truth table.
 
-    `taken` holds discs (lon, lat, radius km) already occupied, e.g. by an island.
+    `taken` holds discs (lon, lat, radius km) already occupied, e.g. by an island. A seamount whose
+    footprint would cover a missing cell (land, a gap) is not planted.
     """
     rows_out = []
     n_chains = 0
-    for unit in _draw_units(rng, n):
+    for unit in _draw_units(rng, n, max_height_m):
         spot = _place(rng, frame, unit, taken)
         if spot is None:
             continue
@@ -407,8 +409,8 @@ def _plant_seamounts(rng: np.random.Generator, frame: _Frame, z: np.ndarray, n: 
             height, radius = m.height_m, m.radius_km
             rows, cols, dx, dy = frame.window(lon, lat, _semi_major(radius, m.ellipticity))
             g = render_seamount(dx, dy, 1.0, radius, m.shape, azimuth, m.ellipticity, m.flattening)
-            if not np.any(g > 0.0):
-                continue  # falls between grid nodes: nothing would be planted
+            if not np.any(g > 0.0) or np.isnan(z[rows, cols][g > 0.0]).any():
+                continue  # falls between grid nodes (nothing would be planted), or onto missing cells
             # Keep the summit below SUMMIT_CEILING_M wherever it sits on the surface; near land there is no room.
             room = SUMMIT_CEILING_M - z[rows, cols][g > 0.0].max()
             if height > room:
@@ -469,6 +471,8 @@ def _canonical(values: np.ndarray, frame: _Frame, source: str) -> xr.DataArray:
 def _confounders_for(scenario: str, rng: np.random.Generator) -> tuple[str, ...]:
     if scenario in ("fabric", "empty"):
         return _RIDGE_FLANK
+    if scenario == "ridges":
+        return ("fabric", "ridge", "volcanic_ridge")
     if scenario == "gaps":
         return (_RIDGE_FLANK if rng.random() < 0.5 else ()) + ("gaps",)
     return {"plain": (), "island": ("land",), "trench": ("fabric", "trench")}[scenario]
@@ -497,8 +501,8 @@ def synthesize(seed: int = 0, scenario: str = "plain", n_seamounts: int | None =
         raise SeamountaeError(f"seed {seed!r}: must be a non-negative integer; pass e.g. --seed 0")
     if scenario not in SCENARIOS:
         raise SeamountaeError(f"scenario {scenario!r}: unknown; choose one of {', '.join(SCENARIOS)}")
-    if scenario == "empty" and n_seamounts:
-        raise SeamountaeError("scenario 'empty' plants no seamounts; drop the seamount count or pick another scenario")
+    if scenario in ("empty", "ridges") and n_seamounts:
+        raise SeamountaeError(f"scenario {scenario!r} plants no seamounts; drop the seamount count or pick another scenario")
     if n_seamounts is not None and n_seamounts < 0:
         raise SeamountaeError(f"seamount count {n_seamounts}: must be 0 or more")
     ny, nx = shape
@@ -524,7 +528,9 @@ def synthesize(seed: int = 0, scenario: str = "plain", n_seamounts: int | None =
     if with_fz:
         z += _fracture_zone(_rng(seed, "fracture_zone"), frame, scene)
     if "volcanic_ridge" in active:
-        z += _volcanic_ridges(_rng(seed, "volcanic_ridge"), frame)
+        # The ridges scenario: twice as many volcanic ridges, as tall as mid-sized seamounts.
+        dense = {"km2_per_ridge": 40_000.0, "height_m": (900.0, 1600.0)} if scenario == "ridges" else {}
+        z += _volcanic_ridges(_rng(seed, "volcanic_ridge"), frame, **dense)
     if "trench" in active:
         z += _trench(_rng(seed, "trench"), frame, scene)
     # Stacked confounders can pile up shallow; lower the whole scene so only planted land breaches
@@ -536,7 +542,7 @@ def synthesize(seed: int = 0, scenario: str = "plain", n_seamounts: int | None =
         land_rng = _rng(seed, "land")
         taken.append(_island(land_rng, frame, z))
     if n_seamounts is None:
-        n_seamounts = 0 if scenario == "empty" else round(z.size * frame.dx_km * frame.dy_km / KM2_PER_SEAMOUNT)
+        n_seamounts = 0 if scenario in ("empty", "ridges") else round(z.size * frame.dx_km * frame.dy_km / KM2_PER_SEAMOUNT)
     truth = _plant_seamounts(_rng(seed, "seamounts"), frame, z, n_seamounts, taken)
     if "land" in active:
         z = _shelf(land_rng, z)
@@ -544,3 +550,37 @@ def synthesize(seed: int = 0, scenario: str = "plain", n_seamounts: int | None =
         z[_gaps(_rng(seed, "gaps"), frame, truth)] = np.nan
     source = f"seamountae.synth seed={seed} scenario={scenario} confounders={','.join(active) or 'none'}"
     return _canonical(z, frame, source), truth
+
+
+def plant(grid: xr.DataArray, seed: int = 0, n_seamounts: int | None = None, region: tuple[float, float, float, float] | None = None,
+          avoid: pd.DataFrame | None = None, avoid_km: float = 20.0, max_height_m: float = 3000.0
+          ) -> tuple[xr.DataArray, pd.DataFrame]:
+    """Plant synthetic seamounts (every shape, 300 m to `max_height_m`) into a real geographic grid.
+
+    Real seafloor with known truth: recall on the planted seamounts is exact, and detections far
+    from them and from the catalogued ones are false detections on real fabric. region: (lon_min,
+    lon_max, lat_min, lat_max) to plant in (default the whole grid); avoid: a catalogue (lon, lat)
+    whose seamounts no planted one comes within `avoid_km` of, beyond its own basal radius.
+    n_seamounts: default one per 12,500 km² of the region. Returns the grid with the seamounts
+    added (a copy) and their truth table (synthesize's columns).
+    """
+    if not int(grid.attrs.get("geographic", 0)):
+        raise SeamountaeError("plant: needs a geographic (lon/lat) grid")
+    x, y = grid.x.values, grid.y.values
+    lon0, lon1, lat0, lat1 = region if region is not None else (x[0], x[-1], y[0], y[-1])
+    cols = np.flatnonzero((x >= lon0) & (x <= lon1))
+    rows = np.flatnonzero((y >= lat0) & (y <= lat1))
+    lon, lat = x[cols], y[rows]
+    kx = KM_PER_DEG * math.cos(math.radians(lat.mean()))
+    step_x, step_y = float(x[1] - x[0]), float(y[1] - y[0])
+    frame = _Frame(lon, lat, step_x * kx, step_y * KM_PER_DEG, ((lon - lon.mean()) * kx)[None, :],
+                   ((lat - lat.mean()) * KM_PER_DEG)[:, None])
+    taken = [] if avoid is None else [(float(a), float(b), avoid_km) for a, b in zip(avoid["lon"], avoid["lat"])]
+    z = grid.values[np.ix_(rows, cols)].astype(np.float64)
+    if n_seamounts is None:
+        n_seamounts = round(z.size * frame.dx_km * frame.dy_km / KM2_PER_SEAMOUNT)
+    truth = _plant_seamounts(_rng(seed, "seamounts"), frame, z, n_seamounts, taken, max_height_m)
+    out = grid.copy(data=grid.values.copy())
+    out.values[np.ix_(rows, cols)] = z.astype(np.float32)
+    out.attrs["source"] = f"{grid.attrs.get('source', '')} + {len(truth)} seamounts planted (seed {seed})"
+    return out, truth

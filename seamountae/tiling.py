@@ -15,6 +15,8 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
 from .errors import SeamountaeError
 from .outputs import atomic_output, check_writable, command_line, provenance_attrs
@@ -102,8 +104,6 @@ def check_parts(paths) -> list[dict]:
 
 def _whole_grid(parts: list[dict]):
     """The grid the parts were scored on, as far as a score file needs it: coordinates and georeference."""
-    import xarray as xr
-
     from .grid import from_cf_dataset
 
     pieces = []
@@ -131,7 +131,8 @@ def merge(paths, output, overwrite: bool = False) -> dict:
     grid = _whole_grid(parts)
     attrs = parts[0]["attrs"]
     meta = {"patch_km": float(attrs["patch_km"]), "patch_px": int(attrs["patch_px"]),
-            "pyramid": [float(v) for v in np.atleast_1d(attrs["pyramid"])], "radius_ratio": float(attrs["radius_ratio"])}
+            "pyramid": [float(v) for v in np.atleast_1d(attrs["pyramid"])],
+            "candidates": json.loads(attrs["candidate_rules"]), "threshold": {"value": float(attrs["threshold_auto"])}}
     parameters = {k: v for k, v in json.loads(attrs["seamountae_parameters"]).items() if k not in PART_ONLY_PARAMETERS}
     record = {"seamountae_version": attrs["seamountae_version"], "command": command_line(), "parameters": parameters,
               "inputs": json.loads(attrs["seamountae_inputs"])}
@@ -156,5 +157,13 @@ def merge(paths, output, overwrite: bool = False) -> dict:
                                 out[name][rows, :] = src[name][a:b, :]
         finally:
             out.close()
+        from .evidence import candidates_from_dataset
+        from .scoring import append_candidates
+
+        tables = []
+        for part in parts:
+            with xr.open_dataset(part["path"], engine="netcdf4") as src:
+                tables.append(candidates_from_dataset(src.load()))
+        append_candidates(tmp, pd.concat(tables, ignore_index=True))
     log.info("%s: merged %d parts (%d x %d cells)", output, len(parts), grid.sizes["y"], nx)
     return {"parts": len(parts), "rows": grid.sizes["y"], "cols": nx}

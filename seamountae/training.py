@@ -1,11 +1,11 @@
-"""Training the autoencoder on seamount patches, and calibrating its errors on held-out seamounts.
+"""Training the autoencoder on seamount patches, and calibrating its evidence by cross-fitting.
 
-Calibration is what gives `score` meaning: a fifth of the catalogued seamounts (all their
-augmented patches) are held out of training, and their reconstruction errors become the reference
-distribution. A patch's score is its conformal p-value against that distribution — the fraction
-of held-out seamounts reconstructed no better than it — so `--threshold auto` (score ≥ 0.05) keeps
-about 95 % of real seamounts by construction. Errors of the patches the model was fitted on are
-optimistic and would cut recall (the design notes measured a third).
+Calibration is what gives a score meaning. The training seamounts are split into folds; a model
+trained without one fold judges that fold's candidates, so every catalogued seamount of the training
+grid is judged as an unseen seamount would be, and so is the grid's background. The combination
+of evidence (evidence.Combiner) and the threshold `auto` are fitted to those judgements; the
+model saved is then trained on every seamount. Judging the training seamounts with the model that
+learnt them would be optimistic and set the threshold where unseen seamounts are lost.
 
 Under torchrun (several processes, see `distributed`), training is data-parallel and otherwise the
 same run: every process draws the same shuffled order and augmentation from the same seeded
@@ -17,6 +17,7 @@ process, so N processes fit the model one process would, up to the order of floa
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import sys
@@ -25,11 +26,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 
 from . import __version__
 from . import distributed
+from .config import default
 from .errors import SeamountaeError
 from .model import PatchAutoencoder, artifact, load_artifact, masked_error, resolve_device
 from .outputs import atomic_output
@@ -49,16 +52,6 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     """The k-th of the 8 rotations/reflections of a batch of patches (seamounts have no up or east)."""
     x = torch.rot90(x, k % 4, dims=(-2, -1))
     return torch.flip(x, dims=(-1,)) if k >= 4 else x
-
-
-def split_holdout(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of patches whose seamount is held out (whole seamounts, never single patches)."""
-    unique = np.unique(groups)
-    n_hold = int(round(fraction * len(unique)))
-    if len(unique) < 5 or n_hold == 0:
-        return np.zeros(len(groups), bool)
-    held = np.random.default_rng(seed).choice(unique, n_hold, replace=False)
-    return np.isin(groups, held)
 
 
 def reconstruction_errors(model: torch.nn.Module, x: torch.Tensor, valid: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
@@ -93,7 +86,7 @@ def fingerprint(patches: xr.Dataset, **params) -> dict:
     digest = hashlib.sha256()
     for name in ("patch", "seamount"):
         digest.update(np.ascontiguousarray(patches[name].values).tobytes())
-    keys = ("epochs", "seed", "latent", "width", "batch_size", "learning_rate", "holdout_fraction")
+    keys = ("epochs", "seed", "latent", "width", "batch_size", "learning_rate", "folds")
     return {"patches_sha256": digest.hexdigest(), **{k: params[k] for k in keys}}
 
 
@@ -132,34 +125,44 @@ def _save_checkpoint(path, state: dict) -> None:
 
 def train(
     patches: xr.Dataset,
-    epochs: int = 40,
-    seed: int = 0,
-    device: str = "auto",
-    latent: int = 16,
-    width: int = 16,
-    batch_size: int = 128,
-    learning_rate: float = 2e-3,
-    holdout_fraction: float = 0.2,
+    epochs: int = default("train", "epochs"),
+    seed: int = default("train", "seed"),
+    device: str = default("train", "device"),
+    latent: int = default("train", "latent"),
+    width: int = default("train", "width"),
+    batch_size: int = default("train", "batch_size"),
+    learning_rate: float = default("train", "learning_rate"),
+    folds: int = default("train", "folds"),
+    evidence: tuple[str, ...] = default("train", "evidence"),
     progress: bool = True,
     checkpoint: str | Path | None = None,
     resume: bool = False,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[PatchAutoencoder, dict]:
-    """Fit an autoencoder to the patches; return it with the metadata its model file carries.
+    """Fit the autoencoder to the seamount patches and calibrate its evidence; return it with the
+    metadata its model file carries.
+
+    Calibration is cross-fitted: the training seamounts are split into `folds`; for each fold a
+    model is trained without it and judges that fold's candidates (and a share of the background
+    candidates), so every training-grid candidate is judged by a model that never learnt it. The
+    combiner (evidence.Combiner) is fitted to those judgements, and the threshold `auto` is the one
+    with the best F1 on them. The model returned is then trained on every seamount. Each of the
+    folds + 1 runs has `epochs` epochs.
 
     checkpoint: a file rewritten (atomically) after every epoch with everything training needs to
-    go on: weights, optimiser, schedule, random states, epoch and loss history (tensors and plain
-    types only, loadable with weights_only=True). With resume=True, training continues from it
-    (a missing checkpoint starts afresh, one made with other patches or parameters is refused),
-    and the result equals an uninterrupted run's. The caller deletes it once the model is saved.
-    on_epoch(epoch, loss) is called after each epoch (and its checkpoint).
+    go on: the run and epoch, weights, optimiser, schedule, random states, loss history and the
+    judgements of the folds done (tensors and plain types only, loadable with weights_only=True).
+    With resume=True, training continues from it (a missing checkpoint starts afresh, one made with
+    other patches or parameters is refused), and the result equals an uninterrupted run's. The
+    caller deletes it once the model is saved. on_epoch(epoch, loss) is called after each epoch
+    (and its checkpoint), epochs counted over all runs.
 
     Started by torchrun with several processes, it trains data-parallel (see the module notes):
     every process returns the same model and metadata, only rank 0 writes the checkpoint, and the
     process group is torn down on return.
     """
-    if patches.attrs.get("seamountae_kind") != "patches":
-        raise SeamountaeError("patches file: not written by `seamountae tile`; make one with `seamountae tile`")
+    if patches.attrs.get("seamountae_kind") != "patches" or "candidate_label" not in patches:
+        raise SeamountaeError("patches file: not written by this version of `seamountae tile`; make one with `seamountae tile`")
     patch_px = int(patches["patch"].shape[-1])
     if patch_px < 8 or patch_px % 8:
         raise SeamountaeError(f"patches file: patches of {patch_px} px; the autoencoder needs a multiple of 8, "
@@ -169,39 +172,53 @@ def train(
         dev = resolve_device(device)
     except (ValueError, RuntimeError) as exc:
         raise SeamountaeError(str(exc)) from None
+    args = (patches, epochs, seed, latent, width, batch_size, learning_rate, folds, tuple(evidence))
     if not distributed.launched():
-        return _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate, holdout_fraction,
-                      progress, checkpoint, resume, on_epoch)
+        return _train(dev, *args, progress, checkpoint, resume, on_epoch)
     dev = distributed.device_for(dev)
     created = distributed.init(dev)
     try:
-        return _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate, holdout_fraction,
-                      progress and distributed.is_main(), checkpoint, resume, on_epoch)
+        return _train(dev, *args, progress and distributed.is_main(), checkpoint, resume, on_epoch)
     finally:
         distributed.teardown(created)
 
 
-def _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate, holdout_fraction,
-           progress, checkpoint, resume, on_epoch):
-    world, rank = distributed.world_size(), distributed.rank()
-    main = rank == 0
+def assign_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Calibration fold (0..folds-1) of each of `groups` (seamount ids): whole seamounts, balanced, seeded."""
+    unique = np.unique(groups)
+    fold_of = np.random.default_rng(seed).permutation(len(unique)) % folds
+    return fold_of[np.searchsorted(unique, groups)]
+
+
+def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate, folds, evidence_names, progress,
+           checkpoint, resume, on_epoch):
+    from .evidence import EVIDENCE, MODEL_EVIDENCE, LatentMemory, calibrate, encode, evidence_table, model_evidence
+
+    main = distributed.rank() == 0
     x_np, valid_np, _ = normalise(patches["patch"].values)
-    held = split_holdout(patches["seamount"].values, holdout_fraction, seed)
     x = torch.from_numpy(x_np)[:, None]
     valid = torch.from_numpy(valid_np.astype(np.float32))[:, None]
-    x_fit, v_fit = x[~held], valid[~held]
-    if len(x_fit) == 0:
+    groups = patches["seamount"].values
+    if len(x) == 0:
         raise SeamountaeError("patches file: no patches to train on; tile a catalogue with seamounts inside the grid")
+    n_seamounts = len(np.unique(groups))
+    if n_seamounts < folds:
+        raise SeamountaeError(f"patches file: {n_seamounts} training seamount(s), fewer than the {folds} calibration folds; "
+                              "tile a catalogue with more seamounts, or train with fewer --folds (at least 2)")
+    fold_of_patch = assign_folds(groups, folds, seed)
+    labels = patches["candidate_label"].values.astype(int)
+    cand_seamount = patches["candidate_seamount"].values
+    # A training seamount's candidate is judged in its seamount's fold; background ones in a seeded share.
+    cand_fold = np.random.default_rng(seed + 1).permutation(len(labels)) % folds
+    mine = cand_seamount >= 0
+    if mine.any():
+        cand_fold[mine] = assign_folds(np.concatenate([np.unique(groups), cand_seamount[mine]]), folds, seed)[n_seamounts:]
+    cand_patches = patches["candidate_patch"].values
+    cand_evidence = {name: np.full(len(labels), np.nan) for name in ("error", "error_contrast", "latent_distance")}
 
-    model = PatchAutoencoder(patch_px=x.shape[-1], latent=latent, width=width).to(dev)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    steps_per_epoch = math.ceil(len(x_fit) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=max(1, epochs * steps_per_epoch))
-    shuffler = torch.Generator().manual_seed(seed)
-    history: list[float] = []
-    start = 0
     expected = fingerprint(patches, epochs=epochs, seed=seed, latent=latent, width=width, batch_size=batch_size,
-                           learning_rate=learning_rate, holdout_fraction=holdout_fraction)
+                           learning_rate=learning_rate, folds=folds)
+    state = None
     if resume and checkpoint is not None and not Path(checkpoint).exists():
         (log.warning if main else log.debug)("%s: no checkpoint to resume from; training from the first epoch",
                                              checkpoint)
@@ -211,6 +228,111 @@ def _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate,
         if why:
             raise SeamountaeError(f"{checkpoint}: cannot resume: {why}; resume with the same patches and parameters, "
                                   "or train without --resume to start afresh")
+        cand_evidence = {name: state[f"candidate_{name}"].numpy().copy() for name in cand_evidence}
+        (log.info if main else log.debug)("%s: resuming after epoch %d of %d", checkpoint, int(state["epoch"]),
+                                          epochs * (folds + 1))
+    first_run = 0 if state is None else int(state["run"])
+    histories = [] if state is None else [[float(v) for v in h] for h in state["histories"][:first_run]]
+    for run in range(first_run, folds + 1):  # the folds, then the model on every seamount
+        final = run == folds
+        fit = np.ones(len(x), bool) if final else fold_of_patch != run
+        done = list(histories)
+
+        def save(epoch_state, run=run, done=done):
+            return {**epoch_state, "run": run, "histories": done + [epoch_state["history"]], "fingerprint": expected,
+                    **{f"candidate_{name}": torch.from_numpy(values.copy()) for name, values in cand_evidence.items()}}
+
+        label = "final model" if final else f"calibration fold {run + 1}/{folds}"
+        model, history = _fit(x[fit], valid[fit], dev, epochs, seed + run, latent, width, batch_size, learning_rate,
+                              progress, checkpoint if main else None, state if run == first_run else None, save,
+                              on_epoch, run * epochs, label)
+        histories.append(history)
+        if final:
+            break
+        judged = cand_fold == run
+        found = model_evidence(model, cand_patches[judged], LatentMemory.fit(encode(model, patches["patch"].values[fit])[1]))
+        for name, values in cand_evidence.items():
+            values[judged] = found[name]
+
+    table = {name[len("candidate_"):]: patches[name].values for name in patches.data_vars
+             if name.startswith("candidate_") and patches[name].ndim == 1}
+    evidence = evidence_table(pd.DataFrame({**table, **cand_evidence}))
+    if not (labels == 1).any() or not (labels == 0).any():
+        raise SeamountaeError("patches file: the training grid has no "
+                              + ("catalogued seamount among its candidates" if not (labels == 1).any() else
+                                 "background candidate (every summit is near a catalogued seamount)")
+                              + "; tile a larger grid, so that the score can be calibrated on seamounts and background")
+    n_unseen = int(patches.attrs.get("n_unseen", 0))
+    combiner, chosen = calibrate(evidence, labels, n_unseen, evidence_names)
+    with_model = calibrate(evidence, labels, n_unseen, sorted(set(evidence_names) | set(MODEL_EVIDENCE), key=EVIDENCE.index))[1]
+    without_model = calibrate(evidence, labels, n_unseen, [n for n in evidence_names if n not in MODEL_EVIDENCE] or
+                              [n for n in EVIDENCE if n not in MODEL_EVIDENCE])[1]
+    fit_codes = encode(model, patches["patch"].values)[1]
+    positives = labels == 1
+    (log.info if main else log.debug)(
+        "trained %d runs of %d epochs: calibration F1 %.3f at threshold %.3f (with the autoencoder's evidence %.3f, "
+        "without %.3f)", folds + 1, epochs, chosen["f1"], chosen["threshold"], with_model["f1"], without_model["f1"])
+    meta = {
+        "seamountae_version": __version__,
+        "patch_km": float(patches.attrs["patch_km"]),
+        "patch_px": int(patches.attrs["patch_px"]),
+        "pyramid": [float(v) for v in np.atleast_1d(patches.attrs.get("pyramid", [1.0]))],
+        "candidates": json.loads(patches.attrs["candidates"]),
+        "normalisation": NORMALISATION,
+        "latent_memory": LatentMemory.fit(fit_codes).as_meta(),
+        "combiner": combiner.as_meta(),
+        "threshold": {
+            "value": chosen["threshold"],
+            "rule": "best F1 on the training grid's candidates, each judged by a model trained without it "
+                    f"({folds}-fold cross-fitting): catalogued seamounts against background summits farther than "
+                    "15 km from any catalogued seamount",
+            "f1": chosen["f1"], "precision": chosen["precision"], "recall": chosen["recall"],
+            "f1_with_model_evidence": with_model["f1"],
+            "f1_without_model_evidence": without_model["f1"],
+        },
+        "calibration": {
+            # The score map's p-values: errors of the training seamounts' own patches, each from a model without it.
+            "errors": sorted(float(e) for e in cand_evidence["error"][positives] if np.isfinite(e)),
+            "source": f"training seamounts' own-scale patches, {folds}-fold cross-fitted",
+            "n_seamounts": int(positives.sum()),
+            "n_background": int((labels == 0).sum()),
+            "n_unseen": n_unseen,
+            "evidence": {name: [float(v) for v in evidence[name].to_numpy()] for name in evidence.columns},
+            "label": [int(v) for v in labels],
+        },
+        "training": {
+            "epochs": epochs,
+            "folds": folds,
+            "seed": seed,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "world_size": distributed.world_size(),
+            "n_patches": int(len(x)),
+            "n_seamounts": n_seamounts,
+            "loss_history": [float(v) for v in histories[-1]],
+            "fold_loss": [float(h[-1]) for h in histories[:-1] if h],
+        },
+    }
+    return model.cpu(), meta
+
+
+def _fit(x_fit, v_fit, dev, epochs, seed, latent, width, batch_size, learning_rate, progress, checkpoint, state, save,
+         on_epoch, epoch_offset, label):
+    """One training run of the autoencoder on (x_fit, v_fit); returns the model (eval mode) and the loss history.
+
+    state: a checkpoint of this run to continue from (None: from the start). save(epoch_state) turns
+    this run's state into the checkpoint's content; on_epoch gets epochs counted from epoch_offset.
+    """
+    world, rank = distributed.world_size(), distributed.rank()
+    torch.manual_seed(seed)
+    model = PatchAutoencoder(patch_px=x_fit.shape[-1], latent=latent, width=width).to(dev)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+    steps_per_epoch = math.ceil(len(x_fit) / batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=max(1, epochs * steps_per_epoch))
+    shuffler = torch.Generator().manual_seed(seed)
+    history: list[float] = []
+    start = 0
+    if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
@@ -219,16 +341,15 @@ def _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate,
         if dev.type == "cuda" and state.get("cuda_rng"):
             torch.cuda.set_rng_state(state["cuda_rng"][0], dev)
         history = [float(v) for v in state["history"]]
-        start = int(state["epoch"])
-        (log.info if main else log.debug)("%s: resuming after epoch %d of %d", checkpoint, start, epochs)
-        if state.get("world_size", 1) != world and main:
-            log.info("%s: made by %d process(es), continued by %d: the model will equal an uninterrupted run's "
-                     "only up to rounding", checkpoint, state.get("world_size", 1), world)
+        start = int(state["epoch"]) - epoch_offset
+        if state.get("world_size", 1) != world and rank == 0:
+            log.info("checkpoint made by %d process(es), continued by %d: the model will equal an uninterrupted "
+                     "run's only up to rounding", state.get("world_size", 1), world)
     net = model
     if world > 1:
         # Wrapped after loading the checkpoint: its constructor gives every process rank 0's weights.
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    bar = _progress(range(start, epochs), progress, desc="train", unit="epoch", initial=start, total=epochs)
+    bar = _progress(range(start, epochs), progress, desc=label, unit="epoch", initial=start, total=epochs)
     try:
         for epoch in bar:
             net.train()
@@ -253,8 +374,8 @@ def _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate,
                     # Summed over processes, so a NaN anywhere stops them all at this step, none left waiting.
                     batch_loss = distributed.all_reduce_sum(errors.detach().sum()) / len(idx)
                 if not torch.isfinite(batch_loss):
-                    raise SeamountaeError(f"training diverged in epoch {epoch + 1} (loss is {batch_loss.item()}); "
-                                          "lower --learning-rate or check the patches file for bad values")
+                    raise SeamountaeError(f"training diverged in epoch {epoch + 1} of the {label} (loss is "
+                                          f"{batch_loss.item()}); lower --learning-rate or check the patches file for bad values")
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
@@ -263,13 +384,12 @@ def _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate,
             history.append(total / len(x_fit))
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{history[-1]:.4f}")
-            log.debug("epoch %d/%d: loss %.5f", epoch + 1, epochs, history[-1])
-            if checkpoint is not None and main:
-                _save_checkpoint(checkpoint, {
+            log.debug("%s, epoch %d/%d: loss %.5f", label, epoch + 1, epochs, history[-1])
+            if checkpoint is not None:
+                content = save({
                     "format": CHECKPOINT_FORMAT,
                     "seamountae_version": __version__,
-                    "fingerprint": expected,
-                    "epoch": epoch + 1,
+                    "epoch": epoch_offset + epoch + 1,
                     "world_size": world,
                     "history": list(history),
                     "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -279,57 +399,15 @@ def _train(patches, dev, epochs, seed, latent, width, batch_size, learning_rate,
                     "torch_rng": torch.get_rng_state(),
                     "cuda_rng": [torch.cuda.get_rng_state(dev)] if dev.type == "cuda" else [],
                 })
-            if checkpoint is not None:
+                _save_checkpoint(checkpoint, content)
+            if world > 1:
                 distributed.barrier()  # on to the next epoch only once this one is safely on disk
             if on_epoch is not None:
-                on_epoch(epoch + 1, history[-1])
+                on_epoch(epoch_offset + epoch + 1, history[-1])
     finally:
         del net  # DDP's reducer must be freed before the process group (see distributed.teardown)
     model.eval()
-
-    fit_errors = _errors(model, x_fit, v_fit, world)
-    if held.any():
-        calibration_errors, source = _errors(model, x[held], valid[held], world), "held-out seamounts"
-    else:
-        (log.warning if main else log.debug)("fewer than 5 seamounts: calibrating on training errors, "
-                                             "so --threshold auto will be too strict")
-        calibration_errors, source = fit_errors, "training patches (too few seamounts to hold any out)"
-    (log.info if main else log.debug)("trained %d epochs: loss %.4f, held-out median error %.4f", epochs,
-                                      history[-1] if history else float("nan"), float(np.median(calibration_errors)))
-    meta = {
-        "seamountae_version": __version__,
-        "patch_km": float(patches.attrs["patch_km"]),
-        "patch_px": int(patches.attrs["patch_px"]),
-        "pyramid": [float(v) for v in np.atleast_1d(patches.attrs.get("pyramid", [1.0]))],
-        "radius_ratio": float(patches.attrs.get("radius_ratio", 0.0)),
-        "normalisation": NORMALISATION,
-        "calibration": {
-            "errors": sorted(float(e) for e in calibration_errors),
-            "source": source,
-            "n_seamounts": int(len(np.unique(patches["seamount"].values[held]))) if held.any() else 0,
-        },
-        "training": {
-            "epochs": epochs,
-            "seed": seed,
-            "batch_size": batch_size,
-            "learning_rate": learning_rate,
-            "world_size": world,
-            "n_patches": int(len(x_fit)),
-            "n_seamounts": int(len(np.unique(patches["seamount"].values[~held]))),
-            "loss_history": [float(v) for v in history],
-            "fit_error_median": float(np.median(fit_errors)),
-        },
-    }
-    return model.cpu(), meta
-
-
-def _errors(model, x, valid, world: int) -> np.ndarray:
-    """Reconstruction errors of all patches: with several processes, each computes a contiguous
-    share and every process gets them all, in order."""
-    if world == 1:
-        return reconstruction_errors(model, x, valid)
-    part = distributed.shard(len(x))
-    return distributed.all_gather_array(reconstruction_errors(model, x[part], valid[part]))
+    return model, history
 
 
 def save_model(model: PatchAutoencoder, meta: dict, path) -> None:

@@ -13,6 +13,7 @@ import io
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -35,6 +36,17 @@ TRAIN_OPTIONS = ["--epochs", str(EPOCHS), "--seed", "0", "--device", "cpu"]
 # The models here are tiny: one thread is as fast as two, and immune to the 100-fold slowdown of
 # torch's spinning worker threads when other processes share the cores.
 torch.set_num_threads(1)
+
+
+def model_meta(patch_km: float, patch_px: int, calibration_errors=(0.1, 0.2, 0.3), latent: int = 4) -> dict:
+    """Complete metadata for a model made in a test (untrained): what `train` records, with simple values."""
+    return {"patch_km": float(patch_km), "patch_px": int(patch_px), "normalisation": "plane-removed, std-scaled",
+            "calibration": {"errors": list(calibration_errors), "source": "a test", "n_seamounts": 2},
+            "candidates": {"patch_km": float(patch_km), "window_km": [float(patch_km) / 2, 2.0 * float(patch_km)],
+                           "radius_ratio": 6.0, "min_height_m": 300.0, "separation_km": 6.0, "missing_buffer_km": 5.0},
+            "combiner": {"names": ["log_height"], "mean": [6.5], "scale": [0.5], "coef": [1.0], "intercept": 0.0},
+            "threshold": {"value": 0.5, "rule": "a test"},
+            "latent_memory": {"mean": [0.0] * latent, "precision": np.eye(latent).tolist()}}
 
 
 def run_cli(args, catch_exceptions: bool = False):
@@ -61,8 +73,9 @@ def file_digest(path) -> str:
 
 @pytest.fixture(scope="session")
 def synthetic():
-    """(grid, truth): the canonical synthetic grid and its planted seamounts."""
-    return synthesize(seed=SEED, shape=GRID_SHAPE, n_seamounts=N_SEAMOUNTS)
+    """(grid, truth): the canonical synthetic grid and its planted seamounts, beside volcanic ridges
+    (background summits, which calibration needs besides seamounts)."""
+    return synthesize(seed=SEED, shape=GRID_SHAPE, n_seamounts=N_SEAMOUNTS, confounders=("volcanic_ridge",))
 
 
 @pytest.fixture(scope="session")

@@ -17,20 +17,23 @@ from conftest import (GRID_SHAPE, N_SEAMOUNTS, PATCH_PX, SEED, TILE_OPTIONS, TRA
                       run_cli)
 from seamountae.catalogue import read_catalogue
 from seamountae.grid import read_grid
+from seamountae.synth import synthesize
 from seamountae.training import read_model
 
 COMMANDS = ["synth", "tile", "train", "score", "detect", "export", "evaluate", "config"]
 PROPERTIES = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
 
 
-def test_whole_chain_on_a_synthetic_grid(tmp_path, synthetic):
+def test_whole_chain_on_a_synthetic_grid(tmp_path):
     """synth → tile → train → score → detect → export → evaluate, each exiting 0 with its artifact."""
     d = tmp_path
     rows, cols = GRID_SHAPE
-    result = ok(run_cli(["synth", "-o", d / "syn", "--seed", SEED, "--n-seamounts", N_SEAMOUNTS, "--size", rows, cols]))
+    args = ["--seed", 3, "--scenario", "fabric", "--n-seamounts", N_SEAMOUNTS, "--size", rows, cols]
+    result = ok(run_cli(["synth", "-o", d / "syn", *args]))
     assert f"{N_SEAMOUNTS} seamounts" in result.stderr
     grid = read_grid(d / "syn" / "grid.nc")
-    np.testing.assert_array_equal(grid.values, synthetic[0].values)  # the command writes what the library makes
+    expected = synthesize(seed=3, scenario="fabric", n_seamounts=N_SEAMOUNTS, shape=GRID_SHAPE)[0]
+    np.testing.assert_array_equal(grid.values, expected.values)  # the command writes what the library makes
     assert len(read_catalogue(d / "syn" / "truth.csv")) == N_SEAMOUNTS
 
     ok(run_cli(["tile", d / "syn" / "grid.nc", "--catalogue", d / "syn" / "truth.csv", *TILE_OPTIONS, "-o", d / "p.nc"]))
@@ -39,9 +42,9 @@ def test_whole_chain_on_a_synthetic_grid(tmp_path, synthetic):
         assert patches["patch"].shape[1:] == (PATCH_PX, PATCH_PX)
 
     result = ok(run_cli(["train", d / "p.nc", *TRAIN_OPTIONS, "-o", d / "m.pt"]))
-    assert "held-out seamounts" in result.stderr
+    assert "threshold auto" in result.stderr
     model, meta = read_model(d / "m.pt")
-    assert meta["calibration"]["n_seamounts"] >= 1
+    assert meta["calibration"]["n_seamounts"] >= 1 and meta["calibration"]["n_background"] >= 1
 
     ok(run_cli(["score", d / "syn" / "grid.nc", "--model", d / "m.pt", "--device", "cpu", "-o", d / "s.nc"]))
     with xr.open_dataset(d / "s.nc") as s:

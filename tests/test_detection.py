@@ -1,4 +1,4 @@
-"""Detection on hand-built score maps: one seamount per summit, measured sensibly; NMS; thresholds; no result."""
+"""Detection on hand-built score datasets: the judged candidates decide; threshold, NMS, footprints, no result."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from rasterio.crs import CRS
 from rasterio.warp import transform
 
 from conftest import ok, run_cli
-from seamountae.detection import (AUTO_THRESHOLD, COLUMNS, detect, detections_dataset, resolve_threshold,
-                                  suppress_duplicates, table_from_detections)
+from seamountae.detection import COLUMNS, detect, detections_dataset, resolve_threshold, suppress_duplicates, table_from_detections
 from seamountae.errors import SeamountaeError
+from seamountae.evidence import CandidateRules, candidates_dataset, find_candidates
 from seamountae.grid import KM_PER_DEGREE, WGS84_WKT, georeferenced
 from seamountae.outputs import write_netcdf
 from seamountae.synth import render_seamount
@@ -25,7 +25,10 @@ BASE_M = -4500.0
 LAT0, LON0 = 30.0, -30.0
 STEP = 1 / 60
 SHAPE = (100, 140)
-# (row, col, height m, basal radius km, score near the summit)
+AUTO = 0.5  # the model's own threshold in these score files
+RULES = CandidateRules(patch_km=PATCH_KM, window_km=(12.0, 48.0), radius_ratio=6.0, min_height_m=300.0,
+                       separation_km=6.0, missing_buffer_km=5.0)
+# (row, col, height m, basal radius km, seamount score of its candidate)
 BUMP_A = (40, 40, 1500.0, 10.0, 0.9)
 BUMP_B = (65, 100, 800.0, 7.0, 0.6)
 
@@ -39,25 +42,31 @@ def km_offsets(row, col):
     return east, north
 
 
-def score_dataset(bumps=(BUMP_A, BUMP_B), background_score=0.01, geographic=True, x=None, y=None, crs=WGS84_WKT):
-    """A score dataset as `seamountae score` makes it: elevation with Gaussian seamounts, score high near them."""
+def score_dataset(bumps=(BUMP_A, BUMP_B), geographic=True, x=None, y=None, crs=WGS84_WKT):
+    """A score dataset as `seamountae score` makes it: elevation with Gaussian seamounts, its candidates
+    (found and measured by the library), each scored as its bump says (0.01 away from any)."""
     elevation = np.full(SHAPE, BASE_M)
-    score = np.full(SHAPE, background_score)
-    for row, col, height, radius, peak_score in bumps:
+    for row, col, height, radius, _ in bumps:
         east, north = km_offsets(row, col)
         elevation = elevation + render_seamount(east, north, height, radius, "gaussian")
-        score[np.hypot(east, north) <= 6.0] = peak_score
-    relief = elevation - BASE_M  # the patch centre above the ring: the bump's own relief
     y = LAT0 + STEP * np.arange(SHAPE[0]) if y is None else y
     x = LON0 + STEP * np.arange(SHAPE[1]) if x is None else x
+    grid = xr.DataArray(elevation.astype(np.float32), dims=("y", "x"), coords={"y": y, "x": x},
+                        attrs={"geographic": int(geographic), "crs": crs})
+    table = find_candidates(grid, RULES)
+    table["score"] = 0.01
+    for row, col, _, _, score in bumps:
+        near = np.hypot(table["row"] - row, table["col"] - col) <= 3
+        table.loc[near, "score"] = score
+    for name in ("error", "error_contrast", "latent_distance"):
+        table[name] = np.nan
     dims = ("y", "x")
-    return xr.Dataset(
-        {"elevation": (dims, elevation.astype(np.float32)), "error": (dims, (1 - score).astype(np.float32)),
-         "score": (dims, score.astype(np.float32)), "relief_m": (dims, relief.astype(np.float32))},
-        coords={"y": y, "x": x},
-        attrs={"seamountae_kind": "score", "patch_km": PATCH_KM, "patch_px": 16, "stride_px": 2,
-               "geographic": int(geographic), "crs": crs},
-    )
+    ds = xr.Dataset({"elevation": (dims, grid.values), "score": (("level", *dims), np.zeros((1, *SHAPE), np.float32))},
+                    coords={"y": y, "x": x},
+                    attrs={"seamountae_kind": "score", "patch_km": PATCH_KM, "patch_px": 16, "stride_px": 2,
+                           "geographic": int(geographic), "crs": crs, "threshold_auto": AUTO,
+                           "candidate_rules": json.dumps(RULES.as_meta())})
+    return ds.merge(candidates_dataset(table))
 
 
 def cell_lonlat(row, col):
@@ -69,38 +78,30 @@ def by_position(table):
 
 
 def test_two_bumps_give_two_seamounts_at_their_summits():
-    table, clusters = detect(score_dataset())
+    table, footprints = detect(score_dataset(), threshold=0.5)
     assert set(COLUMNS) <= set(table.columns)
     assert len(table) == 2
     assert sorted(table["id"]) == [1, 2]
     a, b = by_position(table).itertuples()
-    for found, (row, col, height, radius, peak_score) in ((a, BUMP_A), (b, BUMP_B)):
+    for found, (row, col, height, radius, score) in ((a, BUMP_A), (b, BUMP_B)):
         lon, lat = cell_lonlat(row, col)
         assert found.lon == pytest.approx(lon, abs=1e-9) and found.lat == pytest.approx(lat, abs=1e-9)
         assert found.summit_depth_m == pytest.approx(-(BASE_M + height), abs=1.0)
         assert found.height_m == pytest.approx(height, rel=0.05)
-        # A Gaussian seamount stands above 10 % of its height out to 0.7 of its basal radius.
-        assert 0.5 * radius < found.basal_radius_km < 1.0 * radius
-        assert found.area_km2 == pytest.approx(math.pi * found.basal_radius_km**2, rel=1e-6)
-        assert found.score == pytest.approx(peak_score, abs=1e-6)
-    assert clusters.shape == SHAPE and clusters.max() == 2
-
-
-def twin(columns_apart):
-    """Two narrow summits on one row, ~1.6 km per column apart; the western one is higher."""
-    return score_dataset([(40, 40, 1500.0, 4.0, 0.9), (40, 40 + columns_apart, 1400.0, 4.0, 0.9)])
-
-
-def test_summits_closer_than_the_separation_are_one_seamount():
-    table, _ = detect(twin(2))  # 3.2 km apart; default separation 0.2 × 24 km
-    assert len(table) == 1
-    assert (table["lon"][0], table["lat"][0]) == pytest.approx(cell_lonlat(40, 40), abs=1e-9)  # the higher one
-    assert len(detect(twin(6))[0]) == 2  # 9.6 km apart: two seamounts
-    assert len(detect(twin(2), min_separation_km=1.0)[0]) == 2  # a smaller separation splits them
+        # Twice the half-height radius: a Gaussian falls to half its height at 0.39 of its basal radius.
+        assert 0.6 * radius < found.basal_radius_km < 1.0 * radius
+        assert found.score == pytest.approx(score)
+    assert footprints.shape == SHAPE and set(np.unique(footprints)) == {0, 1, 2}
+    # Ids are in score order; each footprint holds its own summit.
+    first = table.loc[table["id"] == 1].iloc[0]
+    assert first.score == 0.9 and footprints[BUMP_A[0], BUMP_A[1]] == 1 and footprints[BUMP_B[0], BUMP_B[1]] == 2
 
 
 def nms_table(rows):
-    return pd.DataFrame(rows, columns=["row", "col", "score", "height_m", "basal_radius_km"])
+    """Candidates on the test grid: (row, col, score, height, basal radius); coordinates from the cells."""
+    table = pd.DataFrame(rows, columns=["row", "col", "score", "height_m", "basal_radius_km"])
+    table["x"], table["y"] = LON0 + STEP * table["col"], LAT0 + STEP * table["row"]
+    return table
 
 
 def test_nms_keeps_the_best_of_duplicates():
@@ -132,33 +133,34 @@ def test_threshold_keeps_only_scores_at_or_above_it():
     assert len(detect(scores, threshold="0.95")[0]) == 0
 
 
+def test_auto_threshold_is_the_models_own():
+    scores = score_dataset()
+    assert len(detect(scores)[0]) == 2  # 0.9 and 0.6 pass the model's 0.5
+    scores.attrs["threshold_auto"] = 0.7
+    assert len(detect(scores, threshold="auto")[0]) == 1
+    assert resolve_threshold("auto", scores) == 0.7
+
+
 def test_min_height_drops_small_seamounts():
     table, _ = detect(score_dataset(), min_height_m=1000.0)
     assert len(table) == 1 and table["height_m"][0] > 1000
 
 
-def test_min_relief_gates_seamount_like_cells():
-    scores = score_dataset()
-    scores["relief_m"] = scores["relief_m"].where(scores["elevation"] > BASE_M + 1000.0, 100.0)
-    table, clusters = detect(scores, min_relief_m=200.0)
-    assert len(table) == 1 and clusters.max() == 1
-
-
-def test_no_seamount_like_cells_give_an_empty_table():
-    scores = score_dataset(background_score=0.01, bumps=())
-    table, clusters = detect(scores)
+def test_no_candidate_passing_gives_an_empty_table():
+    scores = score_dataset(bumps=())
+    table, footprints = detect(scores, threshold=0.0)
     assert table.empty and set(COLUMNS) <= set(table.columns)
-    assert clusters.max() == 0
-    ds = detections_dataset(table, clusters, scores, AUTO_THRESHOLD)
+    assert footprints.max() == 0
+    ds = detections_dataset(table, footprints, scores, AUTO)
     back = table_from_detections(ds)
     assert back.empty and list(back.columns[: len(COLUMNS)]) == COLUMNS
 
 
 def test_detections_dataset_round_trip():
     scores = score_dataset()
-    table, clusters = detect(scores)
-    ds = detections_dataset(table, clusters, scores, 0.05)
-    assert ds.attrs["seamountae_kind"] == "detections" and ds.attrs["threshold"] == 0.05
+    table, footprints = detect(scores)
+    ds = detections_dataset(table, footprints, scores, AUTO)
+    assert ds.attrs["seamountae_kind"] == "detections" and ds.attrs["threshold"] == AUTO
     back = table_from_detections(ds)
     pd.testing.assert_frame_equal(back[COLUMNS], table[COLUMNS].reset_index(drop=True), check_dtype=False)
 
@@ -175,10 +177,9 @@ def test_projected_grid_reports_wgs84_lon_lat():
     assert a["height_m"] == pytest.approx(BUMP_A[2], rel=0.05)
 
 
-@pytest.mark.parametrize("given, expected", [("auto", AUTO_THRESHOLD), (None, AUTO_THRESHOLD), ("0.3", 0.3),
-                                             (0.0, 0.0), ("1", 1.0)])
+@pytest.mark.parametrize("given, expected", [("auto", AUTO), (None, AUTO), ("0.3", 0.3), (0.0, 0.0), ("1", 1.0)])
 def test_threshold_parsing(given, expected):
-    assert resolve_threshold(given) == expected
+    assert resolve_threshold(given, score_dataset(bumps=())) == expected
 
 
 @pytest.mark.parametrize("given, words", [("abc", "not a number"), ("1.5", "between 0 and 1"),
@@ -192,6 +193,12 @@ def test_detect_refuses_other_datasets():
     scores = score_dataset()
     scores.attrs["seamountae_kind"] = "patches"
     with pytest.raises(SeamountaeError, match="seamountae score"):
+        detect(scores)
+
+
+def test_detect_refuses_a_score_file_without_candidates():
+    scores = score_dataset().drop_vars([n for n in score_dataset().data_vars if n.startswith("candidate_")])
+    with pytest.raises(SeamountaeError, match="older seamountae.*score it again"):
         detect(scores)
 
 

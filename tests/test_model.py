@@ -8,14 +8,14 @@ import pickle
 import pytest
 import torch
 
+from conftest import model_meta
 from seamountae.errors import SeamountaeError
 from seamountae.model import ARTIFACT_FORMAT, ARTIFACT_VERSION, PatchAutoencoder, artifact, load_artifact, masked_error
 from seamountae.training import read_model, save_model
 
 
 def small_meta():
-    return {"patch_km": 24.0, "patch_px": 16, "normalisation": "plane-removed, std-scaled",
-            "calibration": {"errors": [0.1, 0.2, 0.3], "source": "held-out seamounts", "n_seamounts": 2}}
+    return model_meta(24.0, 16)
 
 
 @pytest.mark.parametrize("patch_px", [8, 16, 32])
@@ -114,6 +114,15 @@ def test_model_file_that_would_run_code_is_refused_without_running_it(tmp_path, 
         read_model(path)
     assert not marker.exists()
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_model_of_an_older_version_is_refused(tmp_path):
+    """A model trained before the evidence existed cannot score: say so, and how to get a new one."""
+    path = tmp_path / "old.pt"
+    meta = {k: v for k, v in small_meta().items() if k not in ("combiner", "threshold", "latent_memory", "candidates")}
+    save_model(PatchAutoencoder(patch_px=16, latent=4, width=4), meta, path)
+    with pytest.raises(SeamountaeError, match="older seamountae.*train it again"):
+        read_model(path)
 
 
 def test_missing_model_file(tmp_path):

@@ -163,9 +163,32 @@ def test_tile_sizes_each_patch_to_its_seamount():
     """Patches are radius_ratio basal radii wide: a seamount twice as wide gets a patch twice as wide."""
     small, large = cone(height=1500.0, radius=4.0), cone(height=1500.0, radius=8.0)
     sizes = [float(tile(projected_grid(c), catalogue((0.0, 0.0)), patch_km=48.0, patch_px=16, shifts_px=0, scales=(1.0,),
-                        pyramid=(0.25, 0.5, 1.0, 2.0), radius_ratio=4.0)["scale"][0]) for c in (small, large)]
-    assert sizes[1] / sizes[0] == pytest.approx(2.0, rel=0.25)
-    assert 48.0 * sizes[0] == pytest.approx(4 * 4.0 * 0.95, rel=0.3)  # the footprint above 10 % of a cone: 0.9 r
+                        window_km=(6.0, 96.0), radius_ratio=4.0)["scale"][0]) for c in (small, large)]
+    assert sizes[1] / sizes[0] == pytest.approx(2.0, rel=0.15)
+    assert 48.0 * sizes[0] == pytest.approx(4 * 4.0, rel=0.15)  # a cone's basal radius: twice its half-height radius
+
+
+def test_tile_labels_the_grids_candidates():
+    """Training seamounts' summits are positives, summits far from any catalogued seamount background."""
+    seamounts = [(0.0, 0.0), (-30.0, 25.0)]
+    ridge = lambda x, y: render_seamount(x - 25.0, y + 25.0, 900.0, 12.0, "gaussian", azimuth_deg=45, ellipticity=0.8)
+
+    def terrain(x, y):
+        z = -4000.0 + ridge(x, y)
+        for sx, sy in seamounts:
+            z = z + render_seamount(x - sx, y - sy, 1200.0, 6.0, "cone")
+        return z
+
+    grid = projected_grid(terrain, n=141)
+    ds = tile(grid, catalogue(*[(1000 * a, 1000 * b) for a, b in seamounts]), patch_km=24.0, patch_px=16,
+              window_km=(12.0, 48.0))
+    label, seamount = ds["candidate_label"].values, ds["candidate_seamount"].values
+    assert sorted(seamount[label == 1].tolist()) == [0, 1]
+    x, y = ds["candidate_x"].values / 1000, ds["candidate_y"].values / 1000
+    background = np.flatnonzero(label == 0)
+    assert background.size >= 1 and np.all(np.hypot(x[background] - 25.0, y[background] + 25.0) < 20.0)  # the ridge
+    assert ds["candidate_patch"].shape[1:] == (17, 16, 16)  # its own patch, then its surroundings'
+    assert ds.attrs["n_unseen"] == 0
 
 
 def test_tile_shifts_are_in_patch_pixels():
@@ -186,8 +209,15 @@ def test_tile_drops_patches_mostly_off_the_grid():
 
 def test_tile_with_every_patch_missing_is_an_error():
     grid = projected_grid(cone(), n=61)
+    grid.values[:30, :] = np.nan  # the seamount stands, but its patches are mostly off the seafloor
     with pytest.raises(SeamountaeError, match="missing.*--patch-km"):
-        tile(grid, catalogue((30_000.0, 30_000.0)), patch_km=24.0, patch_px=16)
+        tile(grid, catalogue((0.0, 0.0)), patch_km=24.0, patch_px=16, window_km=(24.0, 24.0))
+
+
+def test_tile_without_a_standing_seamount_is_an_error():
+    grid = projected_grid(cone(), n=61)
+    with pytest.raises(SeamountaeError, match="none of the 1 catalogued seamounts stands 300 m.*--min-height-m"):
+        tile(grid, catalogue((25_000.0, 25_000.0)), patch_km=24.0, patch_px=16)
 
 
 def test_tile_on_the_synthetic_grid_centres_patches_on_summits(synthetic):

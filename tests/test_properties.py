@@ -22,6 +22,7 @@ from hypothesis.extra import numpy as hnp
 from seamountae.catalogue import read_catalogue
 from seamountae.detection import detect
 from seamountae.errors import SeamountaeError
+from seamountae.evidence import CANDIDATE_COLUMNS, CandidateRules, candidates_dataset, find_candidates
 from seamountae.grid import read_grid
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -228,25 +229,29 @@ def score_datasets(draw):
         elevation = (-4000 + draw(st.floats(0, 3500)) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 20.0)).astype(np.float32)
     holes = draw(hnp.arrays(bool, (ny, nx))) if draw(st.booleans()) else np.zeros((ny, nx), bool)
     elevation[holes] = np.nan
-    score = draw(hnp.arrays(np.float32, (ny, nx), elements=st.floats(0, 1, width=32)))
-    relief = draw(hnp.arrays(np.float32, (ny, nx), elements=st.floats(-500, 3000, width=32)))
-    error = draw(hnp.arrays(np.float32, (ny, nx), elements=st.floats(0, 3, width=32)))
-    for array in (score, relief, error):
-        array[holes] = np.nan
     dims = ("y", "x")
-    return xr.Dataset({"elevation": (dims, elevation), "error": (dims, error), "score": (dims, score),
-                       "relief_m": (dims, relief)}, coords={"y": y, "x": x},
-                      attrs={"seamountae_kind": "score", "patch_km": draw(st.sampled_from([12.0, 24.0, 48.0])),
-                             "patch_px": 16, "stride_px": 2, "geographic": 1, "crs": ""})
+    grid = xr.DataArray(elevation, dims=dims, coords={"y": y, "x": x}, attrs={"geographic": 1, "crs": ""})
+    patch_km = draw(st.sampled_from([12.0, 24.0, 48.0]))
+    rules = CandidateRules(patch_km=patch_km, window_km=(patch_km / 2, 2 * patch_km), radius_ratio=6.0,
+                           min_height_m=draw(st.floats(1, 500)), separation_km=draw(st.floats(0.5, 20)),
+                           missing_buffer_km=draw(st.floats(0, 20)))
+    table = find_candidates(grid, rules) if min(ny, nx) >= 2 else pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
+    table["score"] = draw(hnp.arrays(np.float64, len(table), elements=st.floats(0, 1)))
+    for name in ("error", "error_contrast", "latent_distance"):
+        table[name] = np.nan
+    ds = xr.Dataset({"elevation": (dims, elevation)}, coords={"y": y, "x": x},
+                    attrs={"seamountae_kind": "score", "patch_km": patch_km, "patch_px": 16, "stride_px": 2,
+                           "geographic": 1, "crs": "", "threshold_auto": draw(st.floats(0, 1))})
+    return ds.merge(candidates_dataset(table)) if min(ny, nx) >= 2 else ds
 
 
 @SETTINGS
 @given(scores=score_datasets(),
        threshold=st.one_of(st.just("auto"), st.floats(-1, 2), st.just(float("nan")), st.sampled_from(["0.1", "high", ""])),
-       min_height_m=st.floats(0, 2000), min_separation_km=st.floats(-5, 50), missing_buffer_km=st.floats(0, 20))
-def test_detect_returns_seamounts_or_our_error(scores, threshold, min_height_m, min_separation_km, missing_buffer_km):
+       min_height_m=st.floats(0, 2000), min_separation_km=st.floats(-5, 50))
+def test_detect_returns_seamounts_or_our_error(scores, threshold, min_height_m, min_separation_km):
     result = only_our_error(lambda: detect(scores, threshold=threshold, min_height_m=min_height_m,
-                                           min_separation_km=min_separation_km, missing_buffer_km=missing_buffer_km))
+                                           min_separation_km=min_separation_km))
     if result is None:
         return
     table, clusters = result

@@ -86,7 +86,7 @@ def test_resolved_parameters_are_recorded(chains):
     assert tile["patch_km"] == 24.0 and tile["scales"] == list(defaults("tile")["scales"])  # given and default alike
     assert tile["grid"] == {"var": "", "depth_positive": "auto", "mask_land": True}
     train = read_provenance(root / "a" / "model.pt")["parameters"]
-    assert train["epochs"] == 2 and train["seed"] == 0 and train["holdout_fraction"] == 0.2
+    assert train["epochs"] == 2 and train["seed"] == 0 and train["folds"] == defaults("train")["folds"]
     detect = read_provenance(root / "a" / "detections.nc")["parameters"]
     assert detect["threshold"] == "auto" and detect["min_height_m"] == defaults("detect")["min_height_m"]
 

@@ -11,7 +11,7 @@ import torch
 import xarray as xr
 from scipy import ndimage
 
-from conftest import ok, run_cli
+from conftest import model_meta, ok, run_cli
 from seamountae import grid as grid_module
 from seamountae import scoring
 from seamountae.grid import KM_PER_DEGREE, canonical_grid, from_cf_dataset, open_grid, read_grid, write_grid
@@ -32,7 +32,7 @@ CALIBRATION = np.linspace(0.05, 1.5, 60).tolist()
 
 
 def _meta(patch_km, patch_px=PATCH_PX):
-    return {"patch_km": float(patch_km), "patch_px": patch_px, "calibration": {"errors": CALIBRATION}}
+    return model_meta(patch_km, patch_px, CALIBRATION)
 
 
 def _terrain(shape, seed=0, smooth=4.0):
@@ -252,13 +252,26 @@ def test_streaming_reads_windows_not_the_whole_grid(tmp_path, projected, monkeyp
     monkeypatch.setattr(grid_module._GridWindows, "_window", spy)
     monkeypatch.setattr(scoring, "TILE_CELLS", 2000)  # output tiles (whose elevation is read back) small too
     monkeypatch.setattr(scoring, "CHUNK_ROWS", 8)
+    judge_grid = scoring.judge_grid
+    map_reads = []
+
+    def candidates_after_the_map(*args, **kwargs):  # the candidates' pass reads blocks of rows with their halo
+        map_reads.extend(reads)
+        return judge_grid(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "judge_grid", candidates_after_the_map)
     grid = open_grid(tmp_path / "grid.nc")
     model, meta = _model(), _meta(24.0)
     scoring.write_score(grid, model, meta, tmp_path / "s.nc", device="cpu", window_cells=3000)
     grid.close()
-    assert reads and max(reads) < 5000 < projected.size / 6  # windows of ~3000 cells (8 x 8 centres at least)
+    assert map_reads and max(map_reads) < 5000 < projected.size / 6  # windows of ~3000 cells (8 x 8 centres at least)
     with xr.open_dataset(tmp_path / "s.nc") as ds:
-        _assert_same(score(projected, model, meta, device="cpu"), from_cf_dataset(ds.load()).isel(level=0))
+        streamed = from_cf_dataset(ds.load())
+    whole = scoring.score(projected, model, meta, device="cpu")
+    _assert_same(whole.isel(level=0), streamed.isel(level=0))
+    assert whole.sizes["candidate"] > 0
+    xr.testing.assert_allclose(whole[[n for n in whole.data_vars if n.startswith("candidate_")]],
+                               streamed[[n for n in streamed.data_vars if n.startswith("candidate_")]])
 
 
 # ------------------------------------------------------------------------------------ open_grid

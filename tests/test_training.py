@@ -1,4 +1,4 @@
-"""Training: reproducible models, calibration on whole held-out seamounts, the conformal score, divergence."""
+"""Training: reproducible models, cross-fitted calibration of the evidence, the threshold rule, the conformal score, divergence."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from conftest import TRAIN_OPTIONS, ok, run_cli, state_bytes
 from seamountae.errors import SeamountaeError
 from seamountae.model import masked_error
 from seamountae.patches import normalise
-from seamountae.training import conformal_score, dihedral, read_model, split_holdout, train
+from seamountae.evidence import EVIDENCE, GRID_EVIDENCE, MODEL_EVIDENCE, candidates_from_dataset
+from seamountae.training import assign_folds, conformal_score, dihedral, read_model, train
 
 FAST = {"epochs": 2, "device": "cpu", "latent": 4, "width": 4, "batch_size": 64, "progress": False}
 
@@ -48,58 +49,98 @@ def test_training_lowers_the_loss(patches):
     assert len(history) == 6 and history[-1] < history[0]
 
 
-# --------------------------------------------------------------------------------- held-out split
+# --------------------------------------------------------------------------------- cross-fitting
 
 
-def test_split_holds_out_whole_seamounts():
-    groups = np.repeat(np.arange(10), 27)
-    held = split_holdout(groups, 0.2, seed=0)
-    for g in range(10):
-        assert len(set(held[groups == g])) == 1  # all of a seamount's patches, or none
-    assert len(np.unique(groups[held])) == 2
-
-
-@given(n_groups=st.integers(5, 60), per_group=st.integers(1, 5), fraction=st.floats(0.05, 0.6), seed=st.integers(0, 10**6))
+@given(n_groups=st.integers(2, 60), per_group=st.integers(1, 5), folds=st.integers(2, 6), seed=st.integers(0, 10**6))
 @settings(max_examples=60, deadline=None)
-def test_split_property(n_groups, per_group, fraction, seed):
+def test_folds_hold_out_whole_seamounts_in_balanced_shares(n_groups, per_group, folds, seed):
     rng = np.random.default_rng(seed)
     groups = rng.permutation(np.repeat(rng.choice(10**6, n_groups, replace=False), per_group))
-    held = split_holdout(groups, fraction, seed)
-    held_groups, kept_groups = set(groups[held]), set(groups[~held])
-    assert not held_groups & kept_groups
-    assert len(held_groups) == int(round(fraction * n_groups))
-    assert np.array_equal(held, split_holdout(groups, fraction, seed))  # reproducible
+    fold = assign_folds(groups, folds, seed)
+    for g in np.unique(groups):
+        assert len(set(fold[groups == g])) == 1  # all of a seamount's patches in one fold
+    per_fold = np.bincount([fold[groups == g][0] for g in np.unique(groups)], minlength=folds)
+    assert per_fold.max() - per_fold.min() <= 1
+    assert np.array_equal(fold, assign_folds(groups, folds, seed))  # reproducible
 
 
-def test_split_holds_nothing_out_of_fewer_than_five_seamounts():
-    assert not split_holdout(np.repeat(np.arange(4), 9), 0.5, seed=0).any()
+def test_each_candidate_is_judged_by_a_model_that_did_not_learn_it(patches, monkeypatch):
+    """The fold models never train on the seamount whose candidate they judge."""
+    import seamountae.evidence as evidence_module
+    import seamountae.training as training
+
+    seen = []
+    fit = training._fit
+
+    def spy(x_fit, *args, **kwargs):
+        seen.append(x_fit.shape[0])
+        return fit(x_fit, *args, **kwargs)
+
+    monkeypatch.setattr(training, "_fit", spy)
+    judged = []
+    evidence = evidence_module.model_evidence
+
+    def spy_evidence(model, cand_patches, memory=None):
+        judged.append(len(cand_patches))
+        return evidence(model, cand_patches, memory)
+
+    monkeypatch.setattr(evidence_module, "model_evidence", spy_evidence)
+    _, meta = train(patches, seed=0, folds=3, **FAST)
+    groups = patches["seamount"].values
+    fold = assign_folds(groups, 3, 0)
+    assert seen == [int((fold != k).sum()) for k in range(3)] + [len(groups)]  # 3 folds, then every seamount
+    assert sum(judged) == patches.sizes["candidate"]  # every candidate judged once, by its fold's model
+    labels = patches["candidate_label"].values
+    cand_fold = assign_folds(np.concatenate([np.unique(groups), patches["candidate_seamount"].values[labels == 1]]), 3, 0)
+    assert len(cand_fold) > len(np.unique(groups))  # the training seamounts have candidates
+    assert meta["calibration"]["n_seamounts"] == int((labels == 1).sum())
+    assert len(meta["calibration"]["label"]) == patches.sizes["candidate"]
 
 
-def test_calibration_uses_only_held_out_seamounts(patches):
-    model, meta = train(patches, seed=0, **FAST)
-    held = split_holdout(patches["seamount"].values, 0.2, seed=0)
-    n_total = len(np.unique(patches["seamount"].values))
-    cal, fit = meta["calibration"], meta["training"]
-    assert cal["source"] == "held-out seamounts"
-    assert cal["n_seamounts"] == len(np.unique(patches["seamount"].values[held])) >= 1
-    assert cal["n_seamounts"] + fit["n_seamounts"] == n_total
-    assert fit["n_patches"] == int((~held).sum())
-    # The calibration errors are the model's errors on the held-out patches, not on those it was fitted to.
-    x, valid, _ = normalise(patches["patch"].values[held])
-    with torch.inference_mode():
-        xt, vt = torch.from_numpy(x)[:, None], torch.from_numpy(valid.astype(np.float32))[:, None]
-        expected = masked_error(model(xt), xt, vt).numpy()
-    np.testing.assert_allclose(cal["errors"], np.sort(expected), rtol=1e-5)
+def test_calibration_evidence_and_map_errors_come_from_the_fold_models(patches):
+    _, meta = train(patches, seed=0, **FAST)
+    cal = meta["calibration"]
+    assert set(cal["evidence"]) == set(EVIDENCE)
+    labels = np.asarray(cal["label"])
+    errors = np.exp(np.asarray(cal["evidence"]["log_error"]))[labels == 1]
+    np.testing.assert_allclose(sorted(errors), cal["errors"], rtol=1e-5)  # the map's p-values: held-out errors
 
 
-def test_too_few_seamounts_calibrates_on_training_patches_with_a_warning(patches, caplog):
+def test_threshold_is_the_best_f1_on_the_calibration_candidates(patches):
+    from seamountae.evidence import Combiner, best_f1_threshold
+    import pandas as pd
+
+    _, meta = train(patches, seed=0, **FAST)
+    cal, t = meta["calibration"], meta["threshold"]
+    evidence, labels = pd.DataFrame(cal["evidence"]), np.asarray(cal["label"])
+    score = Combiner.from_meta(meta["combiner"]).score(evidence)
+    known = labels >= 0
+    again = best_f1_threshold(score[known], labels[known], cal["n_unseen"])
+    assert t["value"] == pytest.approx(again["threshold"]) and t["f1"] == pytest.approx(again["f1"])
+    # No other cut does better on those candidates.
+    n_pos = int((labels == 1).sum()) + cal["n_unseen"]
+    for cut in np.linspace(0, 1, 101):
+        kept = score[known] >= cut
+        tp, fp = int((kept & (labels[known] == 1)).sum()), int((kept & (labels[known] == 0)).sum())
+        assert 2 * tp / (2 * tp + fp + n_pos - tp) <= t["f1"] + 1e-12
+    assert "best F1" in t["rule"]
+
+
+def test_the_combiner_uses_the_evidence_asked_for(patches):
+    _, default = train(patches, seed=0, **FAST)
+    assert default["combiner"]["names"] == list(GRID_EVIDENCE)
+    _, with_model = train(patches, seed=0, evidence=("log_height", "error_contrast"), **FAST)
+    assert with_model["combiner"]["names"] == ["log_height", "error_contrast"]
+    assert set(MODEL_EVIDENCE) & set(with_model["combiner"]["names"])
+
+
+def test_too_few_seamounts_for_the_folds_is_refused(patches):
     few = patches.isel(sample=np.flatnonzero(patches["seamount"].values < 3))
-    with caplog.at_level(logging.WARNING, logger="seamountae"):
-        _, meta = train(few, seed=0, **FAST)
-    assert meta["calibration"]["n_seamounts"] == 0
-    assert "training patches" in meta["calibration"]["source"]
-    assert len(meta["calibration"]["errors"]) == few.sizes["sample"]
-    assert any("fewer than 5 seamounts" in r.getMessage() for r in caplog.records)
+    few = few.assign(seamount=few["seamount"].where(few["seamount"] < 3))
+    n = len(np.unique(few["seamount"].values))
+    with pytest.raises(SeamountaeError, match=f"{n} training seamount.*--folds"):
+        train(few, seed=0, folds=n + 1, **FAST)
 
 
 def test_model_metadata_carries_what_score_needs(patches):
@@ -107,6 +148,8 @@ def test_model_metadata_carries_what_score_needs(patches):
     assert meta["patch_km"] == patches.attrs["patch_km"] and meta["patch_px"] == patches.attrs["patch_px"]
     assert meta["normalisation"] and meta["seamountae_version"]
     assert meta["calibration"]["errors"] == sorted(meta["calibration"]["errors"])
+    assert {"combiner", "threshold", "latent_memory", "candidates"} <= set(meta)
+    assert 0 < meta["threshold"]["value"] < 1
 
 
 # ------------------------------------------------------------------------------ conformal score

@@ -26,15 +26,18 @@ def load_grid(path, var, depth_positive, config_file=None):
 @click.option("--patch-km", type=float, default=None, help="Patch width in km.  [default: 48]")
 @click.option("--patch-px", type=int, default=None, help="Patch width in pixels after resampling.  [default: 32]")
 @click.option("--shifts-px", type=int, default=None, help="Also cut patches up to N pixels off-centre.  [default: 1]")
+@click.option("--min-height-m", type=float, default=None,
+              help="A candidate summit (and a training seamount) stands at least this high above its surroundings.  [default: 300]")
 @grid_options
 @options.output
 @options.overwrite
 @options.common
-def command(grid_path, catalogue_path, patch_km, patch_px, shifts_px, var, depth_positive, output, overwrite, config_file):
-    """Cut training patches centred on catalogued seamounts.
+def command(grid_path, catalogue_path, patch_km, patch_px, shifts_px, min_height_m, var, depth_positive, output,
+            overwrite, config_file):
+    """Cut training patches centred on catalogued seamounts, and the grid's candidates to calibrate on.
 
-    Patches are PATCH_KM wide whatever the grid spacing, resampled to PATCH_PX pixels; seamounts
-    outside the grid are skipped with a count.
+    Each seamount's patch is sized to it (radius_ratio basal radii, within window_km) and resampled
+    to PATCH_PX pixels whatever the grid spacing; seamounts outside the grid are skipped with a count.
 
     \b
     Example:
@@ -43,7 +46,9 @@ def command(grid_path, catalogue_path, patch_km, patch_px, shifts_px, var, depth
     from ..outputs import check_writable
 
     check_writable(output, overwrite)
-    params = options.parameters("tile", config_file, patch_km=patch_km, patch_px=patch_px, shifts_px=shifts_px)
+    params = options.parameters("tile", config_file, patch_km=patch_km, patch_px=patch_px, shifts_px=shifts_px,
+                                min_height_m=min_height_m)
     grid_params = options.parameters("grid", config_file, var=var, depth_positive=depth_positive)
     patches = tile_file(grid_path, catalogue_path, output, params, grid_params, overwrite)
-    summary(f"{output}: {patches.sizes['sample']} patches from {patches.attrs['n_seamounts']} seamounts")
+    summary(f"{output}: {patches.sizes['sample']} patches from {patches.attrs['n_seamounts']} seamounts, "
+            f"{patches.sizes['candidate']} candidates to calibrate on")

@@ -18,6 +18,7 @@ log = logging.getLogger("seamountae")
 @click.option("--epochs", type=int, default=None, help="Passes over the patches.  [default: 40]")
 @click.option("--latent", type=int, default=None, help="Bottleneck size.  [default: 16]")
 @click.option("--learning-rate", type=float, default=None, help="Peak learning rate.  [default: 0.002]")
+@click.option("--folds", type=int, default=None, help="Calibration folds (each judged by a model trained without it).  [default: 4]")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.  [default: all cores]")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from its checkpoint (MODEL.pt.ckpt); same patches and parameters.")
@@ -26,8 +27,8 @@ log = logging.getLogger("seamountae")
 @options.output
 @options.overwrite
 @options.common
-def command(patches_path, epochs, latent, learning_rate, threads, resume, seed, device, output, overwrite, config_file):
-    """Train the autoencoder on seamount patches and calibrate its score on held-out seamounts.
+def command(patches_path, epochs, latent, learning_rate, folds, threads, resume, seed, device, output, overwrite, config_file):
+    """Train the autoencoder on seamount patches and calibrate its score by cross-fitting.
 
     After every epoch a checkpoint is saved beside the model (MODEL.pt.ckpt); if training is
     interrupted (Ctrl-C, a killed job), the same command with --resume continues from it and
@@ -41,7 +42,7 @@ def command(patches_path, epochs, latent, learning_rate, threads, resume, seed, 
     """
     check_writable(output, overwrite)
     params = options.parameters("train", config_file, epochs=epochs, latent=latent, learning_rate=learning_rate,
-                                seed=seed, device=device)
+                                folds=folds, seed=seed, device=device)
     options.check_device(params["device"])
     if threads is not None:
         if threads < 1:
@@ -56,6 +57,6 @@ def command(patches_path, epochs, latent, learning_rate, threads, resume, seed, 
         raise
     if distributed.rank() != 0:  # under torchrun: one summary, from the process that wrote the model
         return
-    cal = meta["calibration"]
-    summary(f"{output}: trained on {meta['training']['n_patches']} patches; score calibrated on "
-            f"{cal['n_seamounts']} held-out seamounts")
+    t = meta["threshold"]
+    summary(f"{output}: trained on {meta['training']['n_patches']} patches of {meta['training']['n_seamounts']} seamounts; "
+            f"threshold auto = {t['value']:.3f} (calibration F1 {t['f1']:.3f})")
