@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-# Directions of the radial profiles that measure an edifice.
+# Directions (sectors of the circle) of the radial profiles that measure an edifice.
 N_RAYS = 16
 # A ray closes where its profile drops below base + CLOSURE_LEVEL × height.
 CLOSURE_LEVEL = 0.4
@@ -38,7 +38,8 @@ def _window(elevation, row, col, dy_km, dx_km, window_km):
 
 
 def _rays(win, r, c, dy_km, dx_km, reach_km):
-    """Profiles (N_RAYS, n) from the summit outwards, sampled every cell, and their distances (km)."""
+    """Profiles (N_RAYS, n) along N_RAYS directions from the summit, sampled every cell width, and
+    their distances (km)."""
     step = min(dy_km, dx_km)
     distance = np.arange(1, max(1, int(reach_km / step)) + 1) * step
     angle = np.arange(N_RAYS) * (2 * np.pi / N_RAYS)
@@ -46,6 +47,38 @@ def _rays(win, r, c, dy_km, dx_km, reach_km):
     cols = np.rint(c + np.outer(np.sin(angle), distance) / dx_km).astype(int)
     on = (rows >= 0) & (rows < win.shape[0]) & (cols >= 0) & (cols < win.shape[1])
     return np.where(on, win[np.clip(rows, 0, win.shape[0] - 1), np.clip(cols, 0, win.shape[1] - 1)], np.nan), distance
+
+
+def _sectors(win, r, c, dy_km, dx_km, reach_km):
+    """Like `_rays`, but each profile holds the highest ground of its sector (1/N_RAYS of the circle)
+    at each distance, from every cell of the window: a ridge crest narrower than the gap between
+    two rays still shows in the direction it runs. NaN where a sector has no valid cell."""
+    step = min(dy_km, dx_km)
+    n = max(1, int(reach_km / step))
+    north = (np.arange(win.shape[0]) - r)[:, None] * dy_km
+    east = (np.arange(win.shape[1]) - c)[None, :] * dx_km
+    ring = np.rint(np.hypot(north, east) / step).astype(int) - 1  # distance k·step → column k − 1
+    sector = np.rint(np.arctan2(east, north) / (2 * np.pi / N_RAYS)).astype(int) % N_RAYS
+    use = np.isfinite(win) & (ring >= 0) & (ring < n)
+    profile = np.full(N_RAYS * n, -np.inf)
+    np.maximum.at(profile, (sector * n + ring)[use], win[use])
+    profile[~np.isfinite(profile)] = np.nan
+    return profile.reshape(N_RAYS, n), np.arange(1, n + 1) * step
+
+
+def _first_below(profile, distance, top, level, beyond):
+    """Per profile: the distance at which it first falls below `level`, interpolated between the
+    samples either side (the summit, `top`, at 0); `beyond` where it never does."""
+    with np.errstate(invalid="ignore"):
+        below = profile < level
+    first = np.argmax(below, axis=1)
+    rows = np.arange(len(profile))
+    before = np.where(first > 0, profile[rows, np.maximum(first - 1, 0)], top)
+    after = profile[rows, first]
+    start = np.where(first > 0, distance[np.maximum(first - 1, 0)], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        part = np.clip(np.where(before > after, (before - level) / (before - after), 0.0), 0.0, 1.0)
+    return np.where(below.any(axis=1), start + part * (distance[first] - start), beyond)
 
 
 def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: float, window_km: float) -> dict:
@@ -56,10 +89,9 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
     - basal_radius_km: HALF_HEIGHT_TO_BASE × the median over N_RAYS directions of the distance at
       which the profile first falls below base + height / 2 (a direction that never does counts
       as half the window);
-    - closure: the fraction of directions that fall below base + CLOSURE_LEVEL × height inside
-      the window (1 for an isolated edifice; a ridge crest stays high along its strike);
-    - elongation: 1 − minor/major axis of the half-height outline (the points where the profiles
-      fall to half the height), from their second moments;
+    - closure: the fraction of sectors (`_sectors`) whose ground falls below base + CLOSURE_LEVEL ×
+      height inside the window (1 for an isolated edifice; a ridge crest stays high along its strike);
+    - elongation: 1 − minor/major axis of the sectors' half-height outline, from its second moments;
     - area_km2: the footprint (FOOTPRINT_LEVEL, FOOTPRINT_REACH);
     - missing_km: how far the nearest missing cell (land, gap) in the window lies from the summit.
     """
@@ -78,23 +110,15 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
              "missing_km": float(dist[missing].min()) if missing.any() else math.inf}
     if not height > 0:
         return found
+    top, half_height = float(win[r, c]), base + 0.5 * height
     profile, distance = _rays(win, r, c, dy_km, dx_km, 0.5 * window_km)
-    with np.errstate(invalid="ignore"):
-        below_half = profile < base + 0.5 * height
-        found["closure"] = float(np.mean((profile <= base + CLOSURE_LEVEL * height).any(axis=1)))
-    crossed = below_half.any(axis=1)
-    # Where each profile first falls below half the height, interpolated between the samples either side.
-    first = np.argmax(below_half, axis=1)
-    level = base + 0.5 * height
-    rays = np.arange(N_RAYS)
-    before = np.where(first > 0, profile[rays, np.maximum(first - 1, 0)], float(win[r, c]))
-    after = profile[rays, first]
-    start = np.where(first > 0, distance[np.maximum(first - 1, 0)], 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        part = np.clip(np.where(before > after, (before - level) / (before - after), 0.0), 0.0, 1.0)
-    half = np.where(crossed, start + part * (distance[first] - start), 0.5 * window_km)
-    radius = HALF_HEIGHT_TO_BASE * float(np.median(half))
+    radius = HALF_HEIGHT_TO_BASE * float(np.median(_first_below(profile, distance, top, half_height, 0.5 * window_km)))
     found["basal_radius_km"] = radius
+    # The shape from the highest ground of each sector, so that narrow crests count.
+    sectors, distance = _sectors(win, r, c, dy_km, dx_km, 0.5 * window_km)
+    with np.errstate(invalid="ignore"):
+        found["closure"] = float(np.mean((sectors <= base + CLOSURE_LEVEL * height).any(axis=1)))
+    half = _first_below(sectors, distance, top, half_height, 0.5 * window_km)
     angle = np.arange(N_RAYS) * (2 * np.pi / N_RAYS)
     outline = np.column_stack([half * np.cos(angle), half * np.sin(angle)])
     eig = np.linalg.eigvalsh(outline.T @ outline / N_RAYS + np.eye(2) * 1e-9)
@@ -141,23 +165,26 @@ def describe(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: flo
 def find_summits(elevation: np.ndarray, dy_km: float, dx_km: float, separation_km: float) -> np.ndarray:
     """(n, 2) rows and columns of local summits: cells highest within `separation_km`, highest first.
 
-    A flat top gives one summit (the first of its equal cells, in row-major order).
+    Of the equal cells of a flat top, one within each `separation_km` (the first in row-major order);
+    `secondary` tells the extra tops of a wide one.
     """
+    valid = np.isfinite(elevation)
+    return _local_maxima(np.where(valid, elevation, -np.inf), valid, dy_km, dx_km, separation_km)
+
+
+def _local_maxima(values: np.ndarray, valid: np.ndarray, dy_km: float, dx_km: float, separation_km: float) -> np.ndarray:
+    """Cells highest within `separation_km` (-inf where invalid), one per flat top, highest first."""
     ry, rx = max(1, int(round(separation_km / dy_km))), max(1, int(round(separation_km / dx_km)))
     yy, xx = np.ogrid[-ry : ry + 1, -rx : rx + 1]
     disc = np.hypot(yy * dy_km, xx * dx_km) <= max(separation_km, dy_km, dx_km)
-    filled = np.where(np.isfinite(elevation), elevation, -np.inf)
-    is_top = (filled == ndimage.maximum_filter(filled, footprint=disc, mode="constant", cval=-np.inf))
-    is_top &= np.isfinite(elevation)
+    is_top = (values == ndimage.maximum_filter(values, footprint=disc, mode="constant", cval=-np.inf)) & valid
     peaks = np.argwhere(is_top)
-    order = np.lexsort((peaks[:, 1], peaks[:, 0], -filled[peaks[:, 0], peaks[:, 1]]))
-    peaks = peaks[order]
+    peaks = peaks[np.lexsort((peaks[:, 1], peaks[:, 0], -values[peaks[:, 0], peaks[:, 1]]))]
     # Equal cells of one flat top: keep the first, drop the others within the separation.
-    xy = np.column_stack([peaks[:, 0] * dy_km, peaks[:, 1] * dx_km])
-    tree = cKDTree(xy)
+    tree = cKDTree(np.column_stack([peaks[:, 0] * dy_km, peaks[:, 1] * dx_km]))
     keep = np.ones(len(peaks), bool)
     for i, j in sorted(tree.query_pairs(separation_km)):
-        if keep[i] and keep[j] and filled[tuple(peaks[i])] == filled[tuple(peaks[j])]:
+        if keep[i] and keep[j] and values[tuple(peaks[i])] == values[tuple(peaks[j])]:
             keep[j] = False
     return peaks[keep]
 

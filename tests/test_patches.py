@@ -10,7 +10,8 @@ import torch
 
 from seamountae.errors import SeamountaeError
 from seamountae.grid import KM_PER_DEGREE, canonical_grid
-from seamountae.patches import (MAX_NAN_FRACTION, MIN_STD_M, bilinear, normalise, normalise_batch, relief_batch,
+from seamountae.patches import (MAX_NAN_FRACTION, MIN_STD_M, bilinear, lowpass, lowpass_sigma, normalise, normalise_batch,
+                                relief_batch, resolution_problem,
                                 sample_patches, tile)
 from seamountae.synth import render_seamount
 
@@ -244,3 +245,40 @@ def test_tile_rejects_patch_px_the_autoencoder_cannot_take():
 def test_tile_rejects_non_positive_patch_km(patch_km):
     with pytest.raises(SeamountaeError, match="patch_km"):
         tile(projected_grid(cone()), catalogue((0.0, 0.0)), patch_km=patch_km, patch_px=16)
+
+
+# -------------------------------------------------------------------------------- resolution
+
+
+def test_a_fine_grid_is_low_passed_to_the_patch_pixels():
+    """A 0.25 km grid with 0.5 km ripples, sampled to 1.5 km pixels, looks like the same area at 1 km
+    (where the ripples average out): no aliasing of the roughness into the patch."""
+    ripples = lambda x, y: cone(height=1000.0, radius=10.0)(x, y) + 150.0 * np.sin(2 * np.pi * x / 0.5)
+    fine = projected_grid(ripples, n=401, spacing_m=250.0)
+    smooth = projected_grid(cone(height=1000.0, radius=10.0), n=101, spacing_m=1000.0)
+    got = sample_patches(fine, 0.0, 0.0, 48.0, 32)[0]
+    expected = sample_patches(smooth, 0.0, 0.0, 48.0, 32)[0]
+    assert np.abs(got - expected).max() < 40.0  # bilinear point sampling alone would show ±150 m ripples
+    assert lowpass_sigma(1.5, 0.25) == pytest.approx(2.5) and lowpass_sigma(1.5, 2.0) == 0.0
+
+
+def test_lowpass_keeps_missing_cells_missing_and_ignores_them_nearby():
+    z = np.full((40, 40), -4000.0, np.float32)
+    z[20, 20] = np.nan
+    out = lowpass(z, 2.0, 2.0)
+    assert np.isnan(out[20, 20]) and np.allclose(out[np.isfinite(out)], -4000.0)
+
+
+def test_a_coarse_grid_is_said_to_be_too_coarse(caplog):
+    from conftest import model_meta
+
+    meta = model_meta(48.0, 16)  # smallest own patch 24 km
+    five_minutes = projected_grid(lambda x, y: -4000.0 + 0 * x, n=41, spacing_m=9000.0)
+    problem = resolution_problem(five_minutes, meta)
+    assert problem and "24 km" in problem and "2.7 cells" in problem and "finer grid" in problem
+    assert resolution_problem(projected_grid(lambda x, y: -4000.0 + 0 * x), meta) is None
+    from seamountae import scoring
+
+    with caplog.at_level("WARNING", logger="seamountae"):
+        scoring.warn_if_coarse(five_minutes, meta)
+    assert [r.getMessage() for r in caplog.records] == [problem]

@@ -356,3 +356,38 @@ def test_empty_has_no_seamounts():
         assert len(closed_bumps(no_ridges)) == 0
     # ...whereas the same test does see planted seamounts.
     assert len(closed_bumps(synthesize(0, "fabric", shape=SMALL)[0])) >= 1
+
+
+def test_ridges_has_no_seamounts_and_taller_denser_volcanic_ridges():
+    for seed in range(3):
+        ridges, truth = synthesize(seed, "ridges", shape=SMALL)
+        assert truth.empty
+        plain_ridge = only(seed, "volcanic_ridge", shape=SMALL)
+        bare, _ = synthesize(seed, confounders=("fabric", "ridge"), n_seamounts=0, shape=SMALL)
+        relief = (ridges - bare).values - np.median((ridges - bare).values)  # the volcanic ridges alone
+        assert 900 - 50 <= relief.max() <= 1600 + 50
+        assert (relief > 300).sum() > (plain_ridge > 300).sum()  # more ridge than the other scenarios carry
+    with pytest.raises(SeamountaeError, match="plants no seamounts"):
+        synthesize(0, "ridges", n_seamounts=3)
+
+
+def test_planting_into_a_real_grid_adds_seamounts_where_the_truth_says_and_nowhere_else():
+    from seamountae.synth import plant
+
+    grid, _ = synthesize(4, "fabric", n_seamounts=0, shape=SMALL)
+    grid.values[:20, :] = np.nan  # a data gap: nothing is planted over it
+    avoid = pd.DataFrame({"lon": [float(grid.x[100])], "lat": [float(grid.y[75])]})
+    region = (float(grid.x[20]), float(grid.x[180]), float(grid.y[0]), float(grid.y[-1]))
+    planted, truth = plant(grid, seed=3, region=region, avoid=avoid, avoid_km=25.0, max_height_m=3000.0)
+    assert len(truth) >= 3 and truth["height_m"].between(300, 3000).all() and set(truth["shape"]) <= set(SHAPES)
+    assert truth["lon"].between(region[0], region[1]).all()
+    added = (planted - grid).values
+    assert np.all(added[np.isfinite(added)] >= -1e-3) and np.isnan(planted.values[:20]).all()
+    assert np.allclose(added[:, :20][np.isfinite(added[:, :20])], 0.0)  # outside the region: untouched
+    kx = KM_PER_DEG * math.cos(math.radians(float(avoid["lat"][0])))
+    d = np.hypot((truth["lon"] - avoid["lon"][0]) * kx, (truth["lat"] - avoid["lat"][0]) * KM_PER_DEG)
+    assert (d >= 0.7 * (truth["radius_km"] + 25.0)).all()
+    for m in truth[truth["radius_km"] >= 3].itertuples():  # each resolved summit raised the grid by about its height
+        r, c = np.argmin(abs(grid.y.values - m.lat)), np.argmin(abs(grid.x.values - m.lon))
+        assert added[r - 2 : r + 3, c - 2 : c + 3].max() >= 0.7 * m.height_m
+    assert grid.values[20:].min() < planted.values[20:].max()
