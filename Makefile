@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo_output
 
-.PHONY: install demo demo-run test test-slow benchmark clean
+.PHONY: install demo demo-run test test-slow benchmark builtin-model clean
 
 $(BIN)/seamountae: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,8 @@ install: $(BIN)/seamountae
 
 demo: install
 	mkdir -p $(DEMO)
+	$(BIN)/seamountae find sample_data/azores_east.nc -o $(DEMO)/found.geojson --overwrite
+	@$(BIN)/python -c "import json; n = len(json.load(open('$(DEMO)/found.geojson'))['features']); print(f'catalogue (built-in model): $(DEMO)/found.geojson ({n} seamounts)')"
 	$(BIN)/seamountae tile sample_data/azores_west.nc --catalogue sample_data/azores_west_seamounts.csv -o $(DEMO)/patches.nc --overwrite
 	$(BIN)/seamountae train $(DEMO)/patches.nc -o $(DEMO)/model.pt --epochs 30 --seed 0 --overwrite
 	$(BIN)/seamountae score sample_data/azores_east.nc --model $(DEMO)/model.pt -o $(DEMO)/score.nc --overwrite
@@ -37,7 +39,22 @@ test-slow: install
 	$(BIN)/python -m pytest -m slow
 
 benchmark: install
-	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/quality.py --readme
+
+# The model `find` and `score` use without --model, rebuilt from configs/builtin.toml. One torch
+# thread: the same bytes on every run of the same kind of machine.
+BUILTIN := seamountae/models/builtin.pt
+BUILD := build/builtin
+builtin-model: install
+	rm -rf $(BUILD) && mkdir -p $(BUILD)
+	$(BIN)/seamountae -q synth -o $(BUILD)/plain --seed 2000 --scenario plain
+	$(BIN)/seamountae -q synth -o $(BUILD)/fabric --seed 2001 --scenario fabric
+	$(BIN)/seamountae tile sample_data/azores_west.nc --catalogue sample_data/azores_west_seamounts.csv --config configs/builtin.toml -o $(BUILD)/azores_west.nc
+	$(BIN)/seamountae tile sample_data/azores_east.nc --catalogue sample_data/azores_east_seamounts.csv --config configs/builtin.toml -o $(BUILD)/azores_east.nc
+	$(BIN)/seamountae tile $(BUILD)/plain/grid.nc --catalogue $(BUILD)/plain/truth.csv --config configs/builtin.toml -o $(BUILD)/plain.nc
+	$(BIN)/seamountae tile $(BUILD)/fabric/grid.nc --catalogue $(BUILD)/fabric/truth.csv --config configs/builtin.toml -o $(BUILD)/fabric.nc
+	$(BIN)/seamountae train $(BUILD)/azores_west.nc $(BUILD)/azores_east.nc $(BUILD)/plain.nc $(BUILD)/fabric.nc --config configs/builtin.toml --threads 1 -o $(BUILTIN) --overwrite
+	$(BIN)/seamountae models
 
 clean:
-	rm -rf $(VENV) $(DEMO) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(DEMO) build *.egg-info .pytest_cache

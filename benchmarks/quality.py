@@ -30,8 +30,8 @@ Cases
     before P/R/F1, and the per-seed F1 range is shown.
 (d) Resolution: the west Azores model (trained at 1′) scores the grid resampled to 0.25′, 0.5′ and
     2′; the east-side F1 is compared with the native one. The same for one synthetic plain seed.
-(e) GEBCO 15″ (../shared/data/gebco15s): a model trained on the whole Azores grid and catalogue
-    scores the real 15″ grids; the reference is the Kim & Wessel (2011) and Yesson et al. (2019)
+(e) GEBCO 15″ (../shared/data/gebco15s): the built-in model (seamountae/models/builtin.pt, what
+    `seamountae find` uses; trained on sample_data's Azores and two synthetic grids) scores the real 15″ grids; the reference is the Kim & Wessel (2011) and Yesson et al. (2019)
     catalogues together (an entry of one within 10 km of the other's counted once), recall over
     entries >= 500 m. The central Indian Ocean tile has no catalogued seamount: every detection
     there is false. The traditional detector's threshold is chosen on the Azores grid.
@@ -69,7 +69,8 @@ from seamountae.grid import KM_PER_DEGREE, canonical_grid, haversine_km, read_gr
 from seamountae.patches import concat_patches, tile
 from seamountae.scoring import score
 from seamountae.synth import plant, synthesize
-from seamountae.training import train
+from seamountae.models import BUILTIN
+from seamountae.training import read_model, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evidence as evidence_table  # noqa: E402
@@ -433,23 +434,23 @@ def run_synthetic(runner: Runner, parts: set, n_seeds: int) -> None:
 
 
 def global_reference(grid: xr.DataArray) -> pd.DataFrame:
-    """Kim & Wessel and Yesson et al. entries inside the grid, as distributed; a Yesson peak within
+    """Kim & Wessel and Yesson et al. entries inside the grid, read as distributed; a Yesson peak within
     MATCH_KM of a Kim & Wessel seamount is the same seamount, counted once."""
     folder = SHARED / "catalogues"
-    kw = pd.read_csv(folder / "KWSMTSv01.txt", sep="\t", skiprows=16)
-    kw = pd.DataFrame({"lon": kw["Longitude"], "lat": kw["Latitude"], "height_m": kw["Height"], "name": kw["ID"]})
-    ys = pd.read_csv(folder / "yesson2019_seamounts.csv")
-    ys = pd.DataFrame({"lon": ys["X"], "lat": ys["Y"], "height_m": ys["Height"], "name": "Y-" + ys["PeakID"].astype(str)})
     x0, x1, y0, y1 = float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1])
 
-    def inside(t):
+    def inside(path, prefix):
+        t = read_catalogue(path)
+        names = t["id"].astype(str) if "id" in t else prefix + t["peakid"].astype(str)
+        t = pd.DataFrame({"lon": t["lon"], "lat": t["lat"], "height_m": t["height_m"], "name": names})
         return t[(t.lon >= x0) & (t.lon <= x1) & (t.lat >= y0) & (t.lat <= y1)].reset_index(drop=True)
 
-    kw, ys = inside(kw), inside(ys)
+    kw, ys = inside(folder / "KWSMTSv01.txt", "KW-"), inside(folder / "yesson2019_seamounts.csv", "Y-")
     return pd.concat([kw, far_from(ys, kw, MATCH_KM)], ignore_index=True)
 
 
-def run_gebco(runner: Runner, models: dict) -> None:
+def run_gebco(runner: Runner) -> None:
+    """The built-in model (what `seamountae find` uses) on the real 15″ grids."""
     data = azores_data()
     paths = {name: SHARED / "gebco15s" / f for name, f in GEBCO.items()}
     if data is None or not all(p.exists() for p in paths.values()):
@@ -457,15 +458,15 @@ def run_gebco(runner: Runner, models: dict) -> None:
         runner.out["gebco"] = {"skipped": "data not found"}
         return
     grid, catalogue = data
-    if "azores all" not in models:
-        models["azores all"] = runner.sm.fit([(grid, catalogue)], "Azores, whole grid")
+    model_meta = read_model(BUILTIN)
     m_tr, tune = traditional_on_side(grid, catalogue, None)
-    detail = {"traditional_selection_f1": tune}
+    detail = {"model": str(BUILTIN.relative_to(ROOT)), "calibration": calibration_summary(model_meta[1]),
+              "traditional_selection_f1": tune}
     for name, path in paths.items():
         g = read_grid(path)
         case = Case(f"gebco 15″ {name}", g, global_reference(g), "height_m")
         log.info("GEBCO %s: %d × %d cells, %d reference seamounts", name, *g.shape, len(case.reference))
-        detail[case.name] = runner.evaluate(case.name, [case], models["azores all"], m_tr, note=f"{len(case.reference)} in KW ∪ Yesson")
+        detail[case.name] = runner.evaluate(case.name, [case], model_meta, m_tr, note=f"{len(case.reference)} in KW ∪ Yesson")
     runner.out["gebco"] = detail
 
 
@@ -649,7 +650,7 @@ def run_all(parts: set, n_seeds: int, epochs: int | None) -> tuple[dict, Runner]
     if parts & {"synthetic", "resolution"}:
         run_synthetic(runner, parts, n_seeds)
     if "gebco" in parts:
-        run_gebco(runner, models)
+        run_gebco(runner)
     out["runtime_s"] = time.perf_counter() - start
     out["cpu_time_s"] = time.process_time() - cpu_start
     out["load_average_1min"] = {"start": load_start[0], "end": os.getloadavg()[0]}
@@ -664,6 +665,7 @@ def parse(argv, description):
     ap.add_argument("--only", choices=PARTS, action="append", help="run these parts only (repeatable)")
     ap.add_argument("--seeds", type=int, default=None, help="synthetic test seeds per scenario (default 5, --quick 2)")
     ap.add_argument("--json", action="store_true", help="print the JSON on stdout (the tables go to stderr)")
+    ap.add_argument("--readme", action="store_true", help="also put the two tables into README.md (a full run's)")
     ap.add_argument("--output", type=Path, default=None,
                     help="JSON path (default benchmarks/results/quality.json for a full run, quality-quick.json / "
                          "quality-<parts>.json otherwise); a .md table is written beside it, and the evidence table "
@@ -700,6 +702,8 @@ def main(argv=None) -> int:
     write_atomic(evidence_path, to_json(evidence) + "\n")
     write_atomic(evidence_path.with_suffix(".md"), evidence_table.format_markdown(evidence))
     log.info("wrote %s, %s and %s (%.0f s)", path, path.with_suffix(".md").name, evidence_path.name, out["runtime_s"])
+    if args.readme:
+        readme_tables(format_markdown(out), evidence_table.format_markdown(evidence))
     table = format_table(out) + "\n\n" + evidence_table.format_text(evidence)
     if args.json:
         print(table, file=sys.stderr)
@@ -707,6 +711,17 @@ def main(argv=None) -> int:
     else:
         print(table)
     return 0
+
+
+def readme_tables(quality_md: str, evidence_md: str, readme: Path = ROOT / "README.md") -> None:
+    """Replace the quality and evidence tables in the README (between their marker comments)."""
+    text = readme.read_text(encoding="utf-8")
+    for name, table in (("quality", quality_md), ("evidence", evidence_md)):
+        start = f"<!-- {name} table: benchmarks/results/{name}.md -->"
+        end = f"<!-- end of {name} table -->"
+        head, rest = text.split(start, 1)
+        text = head + start + "\n" + table.strip() + "\n" + end + rest.split(end, 1)[1]
+    write_atomic(readme, text)
 
 
 def to_json(out: dict) -> str:

@@ -68,8 +68,35 @@ def read_catalogue(path) -> pd.DataFrame:
         raise SeamountaeError(f"{path}: catalogue file is empty (only comments); give a file with lon/lat rows")
     first = re.split(r"[\s,;]+", lines[0][1].strip())[0]
     if _is_number(first):
-        return _read_gmt(path, lines)
-    return _read_csv(path, lines)
+        return _census_columns(_read_gmt(path, lines))
+    start = _header_line(lines)
+    if start:
+        log.debug("%s: skipped %d lines of text before the header", path, start)
+    return _census_columns(_read_csv(path, lines[start:]))
+
+
+def _header_line(lines: list[tuple[int, str]]) -> int:
+    """Index of the header in `lines`: census files as distributed (Kim & Wessel's) open with free
+    text; the header is the first line naming a longitude and a latitude column with a data row
+    after it (0 if none is: the first line is then the header, and its error says what is missing)."""
+    for i, (_, line) in enumerate(lines[:-1]):
+        names = {t.lower() for t in re.split(r"[\s,;]+", line.strip())}
+        following = re.split(r"[\s,;]+", lines[i + 1][1].strip())[0]
+        if names & set(LON_NAMES) and names & set(LAT_NAMES) and _is_number(following):
+            return i
+    return 0
+
+
+def _census_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns the rest of seamountae reads, from a census file's own: `height_m` from `height`
+    (metres in the Kim & Wessel and Yesson et al. catalogues), `radius_km` from the basal ellipse's
+    `major` and `minor` axes (km; the radius of a disc of the ellipse's area)."""
+    if "height" in table.columns and "height_m" not in table.columns:
+        table["height_m"] = pd.to_numeric(table["height"], errors="coerce")
+    if {"major", "minor"} <= set(table.columns) and "radius_km" not in table.columns:
+        axes = table[["major", "minor"]].apply(pd.to_numeric, errors="coerce")
+        table["radius_km"] = 0.5 * np.sqrt(axes["major"] * axes["minor"])
+    return table
 
 
 def _read_text(path: Path) -> str:
@@ -360,14 +387,66 @@ def write_csv(table, path, provenance=None, overwrite=False):
             out.to_csv(handle, index=False, lineterminator="\n")
 
 
+def write_gmt(table, path, provenance=None, overwrite=False):
+    """Write whitespace-separated columns, lon lat first, after a `#` header naming them (and a
+    `# seamountae {provenance}` line): what `gmt plot` and `gmt text` read, and read_catalogue too."""
+    out = table.copy()
+    columns = ["lon", "lat"] + [c for c in out.columns if c not in ("lon", "lat")]
+    out = out[columns]
+    for col in ("lon", "lat"):
+        out[col] = out[col].astype(float).round(COORD_DECIMALS)
+    with atomic_output(path, overwrite) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            if provenance is not None:
+                handle.write(f"# seamountae {json.dumps(provenance, default=str, ensure_ascii=False)}\n")
+            handle.write("# " + " ".join(columns) + "\n")
+            for row in out.itertuples(index=False, name=None):
+                handle.write(" ".join(_gmt_value(v) for v in row) + "\n")
+
+
+def _gmt_value(value) -> str:
+    value = _json_value(value)
+    if value is None:
+        return "NaN"
+    text = str(value)
+    return text.replace(" ", "_") or "-"  # one token per column, whatever the text holds
+
+
+# Output format by file name; anything else is GeoJSON unless told.
+FORMATS = {".geojson": "geojson", ".json": "geojson", ".csv": "csv", ".txt": "gmt", ".gmt": "gmt", ".xy": "gmt"}
+WRITERS = {"geojson": write_geojson, "csv": write_csv, "gmt": write_gmt}
+
+
+def format_of(path, fmt: str | None = None, fallback: str = "geojson") -> str:
+    """The catalogue format: `fmt` if given, else the one the file name's suffix says, else `fallback`."""
+    if fmt is not None:
+        if fmt.lower() not in WRITERS:
+            raise SeamountaeError(f"{path}: unknown catalogue format {fmt!r}; use {', '.join(WRITERS)}")
+        return fmt.lower()
+    return FORMATS.get(Path(path).suffix.lower(), fallback)
+
+
 def write_catalogue(table, path, fmt=None, provenance=None, overwrite=False):
-    """Write as GeoJSON or CSV, chosen by `fmt` or else by the file extension."""
-    if fmt is None:
-        suffix = Path(path).suffix.lower()
-        fmt = {".geojson": "geojson", ".json": "geojson", ".csv": "csv"}.get(suffix)
-        if fmt is None:
-            raise SeamountaeError(f"{path}: cannot tell the output format from the extension; use .geojson or .csv")
-    writers = {"geojson": write_geojson, "csv": write_csv}
-    if fmt.lower() not in writers:
-        raise SeamountaeError(f"{path}: unknown catalogue format {fmt!r}; use geojson or csv")
-    writers[fmt.lower()](table, path, provenance=provenance, overwrite=overwrite)
+    """Write as GeoJSON, CSV or GMT text, chosen by `fmt` or else by the file extension."""
+    if fmt is None and Path(path).suffix.lower() not in FORMATS:
+        raise SeamountaeError(f"{path}: cannot tell the output format from the extension; use .geojson, .csv or .txt")
+    WRITERS[format_of(path, fmt)](table, path, provenance=provenance, overwrite=overwrite)
+
+
+def write_footprints(polygons: list[tuple[dict, list]], path, provenance=None, overwrite=False):
+    """Write seamount footprints as an RFC 7946 FeatureCollection of Polygons: [(properties, ring)],
+    each ring a closed list of [lon, lat], counter-clockwise (the right-hand rule)."""
+    features = []
+    for properties, ring in polygons:
+        props = {k: _json_value(v, k in ("lon", "lat")) for k, v in properties.items()}
+        feature = {"type": "Feature", "id": props.get("id"),
+                   "geometry": {"type": "Polygon", "coordinates": [[[round(wrap_lon(x), COORD_DECIMALS),
+                                                                     round(y, COORD_DECIMALS)] for x, y in ring]]},
+                   "properties": props}
+        features.append(feature)
+    doc = {"type": "FeatureCollection", **({"seamountae": provenance} if provenance is not None else {}),
+           "features": features}
+    with atomic_output(path, overwrite) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle, allow_nan=False, default=str, ensure_ascii=False)
+            handle.write("\n")

@@ -55,7 +55,7 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "min_separation_km": (6.0, "closest two reported summits may be; duplicates within half a basal radius merge too"),
     },
     "export": {
-        "format": ("geojson", "geojson or csv"),
+        "format": ("auto", "geojson, csv or gmt (whitespace columns for gmt plot); auto: from the output's suffix, .csv, .txt/.gmt/.xy, else geojson"),
     },
     "evaluate": {
         "match_km": (10.0, "a found and a reference seamount match within this distance (km)"),
@@ -147,7 +147,7 @@ _RULES: dict[tuple[str, str], tuple] = {
                           "must be auto, cpu, cuda or cuda:N"),
     ("score", "stride_px"): _AT_LEAST_1,
     ("score", "batch_size"): (lambda v: v == "auto" or v >= 1, "must be \"auto\" or 1 or more"),
-    ("export", "format"): (lambda v: v in ("geojson", "csv"), "must be geojson or csv"),
+    ("export", "format"): (lambda v: v in ("auto", "geojson", "csv", "gmt"), "must be auto, geojson, csv or gmt"),
     ("evaluate", "match_km"): _POSITIVE,
     ("evaluate", "match_radius_factor"): (lambda v: v >= 0, "must be 0 (off) or more"),
     ("evaluate", "min_height_m"): (lambda v: v >= 0, "must be 0 (all) or more"),

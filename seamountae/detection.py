@@ -149,8 +149,42 @@ def detections_dataset(table: pd.DataFrame, clusters: np.ndarray, scores: xr.Dat
 
 
 def table_from_detections(ds: xr.Dataset) -> pd.DataFrame:
+    """The per-seamount table of a detections dataset (COLUMNS)."""
     if ds.attrs.get("seamountae_kind") != "detections":
         raise SeamountaeError("detections file: not written by `seamountae detect`; give export the output of detect")
     table = pd.DataFrame({name: ds[f"seamount_{name}"].values for name in COLUMNS})
     table["id"] = table["id"].astype(int)
     return table
+
+
+def footprint_polygons(ds: xr.Dataset) -> list[tuple[dict, list]]:
+    """The detections file's footprints as [(properties, ring)]: each seamount's outline (where its
+    label meets the rest, half a cell out from its cells) as a closed, counter-clockwise ring of
+    [lon, lat], with the seamount's catalogue row as properties."""
+    from skimage.measure import find_contours
+
+    table = table_from_detections(ds)
+    labels = ds["cluster"].values
+    x, y = ds["x"].values, ds["y"].values
+    out = []
+    for row in table.itertuples(index=False):
+        rows, cols = np.nonzero(labels == row.id)
+        if not rows.size:
+            continue
+        r0, c0 = rows.min() - 1, cols.min() - 1  # a margin of one cell: every outline closes
+        mask = np.zeros((rows.max() - r0 + 2, cols.max() - c0 + 2))
+        mask[rows - r0, cols - c0] = 1.0
+        ring = max(find_contours(mask, 0.5), key=len)
+        gx = np.interp(ring[:, 1] + c0, np.arange(x.size), x, left=np.nan, right=np.nan)
+        gy = np.interp(ring[:, 0] + r0, np.arange(y.size), y, left=np.nan, right=np.nan)
+        # Outline points beyond the grid's first or last cell centre: extend the spacing.
+        gx = np.where(np.isfinite(gx), gx, x[0] + (ring[:, 1] + c0) * (x[1] - x[0]))
+        gy = np.where(np.isfinite(gy), gy, y[0] + (ring[:, 0] + r0) * (y[1] - y[0]))
+        lon, lat = _lonlat(pd.DataFrame({"x": gx, "y": gy}), ds)
+        if np.sum(lon[:-1] * lat[1:] - lon[1:] * lat[:-1]) < 0:  # clockwise: reverse (RFC 7946 §3.1.6)
+            lon, lat = lon[::-1], lat[::-1]
+        points = [[float(a), float(b)] for a, b in zip(lon, lat)]
+        if points[0] != points[-1]:
+            points.append(points[0])
+        out.append((row._asdict(), points))
+    return out

@@ -218,6 +218,9 @@ def read_netcdf(path, kind: str, producer: str):
     path = Path(path)
     if not path.exists():
         raise SeamountaeError(f"{path}: no such file; run `seamountae {producer}` first")
+    if path.suffix.lower() in (".tif", ".tiff") and kind == "score":
+        raise SeamountaeError(f"{path}: a GeoTIFF score is for viewing (QGIS, GDAL) and holds no candidates; "
+                              "give the .nc or .zarr score file (`seamountae score -o SCORE.nc`)")
     if path.is_dir():
         require_zarr(path)
     try:

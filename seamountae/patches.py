@@ -60,7 +60,7 @@ def resolution_problem(grid: xr.DataArray, meta: dict) -> str | None:
     return (f"{grid.attrs.get('source') or 'grid'}: the model's smallest patch ({smallest_km:g} km) spans only "
             f"{cells:.1f} cells of {cell_km:.2g} km, fewer than {MIN_PATCH_CELLS}, so seamounts smaller than about "
             f"{MIN_PATCH_CELLS * cell_km / 6:.0f} km across cannot be judged and scores are unreliable; score a finer "
-            "grid, or use a model tiled with a larger --window-km")
+            "grid, or use a model tiled with a larger [tile] window_km")
 
 
 def sample_patches(

@@ -80,19 +80,25 @@ def tile_file(grid_path, catalogue_path, output, params: dict, grid_params: dict
     return patches
 
 
-def train_file(patches_path, output, params: dict, overwrite: bool = False, resume: bool | str = False,
+def train_file(patches_paths, output, params: dict, overwrite: bool = False, resume: bool | str = False,
                progress: bool = False, on_epoch: Callable[[int, float], None] | None = None) -> dict:
-    """PATCHES.nc → MODEL.pt; returns the model's metadata.
+    """PATCHES.nc (one, or several tiled alike: several grids and catalogues) → MODEL.pt; returns
+    the model's metadata.
 
     Training keeps a checkpoint, MODEL.pt.ckpt, rewritten after every epoch and deleted once the
     model is saved. resume=True continues from it (see training.train); resume="auto" does so
     only if it was made from the same patches and parameters, and otherwise starts afresh.
     """
+    from .patches import concat_patches
     from .training import checkpoint_mismatch, checkpoint_path, fingerprint, read_checkpoint, save_model, train
     from . import distributed
 
     check_writable(output, overwrite)
-    patches = read_netcdf(patches_path, "patches", "tile")
+    paths = [patches_paths] if isinstance(patches_paths, (str, os.PathLike)) else list(patches_paths)
+    try:
+        patches = concat_patches([read_netcdf(p, "patches", "tile") for p in paths])
+    except SeamountaeError as exc:
+        raise SeamountaeError(f"{', '.join(map(str, paths))}: {exc}") from None
     checkpoint = checkpoint_path(output)
     if resume == "auto":
         resume = False
@@ -105,7 +111,7 @@ def train_file(patches_path, output, params: dict, overwrite: bool = False, resu
     elif not resume and checkpoint.exists():
         log.warning("%s: left by an interrupted run; starting afresh (pass --resume to continue it instead)", checkpoint)
     model, meta = train(patches, progress=progress, checkpoint=checkpoint, resume=bool(resume), on_epoch=on_epoch, **params)
-    meta["provenance"] = provenance(params, {"patches": patches_path})
+    meta["provenance"] = provenance(params, {f"patches_{i + 1}" if i else "patches": p for i, p in enumerate(paths)})
     if distributed.rank() != 0:  # under torchrun every process has the model; rank 0 writes it
         return meta
     with atomic_output(output, overwrite) as tmp:
@@ -122,7 +128,8 @@ def score_parameters(params: dict, grid_params: dict) -> dict:
 
 def score_file(grid_path, model_path, output, params: dict, grid_params: dict, overwrite: bool = False,
                progress: bool = False, tile: tuple[int, int] | None = None, threads: int | None = None) -> dict:
-    """GRID + MODEL.pt → SCORE.nc, streamed window by window; returns scoring.write_score's counts.
+    """GRID + MODEL.pt → SCORE.nc (or a Zarr store, or a GeoTIFF of the maps for viewing), streamed
+    window by window; returns scoring.write_score's counts.
 
     tile=(N, I): write only the I-th of N strips of rows, a part for `seamountae merge` (tiling.py).
     params["scheduler"] (if set): score on a dask cluster (local:N, a scheduler address or file; see
@@ -134,7 +141,7 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     from .training import read_model
 
     check_writable(output, overwrite)
-    if tile is not None and is_zarr(output):
+    if tile is not None and (is_zarr(output) or scoring.is_geotiff(output)):
         raise SeamountaeError(f"{output}: tiles are written as netCDF parts for `seamountae merge`; "
                               "name the part *.nc (merge them into one file), or score without --tiles")
     if is_zarr(output):
@@ -156,7 +163,10 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
             attrs = part_attrs(*tile, rows, grid.sizes["y"])
         record = provenance(recorded, {"grid": grid_path, "model": model_path})
         start = time.perf_counter()
-        with (atomic_directory if is_zarr(output) else atomic_output)(output, overwrite) as tmp:
+        geotiff = scoring.is_geotiff(output)
+        with (atomic_directory if is_zarr(output) else atomic_output)(output, overwrite) as final:
+            # A GeoTIFF is made from a netCDF score file written first beside it.
+            tmp = final.with_name(final.name + ".nc") if geotiff else final
             if scheduler:
                 from .cluster import write_score_on_cluster
 
@@ -175,6 +185,11 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
             elif not counts["scored"]:
                 raise SeamountaeError(f"{grid_path}: no {meta['patch_km']:g} km patch has enough valid cells to score "
                                       f"(more than {MAX_NAN_FRACTION:.0%} missing everywhere); score a grid with more seafloor")
+            if geotiff:
+                try:
+                    scoring.geotiff_from_score(tmp, final, provenance_attrs(record))
+                finally:
+                    tmp.unlink(missing_ok=True)
     finally:
         grid.close()
     seconds = time.perf_counter() - start
@@ -197,15 +212,66 @@ def detect_file(score_path, output, params: dict, overwrite: bool = False):
     return table
 
 
-def export_file(detections_path, output, fmt: str, overwrite: bool = False):
-    """DETECTIONS.nc → a GeoJSON or CSV catalogue; returns the table."""
-    from .detection import table_from_detections
+def export_file(detections_path, output, fmt: str = "auto", overwrite: bool = False, footprints=None):
+    """DETECTIONS.nc → a GeoJSON, CSV or GMT catalogue (fmt "auto": by the output's suffix), and with
+    `footprints`, each seamount's footprint as a GeoJSON Polygon; returns the table."""
+    from .catalogue import format_of, write_footprints
+    from .detection import footprint_polygons, table_from_detections
 
     check_writable(output, overwrite)
-    table = table_from_detections(read_netcdf(detections_path, "detections", "detect"))
-    write_catalogue(table, output, fmt=fmt, provenance=provenance({"format": fmt}, {"detections": detections_path}),
-                    overwrite=overwrite)
+    if footprints is not None:
+        check_writable(footprints, overwrite)
+    fmt = format_of(output, None if fmt == "auto" else fmt)
+    from .grid import from_cf_dataset
+
+    ds = from_cf_dataset(read_netcdf(detections_path, "detections", "detect"))
+    table = table_from_detections(ds)
+    record = provenance({"format": fmt}, {"detections": detections_path})
+    write_catalogue(table, output, fmt=fmt, provenance=record, overwrite=overwrite)
+    if footprints is not None:
+        write_footprints(footprint_polygons(ds), footprints, provenance=record, overwrite=overwrite)
     return table
+
+
+def find_file(grid_path, model_path, output, score_params: dict, detect_params: dict, grid_params: dict,
+              fmt: str = "auto", keep=None, overwrite: bool = False, progress: bool = False) -> tuple:
+    """GRID (+ MODEL.pt) → a catalogue: score → detect → export in one go, streaming as `score` does.
+
+    The score and detections files go to a temporary folder beside the output (removed at the end)
+    or, with `keep`, to that folder (score.nc, detections.nc). The catalogue records the grid, the
+    model and every stage's parameters. Returns (table, score counts).
+    """
+    import shutil
+    import tempfile
+
+    from .catalogue import format_of
+
+    check_writable(output, overwrite)
+    fmt = format_of(output, None if fmt == "auto" else fmt)
+    if keep is not None:
+        keep = Path(keep)
+        if keep.exists() and not keep.is_dir():
+            raise SeamountaeError(f"{keep}: --keep names a folder for the intermediate files, and this is a file; "
+                                  "give a folder name")
+        keep.mkdir(parents=True, exist_ok=True)
+        for name in ("score.nc", "detections.nc"):
+            check_writable(keep / name, overwrite)
+    folder = keep or Path(tempfile.mkdtemp(prefix=".seamountae-find.", dir=Path(output).parent or "."))
+    try:
+        counts = score_file(grid_path, model_path, folder / "score.nc", score_params, grid_params, overwrite=True,
+                            progress=progress)
+        detect_file(folder / "score.nc", folder / "detections.nc", detect_params, overwrite=True)
+        ds = read_netcdf(folder / "detections.nc", "detections", "detect")
+        from .detection import table_from_detections
+
+        table = table_from_detections(ds)
+        record = provenance({"score": score_parameters(score_params, grid_params), "detect": detect_params,
+                             "format": fmt}, {"grid": grid_path, "model": model_path})
+        write_catalogue(table, output, fmt=fmt, provenance=record, overwrite=overwrite)
+    finally:
+        if keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return table, counts
 
 
 def evaluation_arguments(params: dict) -> dict:
@@ -280,7 +346,8 @@ class RunConfig:
 
     def output(self, stage: str) -> Path:
         if stage == "export":
-            return self.output_dir / f"seamounts.{self.params['export']['format']}"
+            extension = {"auto": "geojson", "gmt": "txt"}.get(self.params["export"]["format"], self.params["export"]["format"])
+            return self.output_dir / f"seamounts.{extension}"
         if stage == "evaluate":
             return self.output_dir / "evaluation.json"
         if stage == "plot":
@@ -380,6 +447,9 @@ def run(config_path, force: bool = False, overwrite: bool = False, progress: boo
                               f"change output_dir in {cfg.path}") from None
     check_writable(out / RESOLVED_CONFIG, True)
     p, f = cfg.params, cfg.files
+    from .catalogue import format_of
+
+    export_format = format_of(cfg.output("export"), None if p["export"]["format"] == "auto" else p["export"]["format"])
     steps = [
         ("tile", tile_parameters(p["tile"], p["grid"]), {"grid": f["grid_train"], "catalogue": f["catalogue"]},
          lambda o: tile_file(f["grid_train"], f["catalogue"], o, p["tile"], p["grid"], overwrite=True)),
@@ -390,8 +460,8 @@ def run(config_path, force: bool = False, overwrite: bool = False, progress: boo
                               progress=progress)),
         ("detect", p["detect"], {"score": cfg.output("score")},
          lambda o: detect_file(cfg.output("score"), o, p["detect"], overwrite=True)),
-        ("export", {"format": p["export"]["format"]}, {"detections": cfg.output("detect")},
-         lambda o: export_file(cfg.output("detect"), o, p["export"]["format"], overwrite=True)),
+        ("export", {"format": export_format}, {"detections": cfg.output("detect")},
+         lambda o: export_file(cfg.output("detect"), o, export_format, overwrite=True)),
     ]
     if f["plot"]:
         match = evaluation_arguments(p["evaluate"]) if f["reference"] is not None else {}

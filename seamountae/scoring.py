@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 import logging
 import math
 import os
@@ -736,3 +737,54 @@ def write_tiles(grid: xr.DataArray, meta: dict, stride_px: int, path, tiles, att
         with HDF5_LOCK:  # after an interrupt the writer may still be busy with a tile
             nc.close()
     return counts
+
+
+def is_geotiff(path) -> bool:
+    """Score outputs named *.tif / *.tiff are GeoTIFFs for viewing: score and error bands."""
+    return str(path).lower().endswith((".tif", ".tiff"))
+
+
+def geotiff_from_score(score_path, path, attrs: dict | None = None, block_rows: int = 512) -> None:
+    """Write the maps of a score file as a tiled, compressed Cloud-Optimized GeoTIFF at `path`.
+
+    Bands: the score and the error of each pyramid level (described as such), float32, NaN as
+    nodata, north-up, with the grid's CRS; `attrs` become dataset tags. Written block by block
+    (memory follows the block, not the grid), through a tiled GeoTIFF that GDAL's COG driver
+    then lays out with overviews. The candidates table stays in the netCDF score file.
+    """
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.shutil import copy as raster_copy
+    from rasterio.transform import Affine
+
+    from .grid import from_cf_dataset
+
+    with xr.open_dataset(score_path, engine="netcdf4") as raw:
+        ds = from_cf_dataset(raw)
+        y, x = ds["y"].values, ds["x"].values
+        levels = np.atleast_1d(ds["level_km"].values)
+        bands = [(name, k) for k in range(levels.size) for name in ("score", "error")]
+        dy, dx = float(y[1] - y[0]), float(x[1] - x[0])
+        crs = ds.attrs.get("crs") or None
+        profile = {"driver": "GTiff", "width": x.size, "height": y.size, "count": len(bands), "dtype": "float32",
+                   "crs": CRS.from_wkt(crs) if crs else None, "nodata": np.nan,
+                   "transform": Affine(dx, 0.0, x[0] - dx / 2, 0.0, -dy, y[-1] + dy / 2),
+                   "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "predictor": 3,
+                   "BIGTIFF": "IF_SAFER"}
+        staging = Path(str(path) + ".tiled.tif")
+        try:
+            with rasterio.open(staging, "w", **profile) as dst:
+                for i, (name, k) in enumerate(bands, start=1):
+                    suffix = f" at {levels[k]:g} km" if levels.size > 1 else ""
+                    dst.set_band_description(i, f"{name}{suffix}: {VARIABLES[name]['long_name']}")
+                ny = y.size
+                for r0 in range(0, ny, block_rows):
+                    r1 = min(r0 + block_rows, ny)
+                    window = rasterio.windows.Window(0, ny - r1, x.size, r1 - r0)  # north-up: the last rows first
+                    for i, (name, k) in enumerate(bands, start=1):
+                        block = ds[name].isel(level=k, y=slice(r0, r1)).values.astype(np.float32)
+                        dst.write(np.flipud(block), i, window=window)
+                dst.update_tags(**{str(k): str(v) for k, v in (attrs or {}).items()})
+            raster_copy(staging, path, driver="COG", compress="DEFLATE", predictor="FLOATING_POINT", BIGTIFF="IF_SAFER")
+        finally:
+            staging.unlink(missing_ok=True)

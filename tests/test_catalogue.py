@@ -82,6 +82,53 @@ def test_real_azores_catalogue():
     assert table["lon"].between(-33, -23).all() and table["lat"].between(35.5, 43).all()
 
 
+KIM_WESSEL_HEAD = """Global Seamount Database from Kim, S.-S., and P. Wessel (2011), Geophys. J. Int., in revision.
+This file contains 24,646 potential seamounts from the entire ocean basins.
+The columns are:
+Col 1: Longitude (-180/+180). Center of each seamount (in degrees)
+Col 2: Latitude (-90/+90). Center of each seamount (in degrees)
+Col 3: Estimated azimuth of the basal ellipse (in degree)
+Col 4: Estimated major axis of the basal ellipse of each seamount (in km)
+Col 5: Estimated minor axis of the basal ellipse of each seamount (in km)
+Col 6: Seamount height obtained from the prediced bathymetry TOPO V12 (in m)
+Col 7: Maximum amplitude of the Free-Air Gravity Anomaly (in mGal)
+Col 8: Maximum amplitude of the Vertical Gravity Gradient Anomaly (in Eotvos)
+Col 9: Regional depth of each seamount (in m)
+Col 10: Age of underlying seafloor from the AGE 3.2 grid (in Myr)
+Col 11: ID for each seamount (plate_###)
+For explanation of modeling and notations, please see our GJI paper
+
+Longitude\tLatitude\tAzimuth\tMajor\tMinor\tHeight\tFAA\tVGG\tDepth\tCrustAge\tID
+00.21625\t-06.43136\t65.3\t34.1\t13.0\t2870.6\t176.2\t210.5\t-3330.0\t77.0\tKW-00001
+-00.46251\t-06.80837\t-78.1\t31.9\t18.2\t2800.2\t120.7\t96.9\t-3599.8\t74.0\tKW-00002
+"""
+KIM_WESSEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "catalogues" / "KWSMTSv01.txt"
+
+
+def test_kim_wessel_census_as_distributed(tmp_path):
+    """16 lines of free text, then a tab-separated header: read as it is, with height and basal radius."""
+    path = tmp_path / "KWSMTSv01.txt"
+    path.write_text(KIM_WESSEL_HEAD)
+    table = read_catalogue(path)
+    assert list(table.columns[:2]) == ["lon", "lat"] and len(table) == 2
+    assert table["lon"].tolist() == [0.21625, -0.46251] and table["id"].tolist() == ["KW-00001", "KW-00002"]
+    assert table["height_m"].tolist() == [2870.6, 2800.2]
+    assert table["radius_km"][0] == pytest.approx(0.5 * (34.1 * 13.0) ** 0.5)
+
+
+@pytest.mark.skipif(not KIM_WESSEL.exists(), reason="shared catalogues not present")
+def test_real_kim_wessel_census():
+    table = read_catalogue(KIM_WESSEL)
+    assert len(table) > 24_000 and table["lat"].between(-90, 90).all() and (table["radius_km"] > 0).all()
+
+
+def test_yesson_style_csv_with_x_y_and_height(tmp_path):
+    path = tmp_path / "seamounts.csv"
+    path.write_text("PeakID,Depth,Height,X,Y,Type\n272872,-2,3615,-138.0875,57.9375,1\n")
+    table = read_catalogue(path)
+    assert (table["lon"][0], table["lat"][0], table["height_m"][0]) == (-138.0875, 57.9375, 3615)
+
+
 def test_geojson_points_with_properties(tmp_path):
     doc = {
         "type": "FeatureCollection",
@@ -325,3 +372,5 @@ def test_write_catalogue_format_choice(tmp_path):
         write_catalogue(table(), path)
     write_catalogue(table(), path, fmt="geojson")
     assert json.loads(path.read_text())["type"] == "FeatureCollection"
+    write_catalogue(table(), tmp_path / "out.txt")  # GMT text by its name
+    assert (tmp_path / "out.txt").read_text().splitlines()[0].startswith("# lon lat")

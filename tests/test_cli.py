@@ -65,9 +65,10 @@ def test_whole_chain_on_a_synthetic_grid(tmp_path):
 
     result = ok(run_cli(["evaluate", d / "found.geojson", d / "syn" / "truth.csv", "--min-height", "1000", "--json"]))
     report = json.loads(result.stdout)
-    # Trained and scored on the same tiny grid: the tall planted seamounts are found, and little else.
+    # Trained and scored on the same tiny grid of rough fabric: the tall planted seamounts are found,
+    # and no more abyssal hills than seamounts.
     assert report["recall"] >= 0.75, report
-    assert report["precision"] >= 0.6, report
+    assert report["precision"] >= 0.5, report
 
 
 def test_help_of_every_command_has_an_example():

@@ -12,6 +12,7 @@ import click
 from .. import __version__
 from ..errors import SeamountaeError
 from ..outputs import set_command
+from . import options
 
 
 class SeamountaeGroup(click.Group):
@@ -22,6 +23,12 @@ class SeamountaeGroup(click.Group):
         set_command(["seamountae", *args])
         return super().parse_args(ctx, args)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Every command with its whole first sentence (click cuts it to the terminal's width)."""
+        rows = [(name, self.get_command(ctx, name).get_short_help_str(limit=200)) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows, col_max=12)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -30,11 +37,13 @@ class SeamountaeGroup(click.Group):
                 traceback.print_exc()
             click.echo(f"seamountae: error: {exc}", err=True)
             ctx.exit(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             # Every output is written to a temporary file renamed into place when complete: the one
             # being written is gone, finished ones are whole.
-            click.echo("seamountae: interrupted; the output being written was discarded", err=True)
-            ctx.exit(130)
+            killed = isinstance(stop, Terminated)
+            click.echo(f"seamountae: {'terminated' if killed else 'interrupted'}; the output being written was discarded",
+                       err=True)
+            ctx.exit(143 if killed else 130)  # 128 + the signal, as a shell reports it
         finally:
             set_command(None)
 
@@ -45,14 +54,20 @@ def summary(message: str) -> None:
         click.echo(message, err=True)
 
 
-@click.group(cls=SeamountaeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SeamountaeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="seamountae")
+@options.quiet
+@options.verbose
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Find seamounts in bathymetry grids with a one-class convolutional autoencoder.
+    """Find seamounts in bathymetry grids.
 
     \b
-    The pipeline, one command per stage:
+    From a grid to a catalogue, with the built-in model:
+      seamountae find GRID -o seamounts.geojson
+
+    \b
+    The pipeline, one command per stage (train your own model on a catalogue):
       seamountae tile GRID --catalogue CAT -o patches.nc
       seamountae train patches.nc -o model.pt
       seamountae score GRID --model model.pt -o score.nc
@@ -64,13 +79,14 @@ def cli(ctx: click.Context) -> None:
     Or all of it from one config file, skipping what is up to date:
       seamountae run configs/demo.toml
     """
-    ctx.ensure_object(dict)
+    state = ctx.ensure_object(dict)
     logger = logging.getLogger("seamountae")
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("seamountae: %(message)s"))
         logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
+    if not (state.get("quiet") or state.get("verbose")):  # -q/-v given here have set the level already
+        logger.setLevel(logging.WARNING)
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -92,8 +108,13 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, a batch scheduler's time limit): unwinds as Ctrl-C does, removing the output
+    being written, and exits 143."""
+
+
 def _terminate(signum, frame):
-    raise KeyboardInterrupt  # kill (SIGTERM), as Ctrl-C: the output being written is removed on the way out
+    raise Terminated
 
 
 def main() -> None:
@@ -101,7 +122,7 @@ def main() -> None:
     cli(prog_name="seamountae")
 
 
-from . import config_cmd, detect, evaluate, export, merge, plot, run, score, synth, tile, train  # noqa: E402  (register commands)
+from . import config_cmd, detect, evaluate, export, find, merge, models, plot, run, score, synth, tile, train  # noqa: E402
 
-for module in (synth, tile, train, score, merge, detect, export, evaluate, plot, run, config_cmd):
+for module in (find, synth, tile, train, score, merge, detect, export, evaluate, plot, run, config_cmd, models):
     cli.add_command(module.command)

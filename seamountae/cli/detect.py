@@ -1,7 +1,6 @@
 import click
 
 from ..outputs import check_writable
-from ..pipeline import detect_file
 from . import options, summary
 
 
@@ -21,6 +20,8 @@ def command(score_path, threshold, min_height_m, output, overwrite, config_file)
     Example:
       seamountae detect score.nc -o detections.nc --threshold auto
     """
+    from ..pipeline import detect_file
+
     check_writable(output, overwrite)
     params = options.parameters("detect", config_file, threshold=threshold, min_height_m=min_height_m)
     table = detect_file(score_path, output, params, overwrite)

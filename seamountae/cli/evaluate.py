@@ -2,10 +2,7 @@ import json
 
 import click
 
-from ..catalogue import read_catalogue
 from ..errors import SeamountaeError
-from ..evaluation import evaluate, format_report
-from ..pipeline import evaluation_arguments
 from . import options
 
 
@@ -29,6 +26,10 @@ def command(catalogue_path, reference_path, match_km, match_radius_factor, min_h
     Example:
       seamountae evaluate seamounts.geojson reference.csv --min-height 500 --match-km 15
     """
+    from ..catalogue import read_catalogue
+    from ..evaluation import evaluate, format_report
+    from ..pipeline import evaluation_arguments
+
     if match_km is not None and match_radius_factor is not None:
         raise SeamountaeError("--match-km and --match-radius-factor: give one tolerance, not both")
     if match_km is not None:  # a tolerance given here replaces the config file's, whichever kind it was

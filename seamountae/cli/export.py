@@ -1,30 +1,33 @@
 import click
 
 from ..outputs import check_writable
-from ..pipeline import export_file
 from . import options, summary
 
 
 @click.command("export")
 @click.argument("detections_path", metavar="DETECTIONS", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["geojson", "csv"]), default=None,
-              help="Output format.  [default: from the file name, else geojson]")
+@click.option("--format", "fmt", type=click.Choice(["auto", "geojson", "csv", "gmt"]), default=None,
+              help="Output format; auto: from the file name (.csv, .txt/.gmt/.xy for GMT, else GeoJSON).  [default: auto]")
+@click.option("--footprints", type=click.Path(dir_okay=False), default=None,
+              help="Also write each seamount's footprint as a GeoJSON Polygon to this file.")
 @options.output
 @options.overwrite
 @options.common
-def command(detections_path, fmt, output, overwrite, config_file):
-    """Write detected seamounts as a GeoJSON (RFC 7946) or CSV catalogue.
+def command(detections_path, fmt, footprints, output, overwrite, config_file):
+    """Write detected seamounts as a GeoJSON (RFC 7946), CSV or GMT text catalogue.
 
     One point per seamount at its summit, with id, lon, lat, summit_depth_m, height_m,
-    basal_radius_km, area_km2 and score. The GeoJSON opens in QGIS; `seamountae plot` draws it.
+    basal_radius_km, area_km2 and score. The GeoJSON opens in QGIS; the GMT text (whitespace
+    columns, lon lat first, a # header) feeds `gmt plot` and `gmt text`; `seamountae plot` draws it.
 
     \b
     Example:
-      seamountae export detections.nc -o seamounts.geojson
-      seamountae export detections.nc -o seamounts.csv --format csv
+      seamountae export detections.nc -o seamounts.geojson --footprints footprints.geojson
+      seamountae export detections.nc -o seamounts.txt          # GMT: gmt plot seamounts.txt -Sc0.2c
     """
+    from ..pipeline import export_file
+
     check_writable(output, overwrite)
-    if fmt is None:
-        fmt = "csv" if str(output).lower().endswith(".csv") else options.parameters("export", config_file)["format"]
-    table = export_file(detections_path, output, fmt, overwrite)
-    summary(f"{output}: {len(table)} seamounts")
+    fmt = options.parameters("export", config_file, format=fmt)["format"]
+    table = export_file(detections_path, output, fmt, overwrite, footprints=footprints)
+    summary(f"{output}: {len(table)} seamounts" + (f"; footprints in {footprints}" if footprints else ""))

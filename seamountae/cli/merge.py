@@ -1,6 +1,5 @@
 import click
 
-from ..tiling import merge
 from . import options, summary
 
 
@@ -20,5 +19,7 @@ def command(parts, output, overwrite):
     Example:
       seamountae merge part_*.nc -o score.nc
     """
+    from ..tiling import merge
+
     counts = merge(parts, output, overwrite)
     summary(f"{output}: merged {counts['parts']} parts ({counts['rows']} x {counts['cols']} cells)")

@@ -1,9 +1,7 @@
 import click
-import torch
 
 from ..errors import SeamountaeError
 from ..outputs import check_writable
-from ..pipeline import score_file
 from . import options, summary
 from .tile import grid_options
 
@@ -20,9 +18,23 @@ def _batch_size(ctx: click.Context, param: click.Parameter, value: str | None) -
     return number
 
 
+def use_model(model_path):
+    """The model file a command uses: the one given, or the built-in one (said on stderr)."""
+    from ..models import resolve_model
+
+    path, builtin = resolve_model(model_path)
+    if builtin:
+        summary(f"using the built-in model ({path}; `seamountae models` describes it)")
+    return path
+
+
+model_option = click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
+                            help="MODEL.pt from `seamountae train`.  [default: the built-in model, see `seamountae models`]")
+
+
 @click.command("score")
 @click.argument("grid_path", metavar="GRID", type=click.Path(dir_okay=False))
-@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="MODEL.pt from `seamountae train`.")
+@model_option
 @click.option("--stride-px", "--stride", "stride_px", type=int, default=None, help="Resampled pixels between scored patch centres.  [default: 2]")
 @click.option("--batch-size", default=None, callback=_batch_size,
               help="Patches per forward pass, or auto (from free memory: 128 on the CPU, up to 32768 on CUDA).  [default: auto]")
@@ -37,20 +49,22 @@ def _batch_size(ctx: click.Context, param: click.Parameter, value: str | None) -
 @grid_options
 @options.device
 @click.option("-o", "--output", required=True, type=click.Path(),
-              help="Output: SCORE.nc (netCDF-4), or a Zarr store when the name ends in .zarr.")
+              help="Output: SCORE.nc (netCDF-4), a Zarr store when the name ends in .zarr, or a Cloud-Optimized "
+                   "GeoTIFF of the score and error maps (for QGIS and GDAL; detect needs .nc or .zarr) for .tif.")
 @options.overwrite
 @options.common
 def command(grid_path, model_path, stride_px, batch_size, threads, tiles, tile_index, scheduler, var, depth_positive, device,
             output, overwrite, config_file):
-    """Map the model's reconstruction error, and the seamount score, over a whole grid.
+    """Judge every candidate summit of a grid, and map the model's reconstruction error over it.
 
     SCORE.nc holds, on the grid's own coordinates: elevation, error (fraction of patch variance the
-    model cannot reconstruct), score (0..1, seamount-likeness calibrated on held-out seamounts) and
-    relief_m (patch centre above its surroundings).
+    model cannot reconstruct), score (0..1: the error's conformal p-value among the training
+    seamounts') and relief_m (patch centre above its surroundings); and a table of every candidate
+    summit (candidate_*: its position, height, basal radius, shape, the model's evidence and its
+    seamount score), which `seamountae detect` turns into a catalogue.
 
     The grid is read window by window and the output written as it is scored, so grids larger
-    than memory can be scored; a global grid wraps around the antimeridian. On CUDA the model
-    runs in mixed precision.
+    than memory can be scored; a global grid wraps around the antimeridian.
 
     On a cluster: --tiles N --tile-index I scores one strip of rows (merge the parts with
     `seamountae merge`), --scheduler scores on dask workers; both give the single-piece result.
@@ -61,7 +75,11 @@ def command(grid_path, model_path, stride_px, batch_size, threads, tiles, tile_i
       seamountae score grid.nc --model model.pt -o part_$SLURM_ARRAY_TASK_ID.nc --tiles 16 --tile-index $SLURM_ARRAY_TASK_ID
       seamountae score grid.nc --model model.pt -o score.nc --scheduler local:4
     """
+    import torch
+    from ..pipeline import score_file
+
     check_writable(output, overwrite)
+    model_path = use_model(model_path)
     if (tiles is None) != (tile_index is None):
         raise SeamountaeError("--tiles and --tile-index go together: give both (e.g. --tiles 8 --tile-index 0) or neither")
     if threads is not None and threads < 1:
@@ -78,4 +96,5 @@ def command(grid_path, model_path, stride_px, batch_size, threads, tiles, tile_i
     counts = score_file(grid_path, model_path, output, params, grid_params, overwrite, progress=options.show_progress(),
                         tile=tile, threads=threads)
     where = "" if tile is None else f" (tile {tile_index} of {tiles})"
-    summary(f"{output}: scored {counts['cells']} cells{where} ({counts['patches']} patches)")
+    summary(f"{output}: scored {counts['cells']} cells{where} ({counts['patches']} patches), "
+            f"{counts['candidates']} candidate summits judged")

@@ -2,19 +2,33 @@ from pathlib import Path
 
 import click
 
-from .. import synth as synthetic
-from ..catalogue import write_csv
 from ..errors import SeamountaeError
-from ..grid import write_grid
 from ..outputs import check_writable, provenance
-from . import options
+from . import options, summary
+
+
+class _Scenarios(click.Choice):
+    """synth.SCENARIOS, looked up only when an option is checked or shown: the CLI starts without numpy."""
+
+    def __init__(self):
+        super().__init__(())
+
+    @property
+    def choices(self):
+        from ..synth import SCENARIOS
+
+        return SCENARIOS
+
+    @choices.setter
+    def choices(self, value):
+        pass
 
 
 @click.command("synth")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for grid.nc and truth.csv (created if missing).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--scenario", type=click.Choice(synthetic.SCENARIOS), default="plain", show_default=True,
+@click.option("--scenario", type=_Scenarios(), default="plain", show_default=True,
               help="Background and confounders.")
 @click.option("--n-seamounts", type=int, default=None, help="How many seamounts to plant (0: none).  [default: by area]")
 @click.option("--size", "shape", type=(int, int), default=(300, 400), show_default=True, help="Grid rows and columns.")
@@ -27,6 +41,10 @@ def command(out_dir, seed, scenario, n_seamounts, shape, overwrite, config_file)
     Example:
       seamountae synth -o synthetic --seed 3 --scenario fabric
     """
+    from .. import synth as synthetic
+    from ..catalogue import write_csv
+    from ..grid import write_grid
+
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -38,4 +56,4 @@ def command(out_dir, seed, scenario, n_seamounts, shape, overwrite, config_file)
     record = provenance({"seed": seed, "scenario": scenario, "n_seamounts": n_seamounts, "shape": list(shape)})
     write_grid(grid, out / "grid.nc", overwrite=overwrite, attrs={"seamountae_scenario": scenario})
     write_csv(truth, out / "truth.csv", provenance=record, overwrite=overwrite)
-    click.echo(f"{out / 'grid.nc'}: {grid.shape[0]}×{grid.shape[1]} cells; {out / 'truth.csv'}: {len(truth)} seamounts", err=True)
+    summary(f"{out / 'grid.nc'}: {grid.shape[0]}×{grid.shape[1]} cells; {out / 'truth.csv'}: {len(truth)} seamounts")

@@ -1,6 +1,5 @@
 import click
 
-from ..pipeline import grid_kwargs, tile_file
 from . import options, summary
 
 
@@ -15,6 +14,7 @@ def grid_options(command):
 def load_grid(path, var, depth_positive, config_file=None):
     """Read the grid with the [grid] parameters: options given here over the config file over defaults."""
     from ..grid import read_grid
+    from ..pipeline import grid_kwargs
 
     return read_grid(path, **grid_kwargs(options.parameters("grid", config_file, var=var, depth_positive=depth_positive)))
 
@@ -43,6 +43,8 @@ def command(grid_path, catalogue_path, patch_km, patch_px, shifts_px, min_height
     Example:
       seamountae tile sample_data/azores_west.nc --catalogue sample_data/azores_west_seamounts.csv -o patches.nc
     """
+    from ..pipeline import grid_kwargs, tile_file
+
     from ..outputs import check_writable
 
     check_writable(output, overwrite)

@@ -1,20 +1,16 @@
 import logging
 
 import click
-import torch
 
-from .. import distributed
 from ..errors import SeamountaeError
 from ..outputs import check_writable
-from ..pipeline import train_file
-from ..training import checkpoint_path
 from . import options, summary
 
 log = logging.getLogger("seamountae")
 
 
 @click.command("train")
-@click.argument("patches_path", metavar="PATCHES", type=click.Path(dir_okay=False))
+@click.argument("patches_paths", metavar="PATCHES...", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--epochs", type=int, default=None, help="Passes over the patches.  [default: 40]")
 @click.option("--latent", type=int, default=None, help="Bottleneck size.  [default: 16]")
 @click.option("--learning-rate", type=float, default=None, help="Peak learning rate.  [default: 0.002]")
@@ -27,8 +23,11 @@ log = logging.getLogger("seamountae")
 @options.output
 @options.overwrite
 @options.common
-def command(patches_path, epochs, latent, learning_rate, folds, threads, resume, seed, device, output, overwrite, config_file):
+def command(patches_paths, epochs, latent, learning_rate, folds, threads, resume, seed, device, output, overwrite, config_file):
     """Train the autoencoder on seamount patches and calibrate its score by cross-fitting.
+
+    Several PATCHES files (of several grids and catalogues, tiled with the same parameters) train
+    one model.
 
     After every epoch a checkpoint is saved beside the model (MODEL.pt.ckpt); if training is
     interrupted (Ctrl-C, a killed job), the same command with --resume continues from it and
@@ -40,6 +39,11 @@ def command(patches_path, epochs, latent, learning_rate, folds, threads, resume,
       seamountae train patches.nc -o model.pt --epochs 40 --device auto
       seamountae train patches.nc -o model.pt --epochs 40 --resume   # after an interruption
     """
+    import torch
+    from .. import distributed
+    from ..pipeline import train_file
+    from ..training import checkpoint_path
+
     check_writable(output, overwrite)
     params = options.parameters("train", config_file, epochs=epochs, latent=latent, learning_rate=learning_rate,
                                 folds=folds, seed=seed, device=device)
@@ -49,7 +53,7 @@ def command(patches_path, epochs, latent, learning_rate, folds, threads, resume,
             raise SeamountaeError(f"--threads {threads}: must be 1 or more")
         torch.set_num_threads(threads)
     try:
-        meta = train_file(patches_path, output, params, overwrite, resume=resume, progress=options.show_progress())
+        meta = train_file(patches_paths, output, params, overwrite, resume=resume, progress=options.show_progress())
     except KeyboardInterrupt:
         if checkpoint_path(output).exists() and distributed.rank() == 0:
             click.echo(f"seamountae: training stopped; continue it with the same command and --resume "

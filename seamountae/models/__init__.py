@@ -1,0 +1,53 @@
+"""The model that ships with seamountae, for grids that come without a catalogue to train on.
+
+`builtin.pt` is rebuilt, byte for byte on the same kind of machine, by `make builtin-model` from
+configs/builtin.toml: the Azores grid and catalogue of sample_data/ (both halves) and two synthetic
+grids. Its model card is in the README and in `seamountae models`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BUILTIN = Path(__file__).with_name("builtin.pt")
+BUILTIN_NAME = "built-in"
+
+
+def resolve_model(path) -> tuple[Path, bool]:
+    """(the model file to use, whether it is the built-in one): `path`, or the built-in model if None."""
+    if path is None:
+        return BUILTIN, True
+    return Path(path), False
+
+
+def card(meta: dict, path) -> str:
+    """What a model is and where to trust it, from its own metadata (the model card)."""
+    from ..patches import MIN_PATCH_CELLS
+
+    rules, t, training = meta["candidates"], meta["threshold"], meta["training"]
+    inputs = meta.get("provenance", {}).get("inputs", {})
+    smallest = min([float(meta["patch_km"]) * min(meta.get("pyramid", [1.0])), *rules["window_km"]])
+    coarsest_km = smallest / MIN_PATCH_CELLS
+    lines = [
+        f"{path}",
+        f"  trained on: {training['n_seamounts']} catalogued seamounts ({training['n_patches']} patches) of "
+        f"{len(inputs) or '?'} patch file(s): {', '.join(v['path'] for v in inputs.values()) or 'unrecorded'}",
+        f"  calibrated on: {meta['calibration']['n_seamounts']} seamount and {meta['calibration']['n_background']} "
+        f"background candidates, {training['folds']}-fold cross-fitted",
+        f"  evidence combined: {', '.join(meta['combiner']['names'])}",
+        f"  threshold auto = {t['value']:.3f}: {t['rule']}; calibration F1 {t['f1']:.3f} (precision {t['precision']:.3f}, "
+        f"recall {t['recall']:.3f}); with the autoencoder's evidence {t['f1_with_model_evidence']:.3f}, without "
+        f"{t['f1_without_model_evidence']:.3f}",
+        f"  candidates: summits at least {rules['min_height_m']:g} m high, {rules['separation_km']:g} km apart, "
+        f"{rules['missing_buffer_km']:g} km from missing cells, judged in windows of {rules['radius_ratio']:g} basal radii "
+        f"within {rules['window_km'][0]:g}-{rules['window_km'][1]:g} km; map patches {meta['patch_km']:g} km, "
+        f"{meta['patch_px']} px",
+        f"  grids: cells up to {coarsest_km:.1f} km (patches of {MIN_PATCH_CELLS} cells or more: about "
+        f"{coarsest_km / 1.852:.1f}′ and finer); seamounts narrower than about {rules['window_km'][0] / 6:.0f} km are "
+        "judged in a wider window than their own",
+        "  not to be trusted: on grids coarser than that; for edifices wider than "
+        f"{rules['window_km'][1] / 6:.0f} km (guyots, shields: measured in a window too small for them); next to land "
+        "and data gaps (no candidate there); far from the seafloor it was trained on (its score is calibrated there)",
+        f"  seamountae {meta.get('seamountae_version', '?')}",
+    ]
+    return "\n".join(lines)
