@@ -293,7 +293,8 @@ def points_inside(catalogue, x_min, x_max, y_min, y_max, geographic=True) -> tup
 
     The y bounds (and projected x bounds) may come in either order. Geographic boxes and points are
     compared on wrapped longitudes, so a 0..360 catalogue matches a -180..180 grid and a box may
-    straddle the dateline; returned longitudes are in -180..180.
+    straddle the dateline; returned longitudes are in the box's own range (x_min .. x_min + 360):
+    -175 is 185 for a grid spanning 170..190.
     """
     lon = catalogue["lon"].to_numpy(dtype=float)
     lat = catalogue["lat"].to_numpy(dtype=float)
@@ -317,7 +318,8 @@ def points_inside(catalogue, x_min, x_max, y_min, y_max, geographic=True) -> tup
         inside = (in_box(wrapped) | in_box(twin)) & inside_y
     result = catalogue.loc[inside].reset_index(drop=True)
     if geographic:
-        result["lon"] = wrap_lon(result["lon"].to_numpy(dtype=float))
+        west = min(x_min, x_max)
+        result["lon"] = west + np.mod(result["lon"].to_numpy(dtype=float) - west, 360.0)
     return result, int(len(catalogue) - len(result))
 
 

@@ -24,7 +24,7 @@ from .errors import SeamountaeError
 from .evaluation import _unit_vectors
 from .grid import EARTH_RADIUS_KM
 from .evidence import candidates_from_dataset, km_per_cell
-from .morphology import footprint
+from .morphology import FOOTPRINT_REACH, footprint
 
 COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
 # Also in the detections file, for diagnosis: the rest of each seamount's evidence.
@@ -57,6 +57,22 @@ def detect(scores: xr.Dataset, threshold: str | float = default("detect", "thres
            min_height_m: float = default("detect", "min_height_m"),
            min_separation_km: float = default("detect", "min_separation_km")) -> tuple[pd.DataFrame, np.ndarray]:
     """Seamounts in a score dataset: (table with COLUMNS + EXTRA_COLUMNS plus x, y; footprint label per cell)."""
+    table = select(scores, threshold, min_height_m, min_separation_km)
+    footprints = np.zeros(scores["elevation"].shape, np.int32)
+    if table.empty:
+        return pd.DataFrame(columns=COLUMNS + EXTRA_COLUMNS + ["x", "y"]), footprints
+    label_footprints(footprints, scores["elevation"].values, table, _elevation(scores))
+    return finish_table(table, scores), footprints
+
+
+def select(scores: xr.Dataset, threshold: str | float = default("detect", "threshold"),
+           min_height_m: float = default("detect", "min_height_m"),
+           min_separation_km: float = default("detect", "min_separation_km")) -> pd.DataFrame:
+    """The reported candidates of a score dataset, best first: steps 1 and 2 of the rule.
+
+    Reads only the candidates table and the attributes, so a score file opened lazily (however
+    large its maps) costs the memory of its candidates.
+    """
     if scores.attrs.get("seamountae_kind") != "score":
         raise SeamountaeError("score file: not written by `seamountae score`; give detect the output of score")
     if min(scores["elevation"].shape) < 2:
@@ -67,13 +83,7 @@ def detect(scores: xr.Dataset, threshold: str | float = default("detect", "thres
     table = candidates_from_dataset(scores)
     with np.errstate(invalid="ignore"):
         table = table[(table["score"] >= alpha) & (table["height_m"] >= min_height_m)]
-    footprints = np.zeros(scores["elevation"].shape, np.int32)
-    if table.empty:
-        return pd.DataFrame(columns=COLUMNS + EXTRA_COLUMNS + ["x", "y"]), footprints
-    table = suppress_duplicates(table, scores, float(min_separation_km))
-    out = finish_table(table, scores)
-    label_footprints(footprints, scores["elevation"].values, table, _elevation(scores))
-    return out, footprints
+    return suppress_duplicates(table, scores, float(min_separation_km))
 
 
 def _lonlat(table: pd.DataFrame, scores: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -109,15 +119,26 @@ def suppress_duplicates(table: pd.DataFrame, scores: xr.Dataset, separation_km: 
     return table[kept].reset_index(drop=True)
 
 
-def label_footprints(labels: np.ndarray, elevation: np.ndarray, table: pd.DataFrame, grid: xr.DataArray) -> None:
+def label_footprints(labels, elevation, table: pd.DataFrame, grid: xr.DataArray) -> None:
     """Mark each seamount's footprint (morphology.footprint) in `labels` with its id (1, 2, … in table
-    order; a cell keeps the first)."""
+    order; a cell keeps the first).
+
+    `labels` and `elevation` are anything sliced like 2-D arrays (numpy arrays, a netCDF variable, a
+    lazily opened DataArray): each footprint reads and writes only its own window.
+    """
     dy_km, dx_rows = km_per_cell(grid, table["row"].to_numpy(int))
+    ny, nx = grid.shape
     columns = ["row", "col", "base_m", "height_m", "basal_radius_km"]
     for k, (row, col, base, height, radius) in enumerate(table[columns].itertuples(index=False)):
-        rows, cols, mask = footprint(elevation, int(row), int(col), dy_km, float(dx_rows[k]), base, height, radius)
-        mine = mask & (labels[rows, cols] == 0)
-        labels[rows, cols][mine] = k + 1
+        row, col = int(row), int(col)
+        reach_r = int(np.ceil(FOOTPRINT_REACH * radius / dy_km)) + 1
+        reach_c = int(np.ceil(FOOTPRINT_REACH * radius / dx_rows[k])) + 1
+        r0, r1, c0, c1 = max(row - reach_r, 0), min(row + reach_r + 1, ny), max(col - reach_c, 0), min(col + reach_c + 1, nx)
+        window = np.asarray(elevation[r0:r1, c0:c1], np.float32)
+        rows, cols, mask = footprint(window, row - r0, col - c0, dy_km, float(dx_rows[k]), base, height, radius)
+        rows, cols = slice(rows.start + r0, rows.stop + r0), slice(cols.start + c0, cols.stop + c0)
+        current = np.asarray(labels[rows, cols])
+        labels[rows, cols] = np.where(mask & (current == 0), k + 1, current)
 
 
 def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:

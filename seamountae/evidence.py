@@ -6,15 +6,16 @@ own scale: a window `radius_ratio` basal radii wide (within `window_km`), so tha
 edifice closes inside it and a ridge crest does not. The evidence:
 
 - from the grid: height, steepness (height / basal radius), closure and elongation;
-- from the model: the autoencoder's reconstruction error of the candidate's own-scale patch, and
-  the distance of its latent code from the training seamounts' codes (a Gaussian memory of them,
-  as PaDiM keeps one).
+- from the model: the autoencoder's reconstruction error of the candidate's own-scale patch, that
+  error relative to its surroundings' (the same patch size around it), and the distance of its
+  latent code from the training seamounts' codes (a Gaussian memory of them, as PaDiM keeps one).
 
-A logistic combination of the evidence, fitted when the model is trained (training.py) on the
-training grid's candidates — its catalogued seamounts (positives, each judged by a model that did
-not learn it) and its summits far from any catalogued seamount (background, mostly negatives) —
-turns the evidence into one score: the fraction of training-grid candidates with such evidence
-that were catalogued seamounts. The threshold that maximises F1 on those candidates is `auto`.
+A logistic combination of the evidence named in `[train] evidence`, fitted when the model is
+trained (training.py) on the training grid's candidates — its catalogued seamounts (positives, each
+judged by a model that did not learn it) and its summits far from any catalogued seamount
+(background, mostly negatives) — turns the evidence into one score: the fraction of training-grid
+candidates with such evidence that were catalogued seamounts. The threshold that maximises F1 on
+those candidates is `auto`. Every candidate carries all the evidence, whichever the score combines.
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
 
 # ------------------------------------------------------------------------------------------- evidence
 
+# The autoencoder's measurements of a candidate (model_evidence), as the candidates table holds them.
+MODEL_COLUMNS = ("error", "error_contrast", "latent_distance")
 # Evidence → how each is read off a candidate table; MODEL_EVIDENCE come from the autoencoder.
 GRID_EVIDENCE = ("log_height", "log_steepness", "closure", "elongation")
 MODEL_EVIDENCE = ("log_error", "error_contrast", "latent_distance")
@@ -239,7 +242,7 @@ def judge(grid: xr.DataArray, table: pd.DataFrame, model, meta: dict) -> pd.Data
     table = table.copy()
     found = model_evidence(model, candidate_patches(grid, table, int(meta["patch_px"]), float(meta["patch_km"])),
                            LatentMemory.from_meta(meta["latent_memory"]))
-    for name in ("error", "error_contrast", "latent_distance"):
+    for name in MODEL_COLUMNS:
         table[name] = found[name]
     table["score"] = Combiner.from_meta(meta["combiner"]).score(evidence_table(table))
     return table
@@ -356,7 +359,7 @@ def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None))
     return pd.concat(parts, ignore_index=True).sort_values(["row", "col"], kind="stable").reset_index(drop=True)
 
 
-JUDGED_COLUMNS = ("error", "error_contrast", "latent_distance", "score")
+JUDGED_COLUMNS = (*MODEL_COLUMNS, "score")
 CANDIDATE_ATTRS = {
     "row": {"long_name": "summit row in the grid"},
     "col": {"long_name": "summit column in the grid"},

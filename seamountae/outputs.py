@@ -197,8 +197,9 @@ def provenance_attrs(record: dict) -> dict:
     }
 
 
-def write_netcdf(ds, path, overwrite: bool = False, record: dict | None = None) -> None:
-    """Write a dataset atomically as compressed netCDF-4, with provenance attributes."""
+def write_netcdf(ds, path, overwrite: bool = False, record: dict | None = None, atomic: bool = True) -> None:
+    """Write a dataset as compressed netCDF-4, with provenance attributes: atomically, or (atomic=False)
+    straight to `path`, a temporary file the caller renames."""
     ds = ds.copy()
     if record is not None:
         ds.attrs.update(provenance_attrs(record))
@@ -207,12 +208,16 @@ def write_netcdf(ds, path, overwrite: bool = False, record: dict | None = None) 
         for name, var in ds.data_vars.items()
         if var.ndim >= 1 and var.dtype.kind in "fiu"
     }
+    if not atomic:
+        ds.to_netcdf(path, format="NETCDF4", engine="netcdf4", encoding=encoding)
+        return
     with atomic_output(path, overwrite) as tmp:
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
 
 
-def read_netcdf(path, kind: str, producer: str):
-    """Open a seamountae netCDF output (or a Zarr store) of `kind` ("patches", "score", "detections"), loaded into memory."""
+def read_netcdf(path, kind: str, producer: str, load: bool = True):
+    """Open a seamountae netCDF output (or a Zarr store) of `kind` ("patches", "score", "detections"),
+    loaded into memory, or (load=False) open lazily: the caller closes it (`with`)."""
     import xarray as xr
 
     path = Path(path)
@@ -224,12 +229,15 @@ def read_netcdf(path, kind: str, producer: str):
     if path.is_dir():
         require_zarr(path)
     try:
-        with xr.open_dataset(path, engine="zarr" if path.is_dir() else "netcdf4") as ds:
-            ds = ds.load()
+        ds = xr.open_dataset(path, engine="zarr" if path.is_dir() else "netcdf4")
+        if load:
+            with ds:
+                ds = ds.load()
     except Exception as exc:  # netCDF4 raises OSError/ValueError/RuntimeError for foreign files
         raise SeamountaeError(f"{path}: not a readable netCDF file ({type(exc).__name__}); give the output of `seamountae {producer}`") from None
     found = ds.attrs.get("seamountae_kind")
     if found != kind:
+        ds.close()
         what = f"a seamountae {found} file" if found else "not a seamountae file"
         raise SeamountaeError(f"{path}: {what}, expected {kind}; give the output of `seamountae {producer}`")
     return ds

@@ -194,24 +194,33 @@ def normalise(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out.numpy(), valid.numpy().astype(bool), std.numpy()
 
 
-def _relief_masks(patch_px: int) -> tuple[torch.Tensor, torch.Tensor]:
-    u = (torch.arange(patch_px) - (patch_px - 1) / 2) / patch_px
-    r = torch.hypot(u[:, None], u[None, :]).flatten()
-    return r <= 0.125, r >= 0.4
+class Relief:
+    """Relief of each patch's centre above its surroundings, in metres: the highest cell within an
+    eighth of the width of the centre minus the median of the outer ring (beyond 0.4 of the
+    width), the measure the reference catalogue's grid_relief_m uses. The map's `relief_m`."""
+
+    def __init__(self, patch_px: int, device: torch.device | str = "cpu"):
+        u = (torch.arange(patch_px) - (patch_px - 1) / 2) / patch_px
+        r = torch.hypot(u[:, None], u[None, :]).flatten()
+        self._centre = torch.nonzero(r <= 0.125).flatten().to(device)
+        self._ring = torch.nonzero(r >= 0.4).flatten().to(device)
+
+    def __call__(self, flat: torch.Tensor, complete: bool = False) -> torch.Tensor:
+        """Of patches flattened to (n, p²); `complete`: no cell is missing (a faster path, the same numbers)."""
+        centre, ring = flat.index_select(1, self._centre), flat.index_select(1, self._ring)
+        if complete and ring.device.type == "cpu":
+            # The lower median, as torch.median takes it; numpy's selection is ~10x faster than a sort.
+            k = (ring.shape[1] - 1) // 2
+            return centre.amax(1) - torch.from_numpy(np.partition(ring.numpy(), k, axis=1)[:, k])
+        top = torch.nan_to_num(centre, nan=-torch.inf).amax(1)
+        base = torch.nanmedian(ring, dim=1).values
+        return torch.where(torch.isfinite(top), top - base, torch.nan)
 
 
 def relief_batch(patches: torch.Tensor) -> torch.Tensor:
-    """Relief of each patch's centre above its surroundings, in metres.
-
-    Highest cell within an eighth of the width of the centre minus the median of the outer ring
-    (beyond 0.4 of the width) — the measure the reference catalogue's grid_relief_m uses.
-    """
+    """`Relief` of (n, p, p) patches in metres with NaN."""
     n, p, _ = patches.shape
-    centre, ring = _relief_masks(p)
-    flat = patches.reshape(n, -1)
-    top = torch.nan_to_num(flat[:, centre.to(flat.device)], nan=-torch.inf).amax(1)
-    base = torch.nanmedian(flat[:, ring.to(flat.device)], dim=1).values
-    return torch.where(torch.isfinite(top), top - base, torch.nan)
+    return Relief(p, patches.device)(patches.reshape(n, -1))
 
 
 def snap_to_summits(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, radius_km: float) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from . import __version__
 from .catalogue import points_inside, read_catalogue, write_catalogue
 from .config import PARAMETERS, RUN, _toml_value, load, resolve
@@ -198,18 +200,44 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
 
 
 def detect_file(score_path, output, params: dict, overwrite: bool = False):
-    """SCORE.nc → DETECTIONS.nc; returns the table of seamounts."""
-    from .detection import detect, detections_dataset, resolve_threshold
-    from .grid import from_cf_dataset, georeferenced
+    """SCORE.nc (or .zarr) → DETECTIONS.nc; returns the table of seamounts.
+
+    Streams: the score file is opened lazily and only its candidates table is read whole; each
+    seamount's footprint reads the elevation around it and is written into the detections file's
+    chunked `cluster` variable, so memory follows the number of seamounts, not the grid's size.
+    """
+    import netCDF4
+    import xarray as xr
+
+    from .detection import detections_dataset, finish_table, label_footprints, resolve_threshold, select
+    from .grid import HDF5_LOCK, from_cf_dataset, georeferenced
 
     check_writable(output, overwrite)
     resolve_threshold(params["threshold"])  # a bad value is refused before the score file is read
-    scores = from_cf_dataset(read_netcdf(score_path, "score", "score"))
-    threshold = resolve_threshold(params["threshold"], scores)
-    table, clusters = detect(scores, **params)
-    ds = detections_dataset(table, clusters, scores, threshold)
-    write_netcdf(georeferenced(ds, scores["elevation"]), output, overwrite, provenance(params, {"score": score_path}))
-    return table
+    with read_netcdf(score_path, "score", "score", load=False) as raw:
+        scores = from_cf_dataset(raw)
+        threshold = resolve_threshold(params["threshold"], scores)
+        table = select(scores, **params)
+        elevation = scores["elevation"]
+        seamounts = finish_table(table, scores)
+        shape = elevation.shape
+        empty = np.broadcast_to(np.int32(0), shape)  # the layout only: the labels are written below
+        ds = detections_dataset(seamounts, empty, scores, threshold)
+        cf = georeferenced(ds, elevation)
+        cluster = cf["cluster"]
+        record = provenance(params, {"score": score_path})
+        with atomic_output(output, overwrite) as tmp:
+            write_netcdf(cf.drop_vars("cluster"), tmp, overwrite=True, record=record, atomic=False)
+            with HDF5_LOCK, netCDF4.Dataset(tmp, "a") as nc:
+                chunks = (min(shape[0], 256), min(shape[1], 1024))
+                labels = nc.createVariable("cluster", "i4", cluster.dims, zlib=True, complevel=4, chunksizes=chunks)
+                labels.setncatts(cluster.attrs)
+                for r in range(0, shape[0], chunks[0]):  # 0 where no seamount stands: written chunk by chunk
+                    labels[r : r + chunks[0], :] = np.zeros((min(chunks[0], shape[0] - r), shape[1]), np.int32)
+                # The file's rows run as the grid's (ascending), whatever its CF layout names them.
+                label_footprints(labels, elevation, table, elevation.assign_attrs(
+                    geographic=int(scores.attrs.get("geographic", 0)), crs=scores.attrs.get("crs", "")))
+    return seamounts
 
 
 def export_file(detections_path, output, fmt: str = "auto", overwrite: bool = False, footprints=None):

@@ -39,8 +39,7 @@ from .evidence import candidates_dataset, judge_grid
 from .grid import HDF5_LOCK, KM_PER_DEGREE, cell_size_km, read_window, wraps
 from .outputs import is_zarr
 from .model import PatchAutoencoder, masked_error, resolve_device
-from .patches import (MAX_NAN_FRACTION, MIN_STD_M, _relief_masks, lowpass, lowpass_sigma, normaliser,
-                      resolution_problem)
+from .patches import MAX_NAN_FRACTION, Relief, lowpass, lowpass_sigma, normaliser, resolution_problem
 from .training import conformal_score
 
 log = logging.getLogger("seamountae")
@@ -145,9 +144,7 @@ class PatchScorer:
         # Batches are padded to a multiple of this: one shape on the CPU, a few dozen at most on CUDA.
         self._granule = self.batch_size if self.device.type == "cpu" else min(self.batch_size, 1024)
         self._normalise = normaliser(p, str(self.device))
-        centre, ring = _relief_masks(p)
-        self._centre = torch.nonzero(centre).flatten().to(self.device)
-        self._ring = torch.nonzero(ring).flatten().to(self.device)
+        self._relief = Relief(p, self.device)
         self.min_valid = (1 - MAX_NAN_FRACTION) * p * p
         self.patches_scored = 0
 
@@ -184,19 +181,6 @@ class PatchScorer:
         with torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext():
             recon = self.network(x.view(n, 1, self.patch_px, self.patch_px))
         return recon.float().reshape(n, -1)
-
-    def _relief(self, flat, complete: bool = False):
-        """patches.relief_batch: highest cell of the centre disc minus the median of the outer ring."""
-        centre, ring = flat.index_select(1, self._centre), flat.index_select(1, self._ring)
-        if complete and ring.device.type == "cpu":
-            top = centre.amax(1)
-            # The lower median, as torch.median takes it; numpy's selection is ~10x faster than a sort.
-            k = (ring.shape[1] - 1) // 2
-            base = torch.from_numpy(np.partition(ring.numpy(), k, axis=1)[:, k])
-            return top - base
-        top = torch.nan_to_num(centre, nan=-torch.inf).amax(1)
-        base = torch.nanmedian(ring, dim=1).values
-        return torch.where(torch.isfinite(top), top - base, torch.nan)
 
     def __call__(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {name: [] for name in OUTPUTS}

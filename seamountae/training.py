@@ -192,7 +192,8 @@ def assign_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate, folds, evidence_names, progress,
            checkpoint, resume, on_epoch):
-    from .evidence import EVIDENCE, MODEL_EVIDENCE, LatentMemory, calibrate, encode, evidence_table, model_evidence
+    from .evidence import (EVIDENCE, MODEL_COLUMNS, MODEL_EVIDENCE, LatentMemory, calibrate, encode, evidence_table,
+                           model_evidence)
 
     main = distributed.rank() == 0
     x_np, valid_np, _ = normalise(patches["patch"].values)
@@ -214,7 +215,7 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
     if mine.any():
         cand_fold[mine] = assign_folds(np.concatenate([np.unique(groups), cand_seamount[mine]]), folds, seed)[n_seamounts:]
     cand_patches = patches["candidate_patch"].values
-    cand_evidence = {name: np.full(len(labels), np.nan) for name in ("error", "error_contrast", "latent_distance")}
+    cand_evidence = {name: np.full(len(labels), np.nan) for name in MODEL_COLUMNS}
 
     expected = fingerprint(patches, epochs=epochs, seed=seed, latent=latent, width=width, batch_size=batch_size,
                            learning_rate=learning_rate, folds=folds)

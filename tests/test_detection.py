@@ -15,7 +15,7 @@ from rasterio.warp import transform
 from conftest import ok, run_cli
 from seamountae.detection import COLUMNS, detect, detections_dataset, resolve_threshold, suppress_duplicates, table_from_detections
 from seamountae.errors import SeamountaeError
-from seamountae.evidence import CandidateRules, candidates_dataset, find_candidates
+from seamountae.evidence import MODEL_COLUMNS, CandidateRules, candidates_dataset, find_candidates
 from seamountae.grid import KM_PER_DEGREE, WGS84_WKT, georeferenced
 from seamountae.outputs import write_netcdf
 from seamountae.synth import render_seamount
@@ -58,7 +58,7 @@ def score_dataset(bumps=(BUMP_A, BUMP_B), geographic=True, x=None, y=None, crs=W
     for row, col, _, _, score in bumps:
         near = np.hypot(table["row"] - row, table["col"] - col) <= 3
         table.loc[near, "score"] = score
-    for name in ("error", "error_contrast", "latent_distance"):
+    for name in MODEL_COLUMNS:
         table[name] = np.nan
     dims = ("y", "x")
     ds = xr.Dataset({"elevation": (dims, grid.values), "score": (("level", *dims), np.zeros((1, *SHAPE), np.float32))},
@@ -238,3 +238,22 @@ def test_cli_detect_nothing_found_still_writes_an_empty_catalogue(tmp_path, hand
     ok(run_cli(["export", tmp_path / "det.nc", "-o", tmp_path / "none.csv"]))
     lines = [l for l in (tmp_path / "none.csv").read_text().splitlines() if not l.startswith("#")]
     assert lines[0].split(",")[: len(COLUMNS)] == COLUMNS and len(lines) == 1
+
+
+def test_streamed_detect_file_equals_detect_in_memory(tmp_path, score_file):
+    """detect_file reads the candidates and each footprint's window only; the result is detect()'s."""
+    from seamountae.config import defaults
+    from seamountae.grid import from_cf_dataset
+    from seamountae.outputs import read_netcdf
+    from seamountae.pipeline import detect_file
+
+    streamed = detect_file(score_file, tmp_path / "det.nc", defaults("detect"))
+    scores = from_cf_dataset(read_netcdf(score_file, "score", "score"))
+    table, footprints = detect(scores)
+    assert len(table) >= 2
+    pd.testing.assert_frame_equal(streamed.reset_index(drop=True), table.reset_index(drop=True))
+    with xr.open_dataset(tmp_path / "det.nc") as ds:
+        back = from_cf_dataset(ds.load())
+    np.testing.assert_array_equal(back["cluster"].values, footprints)
+    assert set(np.unique(footprints)) == set(range(len(table) + 1))
+    assert back.attrs["threshold"] == scores.attrs["threshold_auto"]

@@ -11,8 +11,7 @@ import torch
 from seamountae.errors import SeamountaeError
 from seamountae.grid import KM_PER_DEGREE, canonical_grid
 from seamountae.patches import (MAX_NAN_FRACTION, MIN_STD_M, bilinear, lowpass, lowpass_sigma, normalise, normalise_batch,
-                                relief_batch, resolution_problem,
-                                sample_patches, tile)
+                                relief_batch, resolution_problem, sample_patches, tile)
 from seamountae.synth import render_seamount
 
 
@@ -282,3 +281,27 @@ def test_a_coarse_grid_is_said_to_be_too_coarse(caplog):
     with caplog.at_level("WARNING", logger="seamountae"):
         scoring.warn_if_coarse(five_minutes, meta)
     assert [r.getMessage() for r in caplog.records] == [problem]
+
+
+@pytest.mark.parametrize("convention", ["the grid's own (178..182)", "-180..180"])
+def test_tile_across_the_antimeridian_uses_every_seamount(convention, tmp_path):
+    """A regional grid from 178°E to 182°E: a catalogue in either longitude convention trains on all its seamounts."""
+    from seamountae.catalogue import write_csv
+    from seamountae.config import defaults
+    from seamountae.grid import write_grid
+    from seamountae.pipeline import tile_file
+    from seamountae.synth import synthesize
+
+    grid, truth = synthesize(seed=5, shape=(150, 240), origin=(178.0, 10.0), n_seamounts=12,
+                             confounders=("volcanic_ridge",))
+    assert grid.x.values[0] < 180 < grid.x.values[-1]
+    if convention == "-180..180":
+        truth = truth.assign(lon=(truth["lon"] + 180) % 360 - 180)
+    write_grid(grid, tmp_path / "grid.nc")
+    write_csv(truth, tmp_path / "truth.csv")
+    patches = tile_file(tmp_path / "grid.nc", tmp_path / "truth.csv", tmp_path / "p.nc",
+                        {**defaults("tile"), "patch_km": 24.0, "patch_px": 16, "window_km": [12.0, 48.0]},
+                        defaults("grid"))
+    standing = tile(grid, truth.assign(lon=(truth["lon"] - 178) % 360 + 178), patch_km=24.0, patch_px=16,
+                    window_km=(12.0, 48.0)).attrs["n_seamounts"]
+    assert patches.attrs["n_seamounts"] == standing >= 8

@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 from seamountae.catalogue import read_catalogue
 from seamountae.detection import detect
 from seamountae.errors import SeamountaeError
-from seamountae.evidence import CANDIDATE_COLUMNS, CandidateRules, candidates_dataset, find_candidates
+from seamountae.evidence import CANDIDATE_COLUMNS, MODEL_COLUMNS, CandidateRules, candidates_dataset, find_candidates
 from seamountae.grid import read_grid
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -237,7 +237,7 @@ def score_datasets(draw):
                            missing_buffer_km=draw(st.floats(0, 20)))
     table = find_candidates(grid, rules) if min(ny, nx) >= 2 else pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
     table["score"] = draw(hnp.arrays(np.float64, len(table), elements=st.floats(0, 1)))
-    for name in ("error", "error_contrast", "latent_distance"):
+    for name in MODEL_COLUMNS:
         table[name] = np.nan
     ds = xr.Dataset({"elevation": (dims, elevation)}, coords={"y": y, "x": x},
                     attrs={"seamountae_kind": "score", "patch_km": patch_km, "patch_px": 16, "stride_px": 2,
