@@ -26,7 +26,7 @@ demo: install
 	$(BIN)/seamountae detect $(DEMO)/score.nc -o $(DEMO)/detections.nc --overwrite
 	$(BIN)/seamountae export $(DEMO)/detections.nc -o $(DEMO)/seamounts.geojson --overwrite
 	@$(BIN)/python -c "import json; n = len(json.load(open('$(DEMO)/seamounts.geojson'))['features']); print(f'catalogue: $(DEMO)/seamounts.geojson ({n} seamounts)')"
-	$(BIN)/seamountae evaluate $(DEMO)/seamounts.geojson sample_data/azores_east_seamounts.csv --min-height 500
+	$(BIN)/seamountae evaluate $(DEMO)/seamounts.geojson sample_data/azores_east_seamounts.csv --min-height-m 500
 
 # The same as `demo`, from one config file: skips stages that are up to date, also draws demo_output/map.png.
 demo-run: install

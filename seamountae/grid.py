@@ -95,10 +95,17 @@ def open_grid(path, var: str | None = None, depth_positive: bool | None = None, 
             src.close()
             raise
 
-        def read(r0, r1, c0, c1):
-            return _geotiff_values(src, band, path, Window.from_slices((r0, r1), (c0, c1)))
+        # A GDAL dataset may not be read from two threads at once (score's writer thread reads the
+        # elevation back while the main thread reads windows): one read at a time.
+        lock = threading.Lock()
 
-        close = src.close
+        def read(r0, r1, c0, c1):
+            with lock:
+                return _geotiff_values(src, band, path, Window.from_slices((r0, r1), (c0, c1)))
+
+        def close():
+            with lock:
+                src.close()
     else:
         import netCDF4
 

@@ -260,6 +260,7 @@ def tile(
     shifts_px: int = default("tile", "shifts_px"),
     scales: tuple[float, ...] = default("tile", "scales"),
     snap_km: float = default("tile", "snap_km"),
+    progress: bool = False,
 ) -> xr.Dataset:
     """What training needs from a grid and its catalogue: the seamounts' patches, and the grid's candidates.
 
@@ -276,7 +277,7 @@ def tile(
     with their measurements and own-scale patches, labelled 1 (a training seamount's summit),
     0 (background: farther than evidence.BACKGROUND_KM from every catalogued seamount) or -1
     (neither); training calibrates the score on them. `n_unseen` counts the training seamounts that
-    no candidate stands for.
+    no candidate stands for. `progress`: a progress bar on stderr over the catalogue (when a terminal).
     """
     from .evidence import BACKGROUND_KM, CandidateRules, candidate_patches, find_candidates, km_per_cell
     from .grid import nearest_km
@@ -298,7 +299,9 @@ def tile(
     z = grid.values
     window = np.full(len(catalogue), np.nan)
     lo, hi = rules.window_km
-    for i in range(len(catalogue)):
+    from .training import _progress
+
+    for i in _progress(range(len(catalogue)), progress, desc="tile", unit="seamount"):
         if 0 <= row[i] < grid.sizes["y"] and 0 <= col[i] < grid.sizes["x"]:
             found = describe(z, row[i], col[i], dy_km, float(dx_rows[i]), patch_km, lo, hi, radius_ratio)
             if found["height_m"] >= min_height_m:

@@ -60,7 +60,8 @@ def tile_parameters(params: dict, grid_params: dict) -> dict:
     return {**params, "grid": dict(grid_params)}
 
 
-def tile_file(grid_path, catalogue_path, output, params: dict, grid_params: dict, overwrite: bool = False):
+def tile_file(grid_path, catalogue_path, output, params: dict, grid_params: dict, overwrite: bool = False,
+              progress: bool = False):
     """GRID + CATALOGUE → PATCHES.nc; returns the patches dataset."""
     from .grid import read_grid
     from .patches import tile
@@ -76,7 +77,7 @@ def tile_file(grid_path, catalogue_path, output, params: dict, grid_params: dict
                               "check the catalogue's coordinates (lon, lat order) or use the matching grid")
     if skipped:
         log.warning("%s: %d of %d seamounts lie outside the grid and were skipped", catalogue_path, skipped, len(catalogue))
-    patches = tile(grid, inside, **params)
+    patches = tile(grid, inside, **params, progress=progress)
     record = provenance(tile_parameters(params, grid_params), {"grid": grid_path, "catalogue": catalogue_path})
     write_netcdf(patches, output, overwrite, record)
     return patches

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from decimal import Decimal
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
@@ -249,3 +250,26 @@ def test_errors_carry_a_traceback_only_with_vv(tmp_path):
     assert plain.exit_code == verbose.exit_code == 1
     assert "Traceback" not in plain.stderr
     assert "Traceback" in verbose.stderr and "seamountae: error:" in verbose.stderr
+
+
+@pytest.mark.parametrize("command, stages", [("tile", ("tile", "grid")), ("train", ("train",)), ("score", ("score", "grid")),
+                                             ("detect", ("detect",)), ("export", ("export",)), ("evaluate", ("evaluate",)),
+                                             ("find", ("score", "detect", "export", "grid"))])
+def test_every_parameter_is_an_option_whose_help_states_its_default(command, stages):
+    from seamountae.cli import cli
+    from seamountae.config import PARAMETERS
+
+    options = {o.name: o for o in cli.commands[command].params if isinstance(o, click.Option)}
+    for stage in stages:
+        for name, (default, comment) in PARAMETERS[stage].items():
+            if (stage, name) == ("grid", "depth_positive"):
+                continue  # --depth-positive/--elevation-positive, from the file's attributes by default
+            assert name in options, f"{command}: no option for [{stage}] {name}"
+            shown = " ".join(map(str, default)) if isinstance(default, list) and options[name].nargs == 2 else None
+            assert comment[1:] in options[name].help
+            assert f"[default: {shown}]" in options[name].help if shown else "[default: " in options[name].help
+
+
+def test_the_old_min_height_spelling_still_works_but_is_not_shown(tmp_path):
+    help_text = ok(run_cli(["evaluate", "--help"])).stdout
+    assert "--min-height-m" in help_text and "--min-height " not in help_text and "--min-height," not in help_text

@@ -275,7 +275,7 @@ def test_demo_config_matches_the_makefile():
     assert f"--epochs {cfg.params['train']['epochs']}" in train_line
     assert f"--seed {cfg.params['train']['seed']}" in train_line
     evaluate_line = next(line for line in makefile.splitlines() if "seamountae evaluate" in line)
-    assert f"--min-height {cfg.params['evaluate']['min_height_m']:g}" in evaluate_line
+    assert f"--min-height-m {cfg.params['evaluate']['min_height_m']:g}" in evaluate_line
 
 
 @pytest.mark.slow

@@ -209,16 +209,18 @@ def model_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("kind", ["projected", "geographic"])
-def test_cli_streams_the_same_result_as_score_in_memory(kind, request, tmp_path, model_file, monkeypatch):
+@pytest.mark.parametrize("kind, suffix", [("projected", ".nc"), ("geographic", ".nc"), ("geographic", ".tif")])
+def test_cli_streams_the_same_result_as_score_in_memory(kind, suffix, request, tmp_path, model_file, monkeypatch):
+    """Also from a GeoTIFF grid, which the writer thread reads back while the main thread reads windows."""
     grid = request.getfixturevalue(kind)
-    write_grid(grid, tmp_path / "grid.nc")
+    write_grid(grid, tmp_path / f"grid{suffix}")
     monkeypatch.setattr(scoring, "WINDOW_CELLS", 4000)  # many windows, many output tiles
     monkeypatch.setattr(scoring, "CHUNK_ROWS", 8)
     out = tmp_path / "score.nc"
-    ok(run_cli(["score", tmp_path / "grid.nc", "--model", model_file, "--device", "cpu", "--batch-size", "50", "-o", out]))
+    ok(run_cli(["score", tmp_path / f"grid{suffix}", "--model", model_file, "--device", "cpu", "--batch-size", "50",
+                "-o", out]))
     model, meta = load_artifact(model_file)
-    expected = score(read_grid(tmp_path / "grid.nc"), model, meta, device="cpu", window_cells=1 << 30)
+    expected = score(read_grid(tmp_path / f"grid{suffix}"), model, meta, device="cpu", window_cells=1 << 30)
     with xr.open_dataset(out) as ds:
         streamed = from_cf_dataset(ds.load()).isel(level=0)
     _assert_same(expected, streamed)

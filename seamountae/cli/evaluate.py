@@ -9,14 +9,11 @@ from . import options
 @click.command("evaluate")
 @click.argument("catalogue_path", metavar="CATALOGUE", type=click.Path(dir_okay=False))
 @click.argument("reference_path", metavar="REFERENCE", type=click.Path(dir_okay=False))
-@click.option("--match-km", type=float, default=None, help="Match found and reference seamounts within K km.  [default: 10]")
-@click.option("--match-radius-factor", type=float, default=None,
-              help="Match within F × the reference's radius_km (at least 3 km), instead of --match-km.")
-@click.option("--min-height", "min_height_m", type=float, default=None,
-              help="Count recall only over reference seamounts at least M metres high (grid_relief_m, else height_m).")
+@options.params("evaluate")
+@options.old_spelling("--min-height", "min_height_m")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON on stdout.")
 @options.common
-def command(catalogue_path, reference_path, match_km, match_radius_factor, min_height_m, as_json, config_file):
+def command(catalogue_path, reference_path, match_km, match_radius_factor, min_height_m, old_min_height_m, as_json, config_file):
     """Score a found catalogue against a reference: precision, recall, F1, misses, false detections.
 
     Matching is one-to-one, nearest pair first. Precision is a lower bound when the reference is
@@ -24,8 +21,9 @@ def command(catalogue_path, reference_path, match_km, match_radius_factor, min_h
 
     \b
     Example:
-      seamountae evaluate seamounts.geojson reference.csv --min-height 500 --match-km 15
+      seamountae evaluate seamounts.geojson reference.csv --min-height-m 500 --match-km 15
     """
+    min_height_m = options.earlier(min_height_m, old_min_height_m)
     from ..catalogue import read_catalogue
     from ..evaluation import evaluate, format_report
     from ..pipeline import evaluation_arguments

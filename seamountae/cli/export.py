@@ -6,14 +6,13 @@ from . import options, summary
 
 @click.command("export")
 @click.argument("detections_path", metavar="DETECTIONS", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["auto", "geojson", "csv", "gmt"]), default=None,
-              help="Output format; auto: from the file name (.csv, .txt/.gmt/.xy for GMT, else GeoJSON).  [default: auto]")
+@options.param("export", "format", type=click.Choice(["auto", "geojson", "csv", "gmt"]))
 @click.option("--footprints", type=click.Path(dir_okay=False), default=None,
               help="Also write each seamount's footprint as a GeoJSON Polygon to this file.")
 @options.output
 @options.overwrite
 @options.common
-def command(detections_path, fmt, footprints, output, overwrite, config_file):
+def command(detections_path, format, footprints, output, overwrite, config_file):
     """Write detected seamounts as a GeoJSON (RFC 7946), CSV or GMT text catalogue.
 
     One point per seamount at its summit, with id, lon, lat, summit_depth_m, height_m,
@@ -28,6 +27,6 @@ def command(detections_path, fmt, footprints, output, overwrite, config_file):
     from ..pipeline import export_file
 
     check_writable(output, overwrite)
-    fmt = options.parameters("export", config_file, format=fmt)["format"]
+    fmt = options.parameters("export", config_file, format=format)["format"]
     table = export_file(detections_path, output, fmt, overwrite, footprints=footprints)
     summary(f"{output}: {len(table)} seamounts" + (f"; footprints in {footprints}" if footprints else ""))

@@ -10,15 +10,14 @@ from . import options, summary
               help="Seamounts to mark: DETECTIONS.nc from `seamountae detect`, or a catalogue (GeoJSON, CSV).")
 @click.option("--reference", "reference_path", type=click.Path(dir_okay=False), default=None,
               help="A reference catalogue: confirmed, new and missed seamounts get their own colours.")
-@click.option("--match-km", type=float, default=None,
-              help="With --reference: match within K km (as `seamountae evaluate`).  [default: 10]")
-@click.option("--min-height", "min_height_m", type=float, default=None,
-              help="With --reference: reference seamounts below M metres are not counted as missed.")
+@options.param("evaluate", "match_km")
+@options.param("evaluate", "min_height_m")
+@options.old_spelling("--min-height", "min_height_m")
 @click.option("--dpi", type=click.IntRange(50, 600), default=150, show_default=True, help="Resolution of the PNG.")
 @options.output
 @options.overwrite
 @options.common
-def command(score_path, detections_path, reference_path, match_km, min_height_m, dpi, output, overwrite, config_file):
+def command(score_path, detections_path, reference_path, match_km, min_height_m, old_min_height_m, dpi, output, overwrite, config_file):
     """Draw a map (PNG): hillshaded bathymetry with the seamounts found, beside the error map.
 
     Needs matplotlib (pip install 'seamountae[plot]'). Seamounts are circled and numbered by
@@ -28,8 +27,9 @@ def command(score_path, detections_path, reference_path, match_km, min_height_m,
     \b
     Example:
       seamountae plot score.nc --detections detections.nc -o map.png
-      seamountae plot score.nc --detections seamounts.geojson --reference known.csv --min-height 500 -o map.png
+      seamountae plot score.nc --detections seamounts.geojson --reference known.csv --min-height-m 500 -o map.png
     """
+    min_height_m = options.earlier(min_height_m, old_min_height_m)
     from ..pipeline import evaluation_arguments, plot_file
     from ..plot import require_matplotlib
 

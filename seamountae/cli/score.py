@@ -32,29 +32,34 @@ model_option = click.option("--model", "model_path", type=click.Path(dir_okay=Fa
                             help="MODEL.pt from `seamountae train`.  [default: the built-in model, see `seamountae models`]")
 
 
+def score_options(command):
+    """The [score] parameters as options: shared by score and find."""
+    for option in reversed((
+        options.param("score", "stride_px", "--stride"),
+        options.param("score", "batch_size", callback=_batch_size),
+        options.param("score", "device", callback=options.validate_device),
+        options.param("score", "scheduler", metavar="local:N|ADDRESS|FILE.json"),
+    )):
+        command = option(command)
+    return command
+
+
 @click.command("score")
 @click.argument("grid_path", metavar="GRID", type=click.Path(dir_okay=False))
 @model_option
-@click.option("--stride-px", "--stride", "stride_px", type=int, default=None, help="Resampled pixels between scored patch centres.  [default: 2]")
-@click.option("--batch-size", default=None, callback=_batch_size,
-              help="Patches per forward pass, or auto (from free memory: 128 on the CPU, up to 32768 on CUDA).  [default: auto]")
+@score_options
 @click.option("--threads", type=int, default=None,
               help="CPU threads for torch (per dask worker with --scheduler).  [default: all cores; local:N: cores / N]")
 @click.option("--tiles", type=int, default=None,
               help="Score one of this many strips of rows (a SLURM array task); join the parts with `seamountae merge`.")
 @click.option("--tile-index", type=int, default=None, help="Which strip, 0 .. TILES-1 (e.g. $SLURM_ARRAY_TASK_ID).")
-@click.option("--scheduler", default=None, metavar="local:N|ADDRESS|FILE.json",
-              help="Score on dask: local:N starts N worker processes here; tcp://HOST:PORT or a scheduler file "
-                   "uses a running scheduler (dask-jobqueue, `dask scheduler`). Needs seamountae[dask].")
 @grid_options
-@options.device
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output: SCORE.nc (netCDF-4), a Zarr store when the name ends in .zarr, or a Cloud-Optimized "
                    "GeoTIFF of the score and error maps (for QGIS and GDAL; detect needs .nc or .zarr) for .tif.")
 @options.overwrite
 @options.common
-def command(grid_path, model_path, stride_px, batch_size, threads, tiles, tile_index, scheduler, var, depth_positive, device,
-            output, overwrite, config_file):
+def command(grid_path, model_path, threads, tiles, tile_index, output, overwrite, config_file, **values):
     """Judge every candidate summit of a grid, and map the model's reconstruction error over it.
 
     SCORE.nc holds, on the grid's own coordinates: elevation, error (fraction of patch variance the
@@ -84,14 +89,13 @@ def command(grid_path, model_path, stride_px, batch_size, threads, tiles, tile_i
         raise SeamountaeError("--tiles and --tile-index go together: give both (e.g. --tiles 8 --tile-index 0) or neither")
     if threads is not None and threads < 1:
         raise SeamountaeError(f"--threads {threads}: must be 1 or more")
-    params = options.parameters("score", config_file, stride_px=stride_px, device=device, scheduler=scheduler,
-                                batch_size=batch_size)
+    params = options.parameters("score", config_file, **options.given("score", values))
     scheduler = params["scheduler"] or None
     if scheduler is None:  # dask workers may have devices this machine lacks: they check their own
         options.check_device(params["device"])
     if threads is not None and scheduler is None:  # otherwise torch's default: every physical core (or OMP_NUM_THREADS)
         torch.set_num_threads(threads)
-    grid_params = options.parameters("grid", config_file, var=var, depth_positive=depth_positive)
+    grid_params = options.parameters("grid", config_file, **options.given("grid", values))
     tile = None if tiles is None else (tiles, tile_index)
     counts = score_file(grid_path, model_path, output, params, grid_params, overwrite, progress=options.show_progress(),
                         tile=tile, threads=threads)

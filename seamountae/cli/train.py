@@ -11,19 +11,15 @@ log = logging.getLogger("seamountae")
 
 @click.command("train")
 @click.argument("patches_paths", metavar="PATCHES...", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--epochs", type=int, default=None, help="Passes over the patches.  [default: 40]")
-@click.option("--latent", type=int, default=None, help="Bottleneck size.  [default: 16]")
-@click.option("--learning-rate", type=float, default=None, help="Peak learning rate.  [default: 0.002]")
-@click.option("--folds", type=int, default=None, help="Calibration folds (each judged by a model trained without it).  [default: 4]")
+@options.params("train", skip=("device",))
+@options.param("train", "device", callback=options.validate_device)
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.  [default: all cores]")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from its checkpoint (MODEL.pt.ckpt); same patches and parameters.")
-@options.seed
-@options.device
 @options.output
 @options.overwrite
 @options.common
-def command(patches_paths, epochs, latent, learning_rate, folds, threads, resume, seed, device, output, overwrite, config_file):
+def command(patches_paths, threads, resume, output, overwrite, config_file, **values):
     """Train the autoencoder on seamount patches and calibrate its score by cross-fitting.
 
     Several PATCHES files (of several grids and catalogues, tiled with the same parameters) train
@@ -45,8 +41,7 @@ def command(patches_paths, epochs, latent, learning_rate, folds, threads, resume
     from ..training import checkpoint_path
 
     check_writable(output, overwrite)
-    params = options.parameters("train", config_file, epochs=epochs, latent=latent, learning_rate=learning_rate,
-                                folds=folds, seed=seed, device=device)
+    params = options.parameters("train", config_file, **options.given("train", values))
     options.check_device(params["device"])
     if threads is not None:
         if threads < 1:
