@@ -7,7 +7,8 @@ seamount score, the model's combined evidence (evidence.py). The rule here, in o
 2. Non-maximum suppression: in order of score (then height), a candidate within
    max(min_separation_km, half the basal radius of a kept seamount) of it is a duplicate.
 3. Each seamount's footprint (cells connected to its summit that stand above its base + 10 % of
-   its height, within its own window) is labelled with its id in the `cluster` map.
+   its height, within 1.5 basal radii: morphology.footprint) is labelled with its id in the
+   `cluster` map.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .morphology import FOOTPRINT_REACH, footprint
 
 COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
 # Also in the detections file, for diagnosis: the rest of each seamount's evidence.
-EXTRA_COLUMNS = ["closure", "elongation", "error", "latent_distance", "window_km"]
+EXTRA_COLUMNS = ["closure", "elongation", "error", "error_contrast", "latent_distance", "window_km"]
 
 
 def resolve_threshold(threshold: str | float, scores: xr.Dataset | None = None) -> float:
@@ -48,7 +49,7 @@ def resolve_threshold(threshold: str | float, scores: xr.Dataset | None = None) 
     return value
 
 
-def _elevation(scores: xr.Dataset) -> xr.DataArray:
+def elevation_grid(scores: xr.Dataset) -> xr.DataArray:
     """The score file's elevation as a canonical grid (georeferencing lives in the dataset's attributes)."""
     return scores["elevation"].assign_attrs(geographic=int(scores.attrs.get("geographic", 0)), crs=scores.attrs.get("crs", ""))
 
@@ -61,7 +62,7 @@ def detect(scores: xr.Dataset, threshold: str | float = default("detect", "thres
     footprints = np.zeros(scores["elevation"].shape, np.int32)
     if table.empty:
         return pd.DataFrame(columns=COLUMNS + EXTRA_COLUMNS + ["x", "y"]), footprints
-    label_footprints(footprints, scores["elevation"].values, table, _elevation(scores))
+    label_footprints(footprints, scores["elevation"].values, table, elevation_grid(scores))
     return finish_table(table, scores), footprints
 
 

@@ -202,11 +202,15 @@ def secondary(elevation: np.ndarray, table, dy_km: float, dx_km: np.ndarray, pro
     row, col = table["row"].to_numpy(int), table["col"].to_numpy(int)
     top, height = table["summit_m"].to_numpy(float), table["height_m"].to_numpy(float)
     radius = table["basal_radius_km"].to_numpy(float)
-    xy = np.column_stack([row * dy_km, col * dx_km])  # local km: the pairs are tens of km apart
-    tree = cKDTree(xy)
+    dx_km = np.broadcast_to(np.asarray(dx_km, float), (n,))
+    # Candidate pairs on one east-west scale for every row, the smallest (so no pair is missed), then
+    # each pair in km at its own latitude: absolute columns times each row's own scale would drift
+    # far from the truth on a wide grid.
+    tree = cKDTree(np.column_stack([row * dy_km, col * float(dx_km.min())]))
     for i, j in tree.query_pairs(2 * float(np.nanmax(radius))):
         lo, hi = (i, j) if (top[i], -i) < (top[j], -j) else (j, i)
-        if np.hypot(*(xy[i] - xy[j])) > radius[i] + radius[j]:
+        apart = np.hypot((row[i] - row[j]) * dy_km, (col[i] - col[j]) * 0.5 * (dx_km[i] + dx_km[j]))
+        if apart > radius[i] + radius[j]:
             continue
         steps = int(max(abs(row[i] - row[j]), abs(col[i] - col[j]))) + 1
         rr = np.rint(np.linspace(row[lo], row[hi], steps + 1)).astype(int)

@@ -210,7 +210,7 @@ def detect_file(score_path, output, params: dict, overwrite: bool = False):
     import netCDF4
     import xarray as xr
 
-    from .detection import detections_dataset, finish_table, label_footprints, resolve_threshold, select
+    from .detection import detections_dataset, elevation_grid, finish_table, label_footprints, resolve_threshold, select
     from .grid import HDF5_LOCK, from_cf_dataset, georeferenced
 
     check_writable(output, overwrite)
@@ -236,8 +236,7 @@ def detect_file(score_path, output, params: dict, overwrite: bool = False):
                 for r in range(0, shape[0], chunks[0]):  # 0 where no seamount stands: written chunk by chunk
                     labels[r : r + chunks[0], :] = np.zeros((min(chunks[0], shape[0] - r), shape[1]), np.int32)
                 # The file's rows run as the grid's (ascending), whatever its CF layout names them.
-                label_footprints(labels, elevation, table, elevation.assign_attrs(
-                    geographic=int(scores.attrs.get("geographic", 0)), crs=scores.attrs.get("crs", "")))
+                label_footprints(labels, elevation, table, elevation_grid(scores))
     return seamounts
 
 

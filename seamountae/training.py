@@ -192,8 +192,8 @@ def assign_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate, folds, evidence_names, progress,
            checkpoint, resume, on_epoch):
-    from .evidence import (EVIDENCE, MODEL_COLUMNS, MODEL_EVIDENCE, LatentMemory, calibrate, encode, evidence_table,
-                           model_evidence)
+    from .evidence import (BACKGROUND_KM, EVIDENCE, MODEL_COLUMNS, MODEL_EVIDENCE, LatentMemory, calibrate, encode,
+                           evidence_table, model_evidence)
 
     main = distributed.rank() == 0
     x_np, valid_np, _ = normalise(patches["patch"].values)
@@ -208,12 +208,17 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
                               "tile a catalogue with more seamounts, or train with fewer --folds (at least 2)")
     fold_of_patch = assign_folds(groups, folds, seed)
     labels = patches["candidate_label"].values.astype(int)
-    cand_seamount = patches["candidate_seamount"].values
-    # A training seamount's candidate is judged in its seamount's fold; background ones in a seeded share.
+    if not (labels == 1).any() or not (labels == 0).any():
+        raise SeamountaeError("patches file: the training grid has no "
+                              + ("catalogued seamount among its candidates" if not (labels == 1).any() else
+                                 "background candidate (every summit is near a catalogued seamount)")
+                              + "; tile a larger grid, so that the score can be calibrated on seamounts and background")
+    # A training seamount's candidate is judged in its seamount's fold; the others (background, and
+    # seamounts without patches to train on) in a seeded share of the folds.
+    fold_of_seamount = dict(zip(groups.tolist(), fold_of_patch.tolist()))
     cand_fold = np.random.default_rng(seed + 1).permutation(len(labels)) % folds
-    mine = cand_seamount >= 0
-    if mine.any():
-        cand_fold[mine] = assign_folds(np.concatenate([np.unique(groups), cand_seamount[mine]]), folds, seed)[n_seamounts:]
+    for i, s in enumerate(patches["candidate_seamount"].values.tolist()):
+        cand_fold[i] = fold_of_seamount.get(s, cand_fold[i])
     cand_patches = patches["candidate_patch"].values
     cand_evidence = {name: np.full(len(labels), np.nan) for name in MODEL_COLUMNS}
 
@@ -258,11 +263,6 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
     table = {name[len("candidate_"):]: patches[name].values for name in patches.data_vars
              if name.startswith("candidate_") and patches[name].ndim == 1}
     evidence = evidence_table(pd.DataFrame({**table, **cand_evidence}))
-    if not (labels == 1).any() or not (labels == 0).any():
-        raise SeamountaeError("patches file: the training grid has no "
-                              + ("catalogued seamount among its candidates" if not (labels == 1).any() else
-                                 "background candidate (every summit is near a catalogued seamount)")
-                              + "; tile a larger grid, so that the score can be calibrated on seamounts and background")
     n_unseen = int(patches.attrs.get("n_unseen", 0))
     combiner, chosen = calibrate(evidence, labels, n_unseen, evidence_names)
     with_model = calibrate(evidence, labels, n_unseen, sorted(set(evidence_names) | set(MODEL_EVIDENCE), key=EVIDENCE.index))[1]
@@ -286,7 +286,7 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
             "value": chosen["threshold"],
             "rule": "best F1 on the training grid's candidates, each judged by a model trained without it "
                     f"({folds}-fold cross-fitting): catalogued seamounts against background summits farther than "
-                    "15 km from any catalogued seamount",
+                    f"{BACKGROUND_KM:g} km from any catalogued seamount",
             "f1": chosen["f1"], "precision": chosen["precision"], "recall": chosen["recall"],
             "f1_with_model_evidence": with_model["f1"],
             "f1_without_model_evidence": without_model["f1"],

@@ -257,3 +257,31 @@ def test_streamed_detect_file_equals_detect_in_memory(tmp_path, score_file):
     np.testing.assert_array_equal(back["cluster"].values, footprints)
     assert set(np.unique(footprints)) == set(range(len(table) + 1))
     assert back.attrs["threshold"] == scores.attrs["threshold_auto"]
+
+
+def test_nms_uses_true_distances_far_from_the_grid_origin():
+    """Two summits 1.4 km apart on one meridian at 45°N, near column 86,000 of a global 15″ grid: one seamount."""
+    step = 1 / 240
+    col, lat = 86_000, 45.0
+    lon = -180 + step * col
+    scores = xr.Dataset(attrs={"geographic": 1, "crs": WGS84_WKT})
+    table = pd.DataFrame({"row": [10_800, 10_801], "col": [col, col], "x": [lon, lon], "y": [lat, lat + 1.4 / KM_PER_DEGREE],
+                          "score": [0.9, 0.8], "height_m": [1000.0, 900.0], "basal_radius_km": [4.0, 4.0]})
+    assert len(suppress_duplicates(table, scores, separation_km=6.0)) == 1
+    table.loc[1, "x"] = lon + 10.0 / (KM_PER_DEGREE * math.cos(math.radians(lat)))  # 10 km east: two
+    assert len(suppress_duplicates(table, scores, separation_km=6.0)) == 2
+
+
+def test_secondary_tops_are_judged_in_km_at_their_own_latitude():
+    """Two tops of one edifice 1.4 km apart on one meridian near column 86,000 of a global 15″ grid at
+    45°N: absolute column × each row's own scale would put them kilometres apart east-west."""
+    from seamountae.morphology import secondary
+
+    step = 1 / 240
+    lat = 45.0 + step * np.arange(6)
+    dx = step * KM_PER_DEGREE * np.cos(np.radians(lat))
+    z = np.full((6, 86_010), -4000.0, np.float32)
+    z[1:5, 86_000] = [-2000.0, -2050.0, -2050.0, -2001.0]  # a narrow ridge-top edifice, two tops 3 rows apart
+    table = pd.DataFrame({"row": [1, 4], "col": [86_000, 86_000], "summit_m": [-2000.0, -2001.0],
+                          "height_m": [2000.0, 1999.0], "basal_radius_km": [0.7, 0.7]})
+    assert secondary(z, table, step * KM_PER_DEGREE, dx[[1, 4]], 0.25).tolist() == [False, True]
