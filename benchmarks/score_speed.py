@@ -52,6 +52,7 @@ import torch
 import xarray as xr
 
 import seamountae
+from seamountae.evidence import CandidateRules
 from seamountae.grid import canonical_grid, cell_size_km, from_cf_dataset, open_grid, read_grid
 from seamountae.model import PatchAutoencoder, artifact, masked_error
 from seamountae.patches import MAX_NAN_FRACTION, bilinear, normalise_batch, relief_batch
@@ -147,8 +148,13 @@ class Terrain:
 def make_model(seed: int = 0):
     torch.manual_seed(seed)
     model = PatchAutoencoder(patch_px=PATCH_PX, latent=16, width=16).eval()
+    # What `train` records, with made-up values: the candidates' rules are the defaults, their score
+    # a combination of height alone (speed depends on neither).
     meta = {"patch_km": PATCH_KM, "patch_px": PATCH_PX,
-            "calibration": {"errors": np.linspace(0.05, 1.5, 200).tolist()}}
+            "calibration": {"errors": np.linspace(0.05, 1.5, 200).tolist()},
+            "candidates": CandidateRules(patch_km=PATCH_KM).as_meta(),
+            "combiner": {"names": ["log_height"], "mean": [6.5], "scale": [0.5], "coef": [1.0], "intercept": 0.0},
+            "threshold": {"value": 0.5}, "latent_memory": {"mean": [0.0] * 16, "precision": np.eye(16).tolist()}}
     return model, meta
 
 
