@@ -47,10 +47,21 @@ def _tolerances(reference, match_km, match_radius_factor, radius_column) -> np.n
     return np.fmax(float(match_radius_factor) * radius, MIN_RADIUS_TOLERANCE_KM)
 
 
+def _require_lonlat(table, name: str) -> None:
+    """Matching is on the sphere: x/y of a projected CRS would be matched as degrees, so refuse them."""
+    lon = pd.to_numeric(table["lon"], errors="coerce").to_numpy(float) if len(table) else np.zeros(0)
+    lat = pd.to_numeric(table["lat"], errors="coerce").to_numpy(float) if len(table) else np.zeros(0)
+    if np.any(np.abs(lat[np.isfinite(lat)]) > 90) or np.any(np.abs(lon[np.isfinite(lon)]) > 360):
+        raise SeamountaeError(f"{name} catalogue: coordinates beyond ±90° latitude / ±360° longitude, so not lon/lat "
+                              "degrees (projected x/y?); give it in lon/lat (reproject it to EPSG:4326)")
+
+
 def match_catalogues(
     found, reference, match_km=None, match_radius_factor=None, radius_column="radius_km"
 ) -> pd.DataFrame:
     """One-to-one nearest-first pairs (found_index, reference_index, distance_km); indices are positional."""
+    for name, table in (("found", found), ("reference", reference)):
+        _require_lonlat(table, name)
     tolerance = _tolerances(reference, match_km, match_radius_factor, radius_column)
     empty = pd.DataFrame({"found_index": pd.Series(dtype="int64"), "reference_index": pd.Series(dtype="int64"),
                           "distance_km": pd.Series(dtype="float64")})

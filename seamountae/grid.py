@@ -11,6 +11,7 @@ which keeps ascending longitudes past 180. Downstream code relies on all of this
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import warnings
@@ -250,7 +251,19 @@ def cell_size_km(grid: xr.DataArray) -> tuple[float, float]:
     if grid.attrs["geographic"]:
         central_lat = math.radians((grid["y"].values[0] + grid["y"].values[-1]) / 2)
         return dy * KM_PER_DEGREE, dx * KM_PER_DEGREE * math.cos(central_lat)
-    return dy / 1000.0, dx / 1000.0
+    km = metres_per_unit(grid.attrs.get("crs", "")) / 1000.0
+    return dy * km, dx * km
+
+
+@functools.lru_cache(maxsize=16)
+def metres_per_unit(crs_wkt: str) -> float:
+    """Metres in one unit of a projected CRS's coordinates (a US survey foot is 0.3048006 m); 1 without a CRS."""
+    if not crs_wkt:
+        return 1.0
+    try:
+        return float(CRS.from_wkt(crs_wkt).linear_units_factor[1])
+    except (CRSError, ValueError):  # no linear unit to read: metres, as a grid without a CRS
+        return 1.0
 
 
 def wraps(grid: xr.DataArray) -> bool:
@@ -302,7 +315,8 @@ def nearest_km(grid: xr.DataArray, x, y, x_ref, y_ref) -> tuple[np.ndarray, np.n
     def points(px, py):
         px, py = np.asarray(px, float), np.asarray(py, float)
         if not int(grid.attrs.get("geographic", 0)):
-            return np.column_stack([px / 1000.0, py / 1000.0])
+            km = metres_per_unit(grid.attrs.get("crs", "")) / 1000.0
+            return np.column_stack([px * km, py * km])
         lon, lat = np.radians(px), np.radians(py)
         return EARTH_RADIUS_KM * np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
@@ -645,13 +659,14 @@ def _ascending(c: np.ndarray, values: np.ndarray, axis: int, name: str, label: s
 
 
 def _normalise_longitudes(x: np.ndarray, values: np.ndarray):
-    """Shift a grid lying wholly east of 180 by -360; roll a global 0..360 grid to start at -180."""
+    """Drop the repeated meridian of a gridline-registered global grid (-180..180 or 0..360); shift a
+    grid lying wholly east of 180 by -360; roll a global 0..360 grid to start at -180."""
     dx = x[1] - x[0]
+    if x[-1] - x[0] >= 360 - dx / 2:  # the last meridian repeats the first: wrapping reads it once
+        x, values = x[:-1], values[:, :-1]
     if x[0] >= 180:
         return x - 360, values
     if x[-1] > 180 and x.size * dx >= 360 - dx / 2:
-        if x[-1] - x[0] >= 360 - dx / 2:  # gridline-registered: the last meridian repeats the first
-            x, values = x[:-1], values[:, :-1]
         k = int((x >= 180).sum())
         return (x[-k] - 360) + dx * np.arange(x.size), np.roll(values, k, axis=1)
     return x, values

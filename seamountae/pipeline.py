@@ -69,7 +69,7 @@ def tile_file(grid_path, catalogue_path, output, params: dict, grid_params: dict
     check_writable(output, overwrite)
     grid = read_grid(grid_path, **grid_kwargs(grid_params))
     check_grid_fits(grid, grid_path, params["patch_km"])
-    catalogue = read_catalogue(catalogue_path)
+    catalogue = in_grid_coordinates(read_catalogue(catalogue_path), grid, catalogue_path, grid_path)
     inside, skipped = points_inside(catalogue, float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]),
                                     geographic=bool(grid.attrs.get("geographic")))
     if inside.empty:
@@ -81,6 +81,26 @@ def tile_file(grid_path, catalogue_path, output, params: dict, grid_params: dict
     record = provenance(tile_parameters(params, grid_params), {"grid": grid_path, "catalogue": catalogue_path})
     write_netcdf(patches, output, overwrite, record)
     return patches
+
+
+def in_grid_coordinates(catalogue, grid, catalogue_path, grid_path):
+    """A catalogue in the grid's coordinates: lon/lat degrees are reprojected for a projected grid
+    (whose x/y, in metres, span far more than any degree)."""
+    looks_lonlat = bool(len(catalogue)) and bool((catalogue["lon"].abs() <= 360).all() and (catalogue["lat"].abs() <= 90).all())
+    span = max(abs(float(grid.x[-1] - grid.x[0])), abs(float(grid.y[-1] - grid.y[0])))
+    if int(grid.attrs.get("geographic", 0)) or not looks_lonlat or span <= 360:
+        return catalogue
+    if not grid.attrs.get("crs"):
+        raise SeamountaeError(f"{catalogue_path}: gives lon/lat, but {grid_path} has projected x/y without a CRS to "
+                              "reproject them to; give the grid its CRS (GeoTIFF, or netCDF with crs_wkt) or the "
+                              "catalogue in the grid's x/y")
+    from rasterio.crs import CRS
+    from rasterio.warp import transform
+
+    x, y = transform(CRS.from_epsg(4326), CRS.from_wkt(grid.attrs["crs"]), catalogue["lon"].tolist(),
+                     catalogue["lat"].tolist())
+    log.info("%s: lon/lat reprojected to %s's CRS", catalogue_path, grid_path)
+    return catalogue.assign(lon=np.asarray(x, float), lat=np.asarray(y, float))
 
 
 def train_file(patches_paths, output, params: dict, overwrite: bool = False, resume: bool | str = False,

@@ -164,3 +164,10 @@ def test_format_report():
     text = format_report(evaluate(cat([0, 500]), reference, min_height_m=500, area_km2=20000.0))
     assert "precision 0.500" in text and "recall 0.500" in text and "F1 0.500" in text
     assert "500-1000" in text and "false detections per 10,000 km2: 0.50" in text
+
+
+def test_a_projected_reference_is_refused_in_one_line():
+    found = pd.DataFrame({"lon": [-27.0], "lat": [38.0]})
+    projected = pd.DataFrame({"lon": [412_000.0], "lat": [4_205_000.0]})
+    with pytest.raises(SeamountaeError, match="reference catalogue: .*not lon/lat.*EPSG:4326"):
+        evaluate(found, projected)

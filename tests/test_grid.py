@@ -293,6 +293,19 @@ def test_global_0_360_grid_is_rolled(tmp_path, gridline):
     np.testing.assert_allclose(grid.values[0], -(expected_x % 360))
 
 
+@pytest.mark.parametrize("reader", ["read_grid", "open_grid"])
+def test_global_gridline_minus_180_180_grid_reads_each_meridian_once(tmp_path, reader):
+    """-180..180 with both ends: the last column repeats the first, so a wrapping read would be one off."""
+    import seamountae.grid as grids
+
+    x = np.arange(-180.0, 181.0, 30.0)
+    values = np.tile(-x - 1000.0, (3, 1))
+    grid = getattr(grids, reader)(write_nc(tmp_path / "global.nc", values=values, x=x, y=LAT))
+    np.testing.assert_allclose(grid["x"], np.arange(-180.0, 180.0, 30.0))
+    np.testing.assert_allclose(grid[0].values, values[0, :-1])
+    assert grids.wraps(grid) and grids.read_window(grid, 0, 1, 11, 14, wrap=True)[0].tolist() == [-1150.0, -820.0, -850.0]
+
+
 def test_int16_with_fill_value(tmp_path):
     path = write_nc(tmp_path / "i16.nc", encoding={"dtype": "int16", "_FillValue": -32768})
     with netCDF4.Dataset(path) as nc:

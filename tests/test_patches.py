@@ -305,3 +305,49 @@ def test_tile_across_the_antimeridian_uses_every_seamount(convention, tmp_path):
     standing = tile(grid, truth.assign(lon=(truth["lon"] - 178) % 360 + 178), patch_km=24.0, patch_px=16,
                     window_km=(12.0, 48.0)).attrs["n_seamounts"]
     assert patches.attrs["n_seamounts"] == standing >= 8
+
+
+def test_tile_reprojects_a_lon_lat_catalogue_for_a_projected_grid(tmp_path):
+    from rasterio.crs import CRS
+    from rasterio.warp import transform
+
+    from seamountae.catalogue import write_csv
+    from seamountae.config import defaults
+    from seamountae.grid import write_grid
+    from seamountae.pipeline import tile_file
+
+    utm = CRS.from_epsg(32626)
+    x0, y0 = transform(CRS.from_epsg(4326), utm, [-27.0], [38.0])
+    centres = [(0.0, 0.0), (30_000.0, -20_000.0)]
+
+    def terrain(x, y):
+        z = -4000.0 + 0 * x
+        for cx, cy in centres:
+            z = z + render_seamount(x - cx / 1000, y - cy / 1000, 1200.0, 6.0, "cone")
+        return z + render_seamount(x + 40.0, y - 40.0, 900.0, 15.0, "gaussian", azimuth_deg=30, ellipticity=0.85)
+
+    c = (np.arange(141) - 70) * 1000.0
+    xx, yy = np.meshgrid(c / 1000, c / 1000)
+    grid = canonical_grid(terrain(xx, yy), x0[0] + c, y0[0] + c, geographic=False, crs=utm.to_wkt(), mask_land=False)
+    write_grid(grid, tmp_path / "utm.tif")
+    lon, lat = transform(utm, CRS.from_epsg(4326), [x0[0] + a for a, _ in centres], [y0[0] + b for _, b in centres])
+    write_csv(pd.DataFrame({"lon": lon, "lat": lat}), tmp_path / "lonlat.csv")
+    params = {**defaults("tile"), "patch_km": 24.0, "patch_px": 16, "window_km": [12.0, 48.0]}
+    patches = tile_file(tmp_path / "utm.tif", tmp_path / "lonlat.csv", tmp_path / "p.nc", params, defaults("grid"))
+    assert patches.attrs["n_seamounts"] == 2
+
+
+def test_a_crs_in_feet_gives_patches_patch_km_wide_on_the_ground():
+    from rasterio.crs import CRS
+
+    from seamountae.grid import cell_size_km
+
+    feet = CRS.from_epsg(2227)  # California zone 3, US survey feet
+    foot = feet.linear_units_factor[1]
+    c = (np.arange(161) - 80) * 1000.0  # 1000 ft cells
+    xx, _ = np.meshgrid(c * foot / 1000, c * foot / 1000)  # km east of the centre
+    grid = canonical_grid(-4000.0 + 10.0 * xx, 6_000_000 + c, 2_000_000 + c, geographic=False, crs=feet.to_wkt(),
+                          mask_land=False)
+    assert cell_size_km(grid) == pytest.approx((0.3048006, 0.3048006), rel=1e-6)
+    patch = sample_patches(grid, 6_000_000.0, 2_000_000.0, patch_km=24.0, patch_px=16)[0]
+    assert patch[8, -1] - patch[8, 0] == pytest.approx(10.0 * 24.0 * 15 / 16, rel=1e-3)  # 10 m per km, 22.5 km apart
