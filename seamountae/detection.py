@@ -23,8 +23,8 @@ from scipy.spatial import cKDTree
 from .config import default
 from .errors import SeamountaeError
 from .evaluation import _unit_vectors
-from .grid import EARTH_RADIUS_KM
-from .evidence import candidates_from_dataset, km_per_cell
+from .grid import EARTH_RADIUS_KM, local_km
+from .evidence import candidates_from_dataset
 from .morphology import FOOTPRINT_REACH, footprint
 
 COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
@@ -127,7 +127,7 @@ def label_footprints(labels, elevation, table: pd.DataFrame, grid: xr.DataArray)
     `labels` and `elevation` are anything sliced like 2-D arrays (numpy arrays, a netCDF variable, a
     lazily opened DataArray): each footprint reads and writes only its own window.
     """
-    dy_km, dx_rows = km_per_cell(grid, table["row"].to_numpy(int))
+    dy_km, dx_rows = local_km(grid, grid.y.values[table["row"].to_numpy(int)])
     ny, nx = grid.shape
     columns = ["row", "col", "base_m", "height_m", "basal_radius_km"]
     for k, (row, col, base, height, radius) in enumerate(table[columns].itertuples(index=False)):

@@ -29,7 +29,7 @@ import torch
 import xarray as xr
 
 from .config import default
-from .grid import KM_PER_DEGREE, cell_size_km, read_window
+from .grid import cell_size_km, local_km, read_window
 from .morphology import describe, find_summits, secondary
 
 # The ground between a summit and a higher one must drop this fraction of its height, or it is
@@ -70,16 +70,6 @@ CANDIDATE_COLUMNS = ("row", "col", "x", "y", "summit_m", "height_m", "base_m", "
                      "window_km", "closure", "elongation")
 
 
-def km_per_cell(grid: xr.DataArray, rows: np.ndarray) -> tuple[float, np.ndarray]:
-    """km per cell along y, and along x at each of `rows` (cos latitude on geographic grids)."""
-    dy_km, dx_km = cell_size_km(grid)
-    rows = np.asarray(rows, int)
-    if int(grid.attrs.get("geographic", 0)):
-        step_x = float(grid.x[1] - grid.x[0])
-        return dy_km, step_x * KM_PER_DEGREE * np.cos(np.radians(grid.y.values[rows]))
-    return dy_km, np.full(rows.shape, dx_km)
-
-
 def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = slice(None)) -> pd.DataFrame:
     """The candidates whose summits lie in `rows` of the grid (all rows by default), measured.
 
@@ -93,7 +83,7 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
     halo = int(math.ceil(rules.reach_km / dy_km)) + 1
     w0, w1 = max(r0 - halo, 0), min(r1 + halo, ny)
     z = read_window(grid, w0, w1, 0, nx)
-    _, dx_rows = km_per_cell(grid, np.arange(w0, w1))
+    _, dx_rows = local_km(grid, grid.y.values[w0:w1])
     dx_mid = float(np.median(dx_rows))
     peaks = find_summits(z, dy_km, dx_mid, rules.separation_km)
     records = []

@@ -255,6 +255,16 @@ def cell_size_km(grid: xr.DataArray) -> tuple[float, float]:
     return dy * km, dx * km
 
 
+def local_km(grid: xr.DataArray, lat) -> tuple[float, np.ndarray]:
+    """km per cell along y, and along x at each latitude of `lat` (cos latitude on a geographic grid;
+    the same everywhere on a projected one): the local scale every distance on the grid uses."""
+    lat = np.asarray(lat, float)
+    dy_km, dx_km = cell_size_km(grid)
+    if int(grid.attrs.get("geographic", 0)):
+        return dy_km, float(grid.x[1] - grid.x[0]) * KM_PER_DEGREE * np.cos(np.radians(lat))
+    return dy_km, np.full(lat.shape, dx_km)
+
+
 @functools.lru_cache(maxsize=16)
 def metres_per_unit(crs_wkt: str) -> float:
     """Metres in one unit of a projected CRS's coordinates (a US survey foot is 0.3048006 m); 1 without a CRS."""

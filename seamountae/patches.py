@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from .config import default
 from .errors import SeamountaeError
-from .grid import KM_PER_DEGREE, cell_size_km, read_window
+from .grid import cell_size_km, local_km, read_window
 
 # A patch with more missing cells than this (land, gaps, outside the grid) is not used or scored.
 MAX_NAN_FRACTION = 0.25
@@ -28,12 +28,9 @@ MIN_STD_M = 1.0
 
 
 def _km_to_index(grid: xr.DataArray, lat: float | np.ndarray):
-    """Grid cells per km along y and x at latitude `lat` (the local scale for geographic grids)."""
-    lat = np.asarray(lat, float)
-    dy_km, dx_km = cell_size_km(grid)
-    if int(grid.attrs.get("geographic", 0)):
-        dx_km = float(grid.x[1] - grid.x[0]) * KM_PER_DEGREE * np.cos(np.radians(lat))
-    return np.full(lat.shape, 1.0 / dy_km), np.broadcast_to(1.0 / dx_km, lat.shape)
+    """Grid cells per km along y and x at latitude `lat` (grid.local_km's scale)."""
+    dy_km, dx_km = local_km(grid, lat)
+    return np.full(np.shape(dx_km), 1.0 / dy_km), 1.0 / dx_km
 
 
 def lowpass_sigma(px_km: np.ndarray, cell_km: float | np.ndarray) -> np.ndarray:
@@ -279,7 +276,7 @@ def tile(
     (neither); training calibrates the score on them. `n_unseen` counts the training seamounts that
     no candidate stands for. `progress`: a progress bar on stderr over the catalogue (when a terminal).
     """
-    from .evidence import BACKGROUND_KM, CandidateRules, candidate_patches, find_candidates, km_per_cell
+    from .evidence import BACKGROUND_KM, CandidateRules, candidate_patches, find_candidates
     from .grid import nearest_km
     from .morphology import describe
 
@@ -295,7 +292,7 @@ def tile(
     sx, sy = snap_to_summits(grid, catalogue["lon"].to_numpy(float), catalogue["lat"].to_numpy(float), snap_km)
     row = np.rint((sy - float(grid.y[0])) / float(grid.y[1] - grid.y[0])).astype(int)
     col = np.rint((sx - float(grid.x[0])) / float(grid.x[1] - grid.x[0])).astype(int)
-    dy_km, dx_rows = km_per_cell(grid, np.clip(row, 0, grid.sizes["y"] - 1))
+    dy_km, dx_rows = local_km(grid, grid.y.values[np.clip(row, 0, grid.sizes["y"] - 1)])
     z = grid.values
     window = np.full(len(catalogue), np.nan)
     lo, hi = rules.window_km
