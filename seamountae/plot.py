@@ -2,7 +2,7 @@
 
 Left, the grid as a hillshade, with each detected seamount circled and numbered by its catalogue
 id; right, the reconstruction error (low where the terrain looks like the training seamounts),
-shaded by the same relief, with the seamount-like cells outlined. With a reference catalogue, the
+shaded by the same relief, with the seamounts' footprints outlined. With a reference catalogue, the
 detections it confirms, the ones it lacks and the reference seamounts missed get their own
 colours, and the title gives precision and recall.
 

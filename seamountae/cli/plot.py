@@ -22,7 +22,7 @@ def command(score_path, detections_path, reference_path, match_km, min_height_m,
 
     Needs matplotlib (pip install 'seamountae[plot]'). Seamounts are circled and numbered by
     their catalogue id; the right panel is the model's reconstruction error, low where the terrain
-    looks like the training seamounts, with the cells `detect` kept outlined (given DETECTIONS.nc).
+    looks like the training seamounts, with the footprints of the seamounts found outlined (given DETECTIONS.nc).
 
     \b
     Example:
