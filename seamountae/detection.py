@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 from .config import default
 from .errors import SeamountaeError
 from .evaluation import _unit_vectors
-from .grid import EARTH_RADIUS_KM, local_km
+from .grid import EARTH_RADIUS_KM, local_km, read_window, wraps
 from .evidence import candidates_from_dataset
 from .morphology import FOOTPRINT_REACH, footprint
 
@@ -62,7 +62,7 @@ def detect(scores: xr.Dataset, threshold: str | float = default("detect", "thres
     footprints = np.zeros(scores["elevation"].shape, np.int32)
     if table.empty:
         return pd.DataFrame(columns=COLUMNS + EXTRA_COLUMNS + ["x", "y"]), footprints
-    label_footprints(footprints, scores["elevation"].values, table, elevation_grid(scores))
+    label_footprints(footprints, table, elevation_grid(scores))
     return finish_table(table, scores), footprints
 
 
@@ -120,26 +120,33 @@ def suppress_duplicates(table: pd.DataFrame, scores: xr.Dataset, separation_km: 
     return table[kept].reset_index(drop=True)
 
 
-def label_footprints(labels, elevation, table: pd.DataFrame, grid: xr.DataArray) -> None:
+def label_footprints(labels, table: pd.DataFrame, grid: xr.DataArray) -> None:
     """Mark each seamount's footprint (morphology.footprint) in `labels` with its id (1, 2, … in table
     order; a cell keeps the first).
 
-    `labels` and `elevation` are anything sliced like 2-D arrays (numpy arrays, a netCDF variable, a
-    lazily opened DataArray): each footprint reads and writes only its own window.
+    `labels` is anything sliced like a 2-D array (a numpy array, a netCDF variable) and `grid` the
+    elevation (in memory or opened lazily): each footprint reads and writes only its own window,
+    across the antimeridian on a global grid.
     """
     dy_km, dx_rows = local_km(grid, grid.y.values[table["row"].to_numpy(int)])
     ny, nx = grid.shape
+    wrap = wraps(grid)
     columns = ["row", "col", "base_m", "height_m", "basal_radius_km"]
     for k, (row, col, base, height, radius) in enumerate(table[columns].itertuples(index=False)):
         row, col = int(row), int(col)
         reach_r = int(np.ceil(FOOTPRINT_REACH * radius / dy_km)) + 1
-        reach_c = int(np.ceil(FOOTPRINT_REACH * radius / dx_rows[k])) + 1
-        r0, r1, c0, c1 = max(row - reach_r, 0), min(row + reach_r + 1, ny), max(col - reach_c, 0), min(col + reach_c + 1, nx)
-        window = np.asarray(elevation[r0:r1, c0:c1], np.float32)
+        reach_c = min(int(np.ceil(FOOTPRINT_REACH * radius / dx_rows[k])) + 1, (nx - 1) // 2 if wrap else nx)
+        r0, r1 = max(row - reach_r, 0), min(row + reach_r + 1, ny)
+        c0, c1 = (col - reach_c, col + reach_c + 1) if wrap else (max(col - reach_c, 0), min(col + reach_c + 1, nx))
+        window = read_window(grid, r0, r1, c0, c1, wrap)
         rows, cols, mask = footprint(window, row - r0, col - c0, dy_km, float(dx_rows[k]), base, height, radius)
-        rows, cols = slice(rows.start + r0, rows.stop + r0), slice(cols.start + c0, cols.stop + c0)
-        current = np.asarray(labels[rows, cols])
-        labels[rows, cols] = np.where(mask & (current == 0), k + 1, current)
+        rows = slice(rows.start + r0, rows.stop + r0)
+        # The window's columns on the grid: one run, or two where it crosses the antimeridian.
+        grid_cols = (np.arange(cols.start, cols.stop) + c0) % nx
+        for part in np.split(np.arange(grid_cols.size), np.flatnonzero(np.diff(grid_cols) != 1) + 1):
+            span = slice(int(grid_cols[part[0]]), int(grid_cols[part[-1]]) + 1)
+            current = np.asarray(labels[rows, span])
+            labels[rows, span] = np.where(mask[:, part] & (current == 0), k + 1, current)
 
 
 def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:

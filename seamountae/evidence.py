@@ -29,7 +29,7 @@ import torch
 import xarray as xr
 
 from .config import default
-from .grid import cell_size_km, local_km, read_window
+from .grid import cell_size_km, local_km, read_window, wraps
 from .morphology import describe, find_summits, secondary
 
 # The ground between a summit and a higher one must drop this fraction of its height, or it is
@@ -75,15 +75,18 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
 
     The grid is read only over those rows and a halo of `rules.reach_km`, so a grid opened lazily
     (grid.open_grid) can be searched block by block; a candidate belongs to the block holding its
-    summit, and every block sees around it what the whole grid would show.
+    summit, and every block sees around it what the whole grid would show. A global grid is read
+    with the same halo across the antimeridian, so an edifice on it is found once, measured whole.
     """
     ny, nx = grid.shape
     r0, r1, _ = rows.indices(ny)
     dy_km, _ = cell_size_km(grid)
     halo = int(math.ceil(rules.reach_km / dy_km)) + 1
     w0, w1 = max(r0 - halo, 0), min(r1 + halo, ny)
-    z = read_window(grid, w0, w1, 0, nx)
     _, dx_rows = local_km(grid, grid.y.values[w0:w1])
+    wrap = wraps(grid)
+    side = min(nx, int(math.ceil(rules.reach_km / float(dx_rows.min()))) + 1) if wrap else 0
+    z = read_window(grid, w0, w1, -side, nx + side, wrap)
     dx_mid = float(np.median(dx_rows))
     peaks = find_summits(z, dy_km, dx_mid, rules.separation_km)
     records = []
@@ -98,8 +101,9 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
     if len(table):
         drop = secondary(z, table, dy_km, dx_rows[table["row"].to_numpy(int)], PROMINENCE)
         table = table[~drop]
-    table = table.assign(row=table["row"] + w0)
-    table = table[(table["row"] >= r0) & (table["row"] < r1)].reset_index(drop=True)
+    table = table.assign(row=table["row"] + w0, col=table["col"] - side)
+    owned = (table["row"] >= r0) & (table["row"] < r1) & (table["col"] >= 0) & (table["col"] < nx)
+    table = table[owned].reset_index(drop=True)
     table["x"] = grid.x.values[table["col"].to_numpy(int)]
     table["y"] = grid.y.values[table["row"].to_numpy(int)]
     return table[list(CANDIDATE_COLUMNS)]

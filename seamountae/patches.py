@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from .config import default
 from .errors import SeamountaeError
-from .grid import cell_size_km, local_km, read_window
+from .grid import cell_size_km, local_km, read_window, wraps
 
 # A patch with more missing cells than this (land, gaps, outside the grid) is not used or scored.
 MAX_NAN_FRACTION = 0.25
@@ -87,13 +87,14 @@ def sample_patches(
     px_km = patch_km * scale / patch_px
     sigma_r, sigma_c = lowpass_sigma(px_km, 1 / per_km_y), lowpass_sigma(px_km, 1 / per_km_x)
     out = np.full((x.size, patch_px, patch_px), np.nan, np.float32)
+    wrap = wraps(grid)  # a global grid: patches on the antimeridian see across it
     for i in range(x.size):
         rows = (y[i] - y0) / step_y + offsets * (scale[i] * per_km_y[i])
         cols = (x[i] - x0) / step_x + offsets * (scale[i] * per_km_x[i])
         pad_r, pad_c = int(math.ceil(4 * sigma_r[i])) + 1, int(math.ceil(4 * sigma_c[i])) + 1
         r0, c0 = int(math.floor(rows[0])) - pad_r, int(math.floor(cols[0])) - pad_c
         r1, c1 = int(math.floor(rows[-1])) + 2 + pad_r, int(math.floor(cols[-1])) + 2 + pad_c
-        window = read_window(grid, r0, r1, c0, c1)
+        window = read_window(grid, r0, r1, c0, c1, wrap)
         if sigma_r[i] > 0 or sigma_c[i] > 0:
             window = lowpass(window, sigma_r[i], sigma_c[i])
         rr, cc = np.meshgrid(rows - r0, cols - c0, indexing="ij")

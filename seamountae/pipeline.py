@@ -256,7 +256,7 @@ def detect_file(score_path, output, params: dict, overwrite: bool = False):
                 for r in range(0, shape[0], chunks[0]):  # 0 where no seamount stands: written chunk by chunk
                     labels[r : r + chunks[0], :] = np.zeros((min(chunks[0], shape[0] - r), shape[1]), np.int32)
                 # The file's rows run as the grid's (ascending), whatever its CF layout names them.
-                label_footprints(labels, elevation, table, elevation_grid(scores))
+                label_footprints(labels, table, elevation_grid(scores))
     return seamounts
 
 

@@ -285,3 +285,46 @@ def test_secondary_tops_are_judged_in_km_at_their_own_latitude():
     table = pd.DataFrame({"row": [1, 4], "col": [86_000, 86_000], "summit_m": [-2000.0, -2001.0],
                           "height_m": [2000.0, 1999.0], "basal_radius_km": [0.7, 0.7]})
     assert secondary(z, table, step * KM_PER_DEGREE, dx[[1, 4]], 0.25).tolist() == [False, True]
+
+
+def global_band_scores(summit_col):
+    """A score dataset for a 2′ global band, 2° high, with one seamount whose summit is at `summit_col`."""
+    step = 1 / 30
+    x = -180 + step / 2 + step * np.arange(10800)
+    y = -1 + step / 2 + step * np.arange(60)
+    lat = np.radians(y)[:, None]
+    dlon = (x[None, :] - x[summit_col] + 180.0) % 360.0 - 180.0  # degrees east of the summit, across ±180°
+    east, north = dlon * KM_PER_DEGREE * np.cos(lat), (y[:, None] - y[30]) * KM_PER_DEGREE
+    elevation = (BASE_M + render_seamount(east, north, 1500.0, 10.0, "gaussian")).astype(np.float32)
+    grid = xr.DataArray(elevation, dims=("y", "x"), coords={"y": y, "x": x}, attrs={"geographic": 1, "crs": WGS84_WKT})
+    table = find_candidates(grid, RULES)
+    table["score"] = 0.9
+    for name in MODEL_COLUMNS:
+        table[name] = np.nan
+    dims = ("y", "x")
+    ds = xr.Dataset({"elevation": (dims, elevation), "score": (("level", *dims), np.zeros((1, *elevation.shape), np.float32))},
+                    coords={"y": y, "x": x},
+                    attrs={"seamountae_kind": "score", "patch_km": PATCH_KM, "patch_px": 16, "stride_px": 2,
+                           "geographic": 1, "crs": WGS84_WKT, "threshold_auto": AUTO,
+                           "candidate_rules": json.dumps(RULES.as_meta())})
+    return ds.merge(candidates_dataset(table))
+
+
+def test_a_seamount_on_the_antimeridian_is_one_seamount_measured_whole(tmp_path):
+    """Straddling ±180° on a global grid, a seamount is found once, measured and outlined as it is at 0°."""
+    seam, middle = global_band_scores(0), global_band_scores(5400)
+    (a, footprint_a), (b, footprint_b) = detect(seam, threshold=0.5), detect(middle, threshold=0.5)
+    assert len(a) == len(b) == 1
+    for name in ("height_m", "basal_radius_km", "summit_depth_m", "lat", "closure", "elongation"):
+        assert a[name].iloc[0] == pytest.approx(b[name].iloc[0], rel=1e-4, abs=1e-6), name
+    assert a["lon"].iloc[0] == pytest.approx(-180 + 1 / 60) and b["lon"].iloc[0] == pytest.approx(1 / 60)
+    # The outline runs across the seam, onto both edges of the grid, and is the same shape.
+    assert footprint_a[30, 0] == 1 and footprint_a[30, -1] == 1
+    np.testing.assert_array_equal(np.roll(footprint_a, 5400, axis=1), footprint_b)
+    # Streamed from a score file, the footprints are written across the seam the same way.
+    write_netcdf(georeferenced(seam, seam["elevation"].assign_attrs(geographic=1, crs=WGS84_WKT)), tmp_path / "seam.nc")
+    ok(run_cli(["detect", str(tmp_path / "seam.nc"), "-o", str(tmp_path / "det.nc"), "--threshold", "0.5"]))
+    from seamountae.grid import from_cf_dataset
+
+    with xr.open_dataset(tmp_path / "det.nc") as det:
+        np.testing.assert_array_equal(from_cf_dataset(det.load())["cluster"].values, footprint_a)

@@ -283,6 +283,20 @@ def test_a_coarse_grid_is_said_to_be_too_coarse(caplog):
     assert [r.getMessage() for r in caplog.records] == [problem]
 
 
+def test_a_patch_on_the_antimeridian_of_a_global_grid_sees_across_it():
+    """Cut at ±180° from a global grid, a patch is the one cut at 0° from the grid rolled by 180°."""
+    step = 0.25
+    x = -180 + step / 2 + step * np.arange(1440)
+    y = -5 + step / 2 + step * np.arange(40)
+    z = -4000.0 + 300.0 * np.sin(np.radians(3 * x))[None, :] * np.cos(np.radians(20 * y))[:, None]
+    grid = canonical_grid(z.astype(np.float32), x, y, True, None, "global")
+    rolled = canonical_grid(np.roll(z, 720, axis=1).astype(np.float32), x, y, True, None, "rolled")
+    at_seam = sample_patches(grid, np.array([x[0]]), np.array([y[20]]), 300.0, 16)
+    at_zero = sample_patches(rolled, np.array([x[720]]), np.array([y[20]]), 300.0, 16)
+    assert np.isfinite(at_seam).all()
+    np.testing.assert_allclose(at_seam, at_zero, rtol=0, atol=1e-3)
+
+
 @pytest.mark.parametrize("convention", ["the grid's own (178..182)", "-180..180"])
 def test_tile_across_the_antimeridian_uses_every_seamount(convention, tmp_path):
     """A regional grid from 178°E to 182°E: a catalogue in either longitude convention trains on all its seamounts."""
