@@ -1,8 +1,15 @@
 """Scoring speed and memory: vectorised streaming score against a patch-at-a-time loop.
 
-    python benchmarks/score_speed.py --json             # full run (~5 min on 2 CPU cores)
+    python benchmarks/score_speed.py --json             # full run (~10 min on 2 CPU cores)
     python benchmarks/score_speed.py --json --quick     # smoke run: small grids
     python benchmarks/score_speed.py --grid FILE.nc     # stream a grid of your own instead
+    python benchmarks/score_speed.py --json --device cuda   # the same measurements on a GPU
+    python benchmarks/score_speed.py --json --precision fp32  # every measurement at one precision
+
+Every measurement runs at one precision (`--precision`, default auto: what `score` picks on the
+device), the reference loop and the forward pass alone included, so the ratios measure the
+pipeline, not the arithmetic. On CUDA the batch size comes from free memory, windows are copied
+from page-locked buffers without blocking (as `score` does there).
 
 Prints JSON lines on stdout (a readable account goes to stderr):
   {"bench": "scaling", ...}   one line per square grid (1k², 2k², 4k² cells, in memory): cells/s, and
@@ -10,6 +17,7 @@ Prints JSON lines on stdout (a readable account goes to stderr):
   {"bench": "score", ...}     the main line: the 6000 × 6000 float32 grid (or --grid) scored from netCDF
                                to netCDF by `seamountae score` in a child process:
       cells, patches, seconds (the command, without interpreter start-up), cells_per_s,
+      candidate_seconds (its candidate pass, evidence.judge_grid) and map_seconds (the rest),
       peak_rss_mb (the child's peak resident memory: its VmHWM; rusage_children_mb is
           getrusage(RUSAGE_CHILDREN), taken while this process is still small, since a child
           started by vfork is charged this process's pages until it execs),
@@ -21,11 +29,13 @@ Prints JSON lines on stdout (a readable account goes to stderr):
           PatchScorer evaluates, same batch size, real normalised patches from the same grid; the
           best of 5 rounds of `--model-batches` / 5 batches, scaled to the patch count: a forward's
           time does not depend on the values) ÷ seconds (the best of `--repeat` streamed runs);
-      efficiency_in_memory: the same ratio for the largest scaling grid (score() in memory, no I/O);
+      speedup_vs_naive_map, efficiency_map: the same two ratios with map_seconds for seconds;
+      efficiency_in_memory: the same ratio for the largest scaling grid (score()'s map in memory, no I/O);
       max_abs_diff_vs_one_piece: streamed output against score() of the whole grid as one window;
       naive_max_abs_diff: reference against the vectorised lattice statistics on the same patches.
   {"bench": "projection", ...} the global 15″ grid (86400 × 43200 cells): its lattice's patch count
-                               (ocean fraction 0.71) at the measured patches/s.
+                               (ocean fraction 0.71) at the map's measured patches/s, plus the
+                               candidate pass at the measured seconds per cell.
 
 The model is an untrained PatchAutoencoder of the default architecture (32 px, width 16, latent 16)
 with fabricated calibration errors: speed does not depend on the weights. Grids are synthetic
@@ -54,13 +64,16 @@ import xarray as xr
 import seamountae
 from seamountae.evidence import CandidateRules
 from seamountae.grid import canonical_grid, cell_size_km, from_cf_dataset, open_grid, read_grid
-from seamountae.model import PatchAutoencoder, artifact, masked_error
+from seamountae.config import PRECISIONS
+from seamountae.model import PatchAutoencoder, artifact, in_precision, masked_error, resolve_precision
 from seamountae.patches import MAX_NAN_FRACTION, bilinear, normalise_batch, relief_batch
 from seamountae.scoring import (
     OUTPUTS,
     PatchScorer,
     _BandLattice,
     _centre_stats,
+    _lattice_window,
+    _resampled,
     iter_levels,
     lattice_bands,
     pyramid_levels,
@@ -151,7 +164,7 @@ def make_model(seed: int = 0):
     # What `train` records, with made-up values: the candidates' rules are the defaults, their score
     # a combination of height alone (speed depends on neither).
     meta = {"patch_km": PATCH_KM, "patch_px": PATCH_PX,
-            "calibration": {"errors": np.linspace(0.05, 1.5, 200).tolist()},
+            "calibration": {"errors": {p: np.linspace(0.05, 1.5, 200).tolist() for p in PRECISIONS}},
             "candidates": CandidateRules(patch_km=PATCH_KM).as_meta(),
             "combiner": {"names": ["log_height"], "mean": [6.5], "scale": [0.5], "coef": [1.0], "intercept": 0.0},
             "threshold": {"value": 0.5}, "latent_memory": {"mean": [0.0] * 16, "precision": np.eye(16).tolist()}}
@@ -161,20 +174,20 @@ def make_model(seed: int = 0):
 # ------------------------------------------------------------------------------------ measuring
 
 
-def score_in_memory(grid, model, meta, device, batch_size, window_cells=None):
-    """What scoring.score does, with the scorer kept to count its patches."""
-    scorer = PatchScorer(model, device, batch_size)
+def score_in_memory(grid, model, meta, device, batch_size, precision, window_cells=None):
+    """What scoring.score's map does, with the scorer kept to count its patches."""
+    scorer = PatchScorer(model, device, batch_size, precision)
     levels = pyramid_levels(grid, meta, STRIDE_PX)
     maps = {name: np.full((len(levels), *grid.shape), np.nan, np.float32) for name in OUTPUTS}
     start = time.perf_counter()
     for k, rows, cols, out in iter_levels(grid, scorer, meta, STRIDE_PX, window_cells):
         for name in OUTPUTS:
             maps[name][k, rows, cols] = out[name]
-    ds = score_dataset(grid, maps, meta, STRIDE_PX)
+    ds = score_dataset(grid, maps, meta, STRIDE_PX, precision)
     return ds, time.perf_counter() - start, scorer
 
 
-def naive_reference(grid, model, meta, device, n_patches):
+def naive_reference(grid, model, meta, device, precision, n_patches):
     """One patch at a time: cut (scipy bilinear), normalise, forward, error and relief, in a Python loop.
 
     Takes the first lattice centres of the (single, projected) band, row by row, and returns their
@@ -191,7 +204,7 @@ def naive_reference(grid, model, meta, device, n_patches):
     half, offsets = PATCH_PX // 2, np.arange(PATCH_PX)
     stats, pool = [], []
     start = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), in_precision(dev, precision):
         for i in range(n_patches):
             m, k = m_start + i // n_k, i % n_k
             rows = (m * STRIDE_PX - half + offsets + 0.5) * lat.sy
@@ -206,7 +219,7 @@ def naive_reference(grid, model, meta, device, n_patches):
             x, valid, _ = normalise_batch(patch)
             usable = valid.mean() >= 1 - MAX_NAN_FRACTION
             if usable:
-                error = masked_error(model(x[:, None]), x[:, None], valid[:, None])
+                error = masked_error(model(x[:, None]).float(), x[:, None], valid[:, None])
                 relief = relief_batch(patch)
                 stats.append((m, k, float(error), float(relief)))
                 if len(pool) < 4096:
@@ -217,13 +230,13 @@ def naive_reference(grid, model, meta, device, n_patches):
     return stats, seconds / n_patches, torch.cat(pool), lat
 
 
-def naive_agreement(grid, lat, stats, model, device):
+def naive_agreement(grid, lat, stats, model, device, precision):
     """Largest difference between the reference's statistics and the vectorised lattice statistics."""
-    scorer = PatchScorer(model, device, "auto")
+    scorer = PatchScorer(model, device, "auto", precision)
     ms = [s[0] for s in stats]
     n_k = max(s[1] for s in stats) + 1
-    with torch.inference_mode():
-        fast = _centre_stats(grid, lat, scorer, min(ms), max(ms) + 1, 0, n_k, False).cpu().numpy()
+    window = _resampled(*_lattice_window(grid, lat, min(ms), max(ms) + 1, 0, n_k, False), lat, scorer.device)
+    fast = _centre_stats(window, lat, scorer).cpu().numpy()
     diff = {"error": 0.0, "relief_m": 0.0}
     for m, k, error, relief in stats:
         for j, (name, value) in enumerate((("error", error), ("relief_m", relief))):
@@ -235,7 +248,7 @@ def naive_agreement(grid, lat, stats, model, device):
     return diff
 
 
-def model_seconds(model, pool, device, batch_size, n_patches, n_batches, rounds: int = 5):
+def model_seconds(model, pool, device, precision, batch_size, n_patches, n_batches, rounds: int = 5):
     """Seconds of the forward pass alone for n_patches, timed on n_batches batches of real patches.
 
     The best of `rounds` rounds of n_batches / rounds batches: this machine's speed drifts (shared
@@ -246,37 +259,46 @@ def model_seconds(model, pool, device, batch_size, n_patches, n_batches, rounds:
     pool = pool.to(dev)
     reps = math.ceil(batch_size / len(pool))
     batch = pool.repeat(reps, 1, 1)[:batch_size][:, None].contiguous()
-    amp = dev.type == "cuda"
+    cuda = dev.type == "cuda"
     per_round = max(1, min(n_batches, math.ceil(n_patches / batch_size)) // rounds)
     best = math.inf
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+    with torch.inference_mode(), in_precision(dev, precision):  # as PatchScorer runs it
         model(batch)
         for _ in range(rounds):
-            if amp:
+            if cuda:
                 torch.cuda.synchronize()
             start = time.perf_counter()
             for _ in range(per_round):
                 model(batch)
-            if amp:
+            if cuda:
                 torch.cuda.synchronize()
             best = min(best, (time.perf_counter() - start) / (per_round * batch_size))
     return best * n_patches
 
 
-def stream_in_child(grid_path, model_path, out_path, device, batch_size, threads):
-    """`seamountae score` in a fresh interpreter; returns its own timing and the children's peak RSS."""
+def stream_in_child(grid_path, model_path, out_path, device, batch_size, precision, threads):
+    """`seamountae score` in a fresh interpreter; returns its own timing (and, apart, the seconds of its
+    candidate pass) and the children's peak RSS."""
     args = ["score", str(grid_path), "--model", str(model_path), "-o", str(out_path), "--device", device,
-            "--batch-size", str(batch_size), "--overwrite", "-q"]
+            "--batch-size", str(batch_size), "--precision", precision, "--overwrite", "-q"]
     if threads:
         args += ["--threads", str(threads)]
     code = (
         "import json, resource, sys, time\n"
+        "from seamountae import scoring\n"
         "from seamountae.cli import cli\n"
+        "judge_grid, spent = scoring.judge_grid, []\n"
+        "def timed(*args, **kwargs):\n"
+        "    t = time.perf_counter()\n"
+        "    table = judge_grid(*args, **kwargs)\n"
+        "    spent.append(time.perf_counter() - t)\n"
+        "    return table\n"
+        "scoring.judge_grid = timed\n"
         "start = time.perf_counter()\n"
         f"cli.main({args!r}, standalone_mode=False)\n"
         "seconds = time.perf_counter() - start\n"
         "hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
-        "print(json.dumps({'seconds': seconds, 'vmhwm_mb': hwm[0] / 1024 if hwm else None}))\n"
+        "print(json.dumps({'seconds': seconds, 'candidate_seconds': sum(spent), 'vmhwm_mb': hwm[0] / 1024 if hwm else None}))\n"
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -338,7 +360,9 @@ def main(argv=None):
     parser.add_argument("--naive-patches", type=int, default=None, help="patches for the reference loop [1500]")
     parser.add_argument("--model-batches", type=int, default=200, help="batches timed for the forward pass alone")
     parser.add_argument("--repeat", type=int, default=2, help="best of N for the streamed run and the scaling grids")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--precision", default="auto", choices=("auto", *PRECISIONS),
+                        help="forward-pass precision of every measurement (auto: what `score` picks on this device)")
     parser.add_argument("--batch-size", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's, all cores)")
     args = parser.parse_args(argv)
@@ -349,8 +373,9 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
     batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+    precision = resolve_precision(args.precision, torch.device(device))
     model, meta = make_model()
-    env = {"device": device, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+    env = {"device": device, "precision": precision, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
            "torch": torch.__version__, "seamountae": seamountae.__version__,
            "model": "untrained PatchAutoencoder(32 px, width 16, latent 16)", "cell_m": CELL_M, "stride_px": STRIDE_PX}
     if device.startswith("cuda"):
@@ -370,7 +395,7 @@ def main(argv=None):
             Terrain(side, side, seed=7).write_netcdf(grid_path)
         out_path = folder / "score.nc"
         log("  streaming: seamountae score in a child process")
-        child = min((stream_in_child(grid_path, model_path, out_path, device, args.batch_size, args.threads)
+        child = min((stream_in_child(grid_path, model_path, out_path, device, args.batch_size, precision, args.threads)
                      for _ in range(args.repeat)), key=lambda run: run["seconds"])
         lazy = open_grid(grid_path)
         shape, cells = lazy.shape, lazy.size
@@ -384,7 +409,7 @@ def main(argv=None):
             grid = Terrain(n, n, seed=n).grid()
             best = None
             for _ in range(args.repeat):
-                _, seconds, scorer = score_in_memory(grid, model, meta, device, batch_size)
+                _, seconds, scorer = score_in_memory(grid, model, meta, device, batch_size, precision)
                 best = seconds if best is None else min(best, seconds)
             row = {"bench": "scaling", "grid": f"{n}x{n}", "cells": n * n, "patches": scorer.patches_scored,
                    "seconds": round(best, 3), "cells_per_s": round(n * n / best),
@@ -399,13 +424,13 @@ def main(argv=None):
 
         # 3. The reference loop, one patch at a time, on the middle grid; agreement with the vectorised lattice.
         mid_grid = scaling[len(scaling) // 2][1]
-        stats, naive_s_per_patch, pool, lat = naive_reference(mid_grid, model, meta, device, n_naive)
-        agreement = naive_agreement(mid_grid, lat, stats, model, device)
+        stats, naive_s_per_patch, pool, lat = naive_reference(mid_grid, model, meta, device, precision, n_naive)
+        agreement = naive_agreement(mid_grid, lat, stats, model, device, precision)
         log(f"  reference loop: {1 / naive_s_per_patch:,.0f} patches/s; max |diff| vs vectorised {agreement}")
 
         # 4. Forward pass alone: efficiency in memory on the largest scaling grid.
         big_row, big_grid, big_scorer = scaling[-1]
-        model_big = model_seconds(model, pool, device, big_scorer.batch_size, big_row["patches"], args.model_batches)
+        model_big = model_seconds(model, pool, device, precision, big_scorer.batch_size, big_row["patches"], args.model_batches)
         efficiency_in_memory = model_big / big_row["seconds"]
         del big_grid, mid_grid
         scaling.clear()
@@ -413,12 +438,13 @@ def main(argv=None):
         # 5. The streamed grid scored as one window, in memory, against the streamed output.
         log("  one piece: score() of the whole grid as one window, in this process")
         grid = read_grid(grid_path)
-        whole, whole_seconds, scorer = score_in_memory(grid, model, meta, device, batch_size, window_cells=1 << 40)
+        whole, whole_seconds, scorer = score_in_memory(grid, model, meta, device, batch_size, precision, window_cells=1 << 40)
         del grid
         diffs = max_abs_diff(out_path, whole)
         del whole
     patches = scorer.patches_scored
-    model_stream = model_seconds(model, pool, device, scorer.batch_size, patches, args.model_batches)
+    model_stream = model_seconds(model, pool, device, precision, scorer.batch_size, patches, args.model_batches)
+    map_seconds = child["seconds"] - child["candidate_seconds"]
     main_row = {
         "bench": "score", "grid": f"{shape[0]}x{shape[1]}", "source": "netCDF -> netCDF (seamountae score)",
         "cells": cells, "patches": patches, "seconds": round(child["seconds"], 2),
@@ -426,6 +452,10 @@ def main(argv=None):
         "peak_rss_mb": round(child["peak_rss_mb"], 1), "rusage_children_mb": round(child["rusage_children_mb"], 1),
         "speedup_vs_naive": round(naive_s_per_patch / (child["seconds"] / patches), 1),
         "efficiency": round(model_stream / child["seconds"], 3),
+        # The same two ratios for the map alone: the command without its candidate pass (evidence.judge_grid).
+        "candidate_seconds": round(child["candidate_seconds"], 2), "map_seconds": round(map_seconds, 2),
+        "speedup_vs_naive_map": round(naive_s_per_patch / (map_seconds / patches), 1),
+        "efficiency_map": round(model_stream / map_seconds, 3),
         "efficiency_in_memory": round(efficiency_in_memory, 3),
         "one_piece_seconds": round(whole_seconds, 2),
         "max_abs_diff_vs_one_piece": diffs,
@@ -433,15 +463,23 @@ def main(argv=None):
         "naive_max_abs_diff": agreement, "batch_size": scorer.batch_size, **env,
     }
     log(f"  speedup {main_row['speedup_vs_naive']}x, efficiency {main_row['efficiency']} "
-        f"(in memory {main_row['efficiency_in_memory']}); max |diff| vs one piece {diffs}")
+        f"(in memory {main_row['efficiency_in_memory']}); map alone ({map_seconds:.1f} s of {child['seconds']:.1f} s): "
+        f"speedup {main_row['speedup_vs_naive_map']}x, efficiency {main_row['efficiency_map']}; max |diff| vs one piece {diffs}")
 
     # 6. What that means for a global 15″ grid.
     n_global = global_patches()
-    pps = patches / child["seconds"]
-    projection = {"bench": "projection", "grid": "global 15 arc-second, 86400x43200", "cells": GLOBAL_15S[0] * GLOBAL_15S[1],
+    pps = patches / map_seconds
+    n_cells = GLOBAL_15S[0] * GLOBAL_15S[1]
+    map_hours = n_global * OCEAN_FRACTION / pps / 3600
+    # The candidate pass at this grid's rate per cell (its summits per cell are a synthetic floor's).
+    candidate_hours = child["candidate_seconds"] / cells * n_cells * OCEAN_FRACTION / 3600
+    projection = {"bench": "projection", "grid": "global 15 arc-second, 86400x43200", "cells": n_cells,
                   "lattice_patches": n_global, "ocean_fraction": OCEAN_FRACTION, "patches_per_s": round(pps),
-                  "hours": round(n_global * OCEAN_FRACTION / pps / 3600, 1), "device": device, "threads": env["threads"]}
-    log(f"  global 15″: {n_global:,} lattice patches, ~{n_global * OCEAN_FRACTION:,.0f} at sea: {projection['hours']} h at {pps:,.0f} patches/s")
+                  "map_hours": round(map_hours, 2), "candidate_hours": round(candidate_hours, 2),
+                  "hours": round(map_hours + candidate_hours, 1), "device": device, "precision": precision,
+                  "threads": env["threads"]}
+    log(f"  global 15″: {n_global:,} lattice patches, ~{n_global * OCEAN_FRACTION:,.0f} at sea: map {map_hours:.2f} h at "
+        f"{pps:,.0f} patches/s, candidates {candidate_hours:.2f} h")
     if args.json:
         print(json.dumps(main_row), flush=True)
         print(json.dumps(projection), flush=True)

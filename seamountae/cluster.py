@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import default
 from .errors import SeamountaeError
 
 # Output cells per task: large enough that reading the halo and starting a task are small costs,
@@ -33,7 +34,7 @@ BLOCK_COLS = 4096
 IN_FLIGHT_PER_WORKER = 2  # blocks queued per worker thread: it never waits for the next one
 CONNECT_TIMEOUT_S = 30
 
-_WORKER_MODELS: dict[str, object] = {}  # model digest → PatchScorer, per worker process
+_WORKER_MODELS: dict[tuple, object] = {}  # (model digest, device, batch size, precision) → PatchScorer, per worker
 
 
 def connect(scheduler: str, threads: int | None):
@@ -77,9 +78,10 @@ def blocks(n_rows: int, n_cols: int, rows: slice, chunk_rows: int, chunk_cols: i
             for a, b in zip(starts, starts[1:] + [r1]) for c in range(0, n_cols, width)]
 
 
-def _scorer(model_bytes: bytes, digest: str, device: str, batch_size):
+def _scorer(model_bytes: bytes, digest: str, device: str, batch_size, precision: str):
     """The worker's PatchScorer for this model, built on its first task."""
-    if digest not in _WORKER_MODELS:
+    key = (digest, device, batch_size, precision)
+    if key not in _WORKER_MODELS:
         import io
 
         from .model import load_artifact
@@ -88,13 +90,20 @@ def _scorer(model_bytes: bytes, digest: str, device: str, batch_size):
         return_freed_memory()
         model, _ = load_artifact(io.BytesIO(model_bytes))
         _WORKER_MODELS.clear()  # one model at a time: a new run's model replaces the last
-        _WORKER_MODELS[digest] = PatchScorer(model, device, batch_size)
-    return _WORKER_MODELS[digest]
+        _WORKER_MODELS[key] = PatchScorer(model, device, batch_size, precision)
+    return _WORKER_MODELS[key]
+
+
+def _worker_precision(requested: str, device: str) -> str:
+    """What `requested` means on this worker's device (model.resolve_precision)."""
+    from .model import resolve_device, resolve_precision
+
+    return resolve_precision(requested, resolve_device(device))
 
 
 def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: str, meta: dict, stride_px: int,
-                device: str, batch_size, threads: int | None, window_cells: int | None, rows: slice, cols: slice,
-                store: str | None = None, row0: int = 0):
+                device: str, batch_size, precision: str, threads: int | None, window_cells: int | None, rows: slice,
+                cols: slice, store: str | None = None, row0: int = 0):
     """One task: error and relief of the block on every pyramid level, (levels, h, w) each, and the patch count.
 
     With `store` (a Zarr store whose first row is grid row `row0`), the worker finishes the block and
@@ -105,6 +114,7 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
 
     from .grid import open_grid
     from .scoring import ZarrStore, iter_levels, pyramid_levels, write_cells
+    from .model import calibration_errors
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -113,7 +123,7 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
 
         raise SeamountaeError(f"{grid_path}: not found on dask worker {socket.gethostname()}; workers read the grid "
                               "themselves, so it must be at the same path on a file system they share")
-    scorer = _scorer(model_bytes, digest, device, batch_size)
+    scorer = _scorer(model_bytes, digest, device, batch_size, precision)
     before = scorer.patches_scored
     grid = open_grid(grid_path, **grid_kwargs)
     try:
@@ -128,7 +138,7 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
         valid = scored = 0
         target = ZarrStore(store)
         for k in range(n_levels):
-            v, n = write_cells(target, grid, meta["calibration"]["errors"], k, rows, cols,
+            v, n = write_cells(target, grid, calibration_errors(meta, precision), k, rows, cols,
                                {"error": error[k], "relief_m": relief[k]}, row0)
             valid, scored = valid + v, scored + n
         return valid, scored, scorer.patches_scored - before
@@ -139,14 +149,15 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
 def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_path, grid, meta: dict, path,
                            attrs: dict | None = None, stride_px: int = 2, device: str = "auto", batch_size="auto",
                            progress: bool = False, window_cells: int | None = None, rows: slice = slice(None),
-                           threads: int | None = None) -> dict[str, int]:
+                           threads: int | None = None, precision: str = default("score", "precision")) -> dict[str, int]:
     """scoring.write_score, with the model's work done by dask workers; the same file, the same counts.
 
     Blocks come back to this process, which writes them into the netCDF file; a Zarr store (a
     path ending in .zarr) is written by the workers themselves, in parallel.
     """
     from .outputs import is_zarr
-    from .scoring import CHUNK_COLS, CHUNK_ROWS, ZARR_CHUNK_ROWS, progress_cells, create_score_file, write_tiles
+    from .scoring import (CHUNK_COLS, CHUNK_ROWS, ZARR_CHUNK_ROWS, create_score_file, progress_cells, score_precision,
+                          write_tiles)
 
     client, threads = connect(scheduler, threads)
     try:
@@ -156,6 +167,8 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
             model_bytes = handle.read()
         digest = hashlib.sha256(model_bytes).hexdigest()
         shared = client.scatter(model_bytes, broadcast=True, hash=False)
+        precision = score_precision(meta, precision, model_label=str(model_path),
+                                    resolved=client.submit(_worker_precision, precision, device, pure=False).result())
         workers_write = is_zarr(path)
         # Blocks cover whole chunks of the output: a worker writing a Zarr store never shares a chunk.
         todo = iter(blocks(*grid.shape, rows, ZARR_CHUNK_ROWS if workers_write else CHUNK_ROWS, CHUNK_COLS))
@@ -165,7 +178,8 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
 
         def submit(block):
             future = client.submit(score_block, str(Path(grid_path).resolve()), grid_kwargs, shared, digest, meta,
-                                   stride_px, device, batch_size, threads, window_cells, *block, store, r0, pure=False)
+                                   stride_px, device, batch_size, precision, threads, window_cells, *block, store, r0,
+                                   pure=False)
             future.block = block
             return future
 
@@ -200,9 +214,9 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
                     yield k, block_rows, block_cols, {"error": error[k], "relief_m": relief[k]}
 
         if not workers_write:
-            counts = write_tiles(grid, meta, stride_px, path, tiles(), attrs, rows, progress)
+            counts = write_tiles(grid, meta, stride_px, path, tiles(), attrs, rows, progress, precision)
         else:
-            create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1)).close()
+            create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1), precision).close()
             counts = {"cells": (r1 - r0) * grid.sizes["x"], "valid": 0, "scored": 0}
             done = ((0, rows_, cols_, n) for (rows_, cols_), n in results())
             for _, block_rows, block_cols, (valid, scored, n) in progress_cells(done, progress, counts["cells"]):
@@ -215,7 +229,8 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
         from .model import load_artifact
         from .scoring import append_candidates
 
-        counts["candidates"] = append_candidates(path, judge_grid(grid, load_artifact(io.BytesIO(model_bytes))[0], meta, rows))
+        counts["candidates"] = append_candidates(path, judge_grid(grid, load_artifact(io.BytesIO(model_bytes))[0], meta, rows,
+                                                                precision))
         return counts
     finally:
         cluster = getattr(client, "cluster", None)

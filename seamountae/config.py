@@ -11,6 +11,9 @@ from pathlib import Path
 
 from .errors import SeamountaeError
 
+# The arithmetic the model's forward passes may run in (model.in_precision), fastest last.
+PRECISIONS = ("fp32", "bf16", "fp16")
+
 # stage → parameter → (default, comment). The comment is what `seamountae config --template` prints.
 PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
     "grid": {
@@ -47,6 +50,8 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "stride_px": (2, "resampled pixels between scored patch centres (never closer than the grid cells)"),
         "batch_size": ("auto", "patches per forward pass, or auto (from the device's free memory)"),
         "device": ("auto", "auto, cpu, cuda or cuda:N"),
+        "precision": ("auto", "arithmetic of the model's forward passes: fp32, bf16, fp16, or auto (bf16 on CPUs with bf16 "
+                              "instructions, fp16 on CUDA, else fp32); the model is calibrated at each"),
         "scheduler": ("", "score on dask: local:N, tcp://HOST:PORT or a scheduler file; empty: in this process"),
     },
     "detect": {
@@ -147,6 +152,7 @@ _RULES: dict[tuple[str, str], tuple] = {
                           "must be auto, cpu, cuda or cuda:N"),
     ("score", "stride_px"): _AT_LEAST_1,
     ("score", "batch_size"): (lambda v: v == "auto" or v >= 1, "must be \"auto\" or 1 or more"),
+    ("score", "precision"): (lambda v: v == "auto" or v in PRECISIONS, "must be auto, " + ", ".join(PRECISIONS)),
     ("export", "format"): (lambda v: v in ("auto", "geojson", "csv", "gmt"), "must be auto, geojson, csv or gmt"),
     ("evaluate", "match_km"): _POSITIVE,
     ("evaluate", "match_radius_factor"): (lambda v: v >= 0, "must be 0 (off) or more"),

@@ -169,14 +169,15 @@ class LatentMemory:
         return cls(np.asarray(meta["mean"]), np.asarray(meta["precision"]))
 
 
-def encode(model, patches: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Reconstruction errors and latent codes of raw patches (n, p, p) in metres, normalised as in training."""
-    from .model import masked_error
+def encode(model, patches: np.ndarray, batch_size: int = 512, precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
+    """Reconstruction errors and latent codes of raw patches (n, p, p) in metres, normalised as in
+    training, with the forward pass at `precision` (model.PRECISIONS)."""
+    from .model import in_precision, masked_error
     from .patches import normalise_batch
 
     device = next(model.parameters()).device
     errors, codes = [], []
-    with torch.inference_mode():
+    with torch.inference_mode(), in_precision(device, precision):
         for i in range(0, len(patches), batch_size):
             raw = torch.as_tensor(np.ascontiguousarray(patches[i : i + batch_size], np.float32), device=device)
             x, valid, _ = normalise_batch(raw)
@@ -216,11 +217,12 @@ def candidate_patches(grid: xr.DataArray, table: pd.DataFrame, patch_px: int, pa
     return patches.reshape(len(x), len(centres), patch_px, patch_px)
 
 
-def model_evidence(model, patches: np.ndarray, memory: "LatentMemory | None" = None) -> dict[str, np.ndarray]:
+def model_evidence(model, patches: np.ndarray, memory: "LatentMemory | None" = None,
+                   precision: str = "fp32") -> dict[str, np.ndarray]:
     """The model's evidence from candidate_patches: its own patch's error, that error relative to the
     median of its neighbours' (log ratio), the latent code, and its distance from `memory`."""
     n, k = patches.shape[:2]
-    error, codes = encode(model, patches.reshape(n * k, *patches.shape[2:]))
+    error, codes = encode(model, patches.reshape(n * k, *patches.shape[2:]), precision=precision)
     error, codes = error.reshape(n, k), codes.reshape(n, k, model.latent)[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         contrast = np.log(error[:, 0]) - np.log(np.nanmedian(error[:, 1:], axis=1)) if n else np.zeros(0)
@@ -230,12 +232,12 @@ def model_evidence(model, patches: np.ndarray, memory: "LatentMemory | None" = N
     return out
 
 
-def judge(grid: xr.DataArray, table: pd.DataFrame, model, meta: dict) -> pd.DataFrame:
-    """The candidates with the model's evidence (error, error_contrast, latent_distance) and the
-    combined score added."""
+def judge(grid: xr.DataArray, table: pd.DataFrame, model, meta: dict, precision: str = "fp32") -> pd.DataFrame:
+    """The candidates with the model's evidence (error, error_contrast, latent_distance; forward
+    passes at `precision`) and the combined score added."""
     table = table.copy()
     found = model_evidence(model, candidate_patches(grid, table, int(meta["patch_px"]), float(meta["patch_km"])),
-                           LatentMemory.from_meta(meta["latent_memory"]))
+                           LatentMemory.from_meta(meta["latent_memory"]), precision)
     for name in MODEL_COLUMNS:
         table[name] = found[name]
     table["score"] = Combiner.from_meta(meta["combiner"]).score(evidence_table(table))
@@ -331,9 +333,10 @@ def best_f1_threshold(score: np.ndarray, label: np.ndarray, n_unseen: int = 0) -
 BLOCK_CELLS = 1 << 22
 
 
-def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None)) -> pd.DataFrame:
-    """Every candidate of the grid's `rows` (default all), measured and judged by the model: the
-    candidates table a score file carries (CANDIDATE_COLUMNS + error, latent_distance, score).
+def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None), precision: str = "fp32") -> pd.DataFrame:
+    """Every candidate of the grid's `rows` (default all), measured and judged by the model (at
+    `precision`): the candidates table a score file carries (CANDIDATE_COLUMNS + error,
+    latent_distance, score).
 
     Read block by block, so a grid opened lazily is never loaded whole.
     """
@@ -346,7 +349,7 @@ def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None))
     for a in range(r0, r1, step):
         found = find_candidates(grid, rules, slice(a, min(a + step, r1)))
         if len(found):
-            parts.append(judge(grid, found, model, meta))
+            parts.append(judge(grid, found, model, meta, precision))
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS)})
     # In grid order: the same table however the rows were cut into blocks or tiles.

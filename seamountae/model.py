@@ -7,11 +7,15 @@ can never run code. It carries everything `score` needs besides the grid.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 
 import torch
 from torch import nn
+
+from . import config
+from .errors import SeamountaeError
 
 ARTIFACT_FORMAT = "seamountae-model"
 ARTIFACT_VERSION = 1
@@ -111,6 +115,56 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+# The arithmetic a forward pass may run in (under torch.autocast): name → dtype.
+PRECISIONS = dict(zip(config.PRECISIONS, (torch.float32, torch.bfloat16, torch.float16)))
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether the device computes in bfloat16 natively (a CPU with AVX512-BF16 or AMX, a CUDA device of
+    compute capability 8 or more); elsewhere bf16 is emulated and slower than float32."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, hence guarded
+    return device.type == "cpu" and any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """'auto' → the fastest precision the device runs natively: fp16 on CUDA, bf16 on a CPU with bf16
+    instructions, fp32 otherwise. Other names are returned as they are (ValueError if unknown)."""
+    if name == "auto":
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if native_bf16(device) else "fp32"
+    if name not in PRECISIONS:
+        raise ValueError(f"precision {name!r}: use auto, " + ", ".join(PRECISIONS))
+    return name
+
+
+def in_precision(device: torch.device, precision: str):
+    """The context a forward pass runs in: autocast to `precision` (fp32: none)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+
+
+def calibrated_precisions(meta: dict) -> tuple[str, ...]:
+    """The precisions the model's score map is calibrated at (a model written before calibration per
+    precision holds fp32 only)."""
+    errors = meta["calibration"]["errors"]
+    return tuple(errors) if isinstance(errors, dict) else ("fp32",)
+
+
+def calibration_errors(meta: dict, precision: str) -> list[float]:
+    """The training seamounts' held-out errors, computed at `precision`: what a map scored at that
+    precision is compared with (conformal_score)."""
+    errors = meta["calibration"]["errors"]
+    errors = errors if isinstance(errors, dict) else {"fp32": errors}
+    if precision not in errors:
+        raise SeamountaeError(f"the model has no {precision} calibration (calibrated at {', '.join(errors)}); "
+                              f"score with --precision {next(iter(errors))}, or train the model again with this seamountae")
+    return errors[precision]
+
+
 def artifact(model: PatchAutoencoder, **meta) -> dict:
     """The model file's content: weights plus plain-typed metadata (patch size, calibration…)."""
     return {
@@ -149,8 +203,8 @@ def load_artifact(path) -> tuple[PatchAutoencoder, dict]:
         model = PatchAutoencoder(**content["architecture"])
         model.load_state_dict(content["state_dict"])
         meta_ok = float(content["patch_km"]) > 0 and int(content["patch_px"]) == model.patch_px
-        meta_ok = meta_ok and len(content["calibration"]["errors"]) > 0
-    except (KeyError, TypeError, ValueError, RuntimeError):
+        meta_ok = meta_ok and len(calibration_errors(content, "fp32")) > 0
+    except (KeyError, TypeError, ValueError, RuntimeError, SeamountaeError):
         meta_ok = False
     if meta_ok and not all(key in content for key in ("combiner", "threshold", "latent_memory", "candidates")):
         raise ValueError(f"{path}: a model of an older seamountae, without the evidence its scores need; "

@@ -185,6 +185,8 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
             recorded.update(tiles=tile[0], tile_index=tile[1])
             attrs = part_attrs(*tile, rows, grid.sizes["y"])
         record = provenance(recorded, {"grid": grid_path, "model": model_path})
+        if not scheduler:  # on a cluster, a worker's device decides what auto means
+            params["precision"] = scoring.score_precision(meta, params["precision"], params["device"], str(model_path))
         start = time.perf_counter()
         geotiff = scoring.is_geotiff(output)
         with (atomic_directory if is_zarr(output) else atomic_output)(output, overwrite) as final:

@@ -35,10 +35,12 @@ import torch.nn.functional as F
 import xarray as xr
 
 from .config import default
+from .errors import SeamountaeError
 from .evidence import candidates_dataset, judge_grid
 from .grid import HDF5_LOCK, KM_PER_DEGREE, cell_size_km, read_window, wraps
 from .outputs import is_zarr
-from .model import PatchAutoencoder, masked_error, resolve_device
+from .model import (PatchAutoencoder, calibrated_precisions, calibration_errors, in_precision, masked_error, resolve_device,
+                    resolve_precision)
 from .patches import MAX_NAN_FRACTION, Relief, lowpass, lowpass_sigma, normaliser, resolution_problem
 from .training import conformal_score
 
@@ -123,13 +125,14 @@ class PatchScorer:
     """The model on a device, turning batches of raw patches (metres) into per-patch statistics.
 
     batch_size "auto" (or None) picks it from free memory (`auto_batch_size`). The forward pass runs
-    in float32 everywhere, as in training and calibration; amp=True runs it under float16 autocast
-    on CUDA (faster, but then its errors are not those the model was calibrated with).
+    at `precision` (model.PRECISIONS, or auto: model.resolve_precision) under autocast; training
+    calibrates the map with this same runner at each precision (training.map_errors), so errors
+    computed at one precision are compared with calibration errors computed at the same one.
     `patches_scored` counts the patches that went through the model.
     """
 
     def __init__(self, model: PatchAutoencoder, device: str = "auto", batch_size: int | str | None = "auto",
-                 amp: bool = False):
+                 precision: str = default("score", "precision")):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.network = model.for_inference()  # the same function, 10–30 % faster on CPUs
@@ -140,7 +143,7 @@ class PatchScorer:
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ValueError(f"batch_size {batch_size}: must be 1 or more")
-        self.amp = bool(amp) and self.device.type == "cuda"
+        self.precision = resolve_precision(precision, self.device)
         # Batches are padded to a multiple of this: one shape on the CPU, a few dozen at most on CUDA.
         self._granule = self.batch_size if self.device.type == "cpu" else min(self.batch_size, 1024)
         self._normalise = normaliser(p, str(self.device))
@@ -178,7 +181,7 @@ class PatchScorer:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
-        with torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext():
+        with in_precision(self.device, self.precision):
             recon = self.network(x.view(n, 1, self.patch_px, self.patch_px))
         return recon.float().reshape(n, -1)
 
@@ -252,11 +255,11 @@ class _BandLattice:
         return self.stride_px * self.sx
 
 
-@torch.inference_mode()
-def _centre_stats(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, m0: int, m1: int, k0: int, k1: int,
-                  wrap: bool) -> torch.Tensor:
-    """(2, m1-m0, k1-k0) error and relief of the patch centres [m0, m1) × [k0, k1), on the device."""
-    S, P, half = lat.stride_px, lat.patch_px, lat.patch_px // 2
+def _lattice_window(grid: xr.DataArray, lat: _BandLattice, m0: int, m1: int, k0: int, k1: int,
+                    wrap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The grid cells (low-passed) under the patch centres [m0, m1) × [k0, k1), and the fractional
+    positions of their resampled pixels' rows and columns in it."""
+    S, half = lat.stride_px, lat.patch_px // 2
     # Resampled pixel q sits at grid row (q + 0.5)·sy; centre m covers q in [m·S − half, m·S + half).
     q = np.arange(m0 * S - half, (m1 - 1) * S + half)
     l = np.arange(k0 * S - half, (k1 - 1) * S + half)
@@ -272,12 +275,27 @@ def _centre_stats(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, m0
         window = lowpass(window, sigma_r, sigma_c)[pad_r : pad_r + r_hi - r_lo, pad_c : pad_c + c_hi - c_lo]
     else:
         window = read_window(grid, r_lo, r_hi, c_lo, c_hi, wrap)
-    window = torch.from_numpy(np.ascontiguousarray(window)).to(scorer.device)
     # Positions minus an integer are exact, so every window resamples a pixel identically.
-    resampled = separable_bilinear(window, rows - r_lo, cols - c_lo, lat.sy <= lat.sx, torch.float64)
-    del window
+    return np.ascontiguousarray(window), rows - r_lo, cols - c_lo
+
+
+def _resampled(window: np.ndarray, rows: np.ndarray, cols: np.ndarray, lat: _BandLattice,
+               device: torch.device) -> torch.Tensor:
+    """A _lattice_window resampled to the lattice's pixels, on the device."""
+    window = torch.from_numpy(window)
+    if device.type == "cuda":  # copied from page-locked memory, without waiting for the copy
+        window = window.pin_memory()
+    window = window.to(device, non_blocking=True)
+    with torch.inference_mode():
+        return separable_bilinear(window, rows, cols, lat.sy <= lat.sx, torch.float64)
+
+
+@torch.inference_mode()
+def _centre_stats(resampled: torch.Tensor, lat: _BandLattice, scorer: PatchScorer) -> torch.Tensor:
+    """(2, M, K) error and relief of the patch centres whose pixels `resampled` holds, on the device."""
+    S, P = lat.stride_px, lat.patch_px
     counts = F.avg_pool2d(torch.isfinite(resampled).to(torch.float32)[None, None], P, S, divisor_override=1)[0, 0]
-    out = torch.full((2, m1 - m0, k1 - k0), torch.nan, device=scorer.device)
+    out = torch.full((2, *counts.shape), torch.nan, device=scorer.device)
     views = resampled.unfold(0, P, S).unfold(1, P, S)  # (M, K, P, P), no copy
     complete = counts == P * P
     # Complete patches take the fast path; patches too holed to score (counts < min_valid) are skipped.
@@ -289,6 +307,27 @@ def _centre_stats(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, m0
             out[0, bm, bk] = error
             out[1, bm, bk] = relief
     return out
+
+
+def _read_ahead(make, jobs):
+    """make(*job) for each job, in order, each made in a second thread while the caller uses the last.
+
+    Reading the next window (I/O, decompression, low-pass: numpy and netCDF, which release the GIL)
+    then overlaps the forward passes on the current one. Not torch work: two threads of torch
+    operations share its pool of cores and run slower than one. At most two results exist at once.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = iter(jobs)
+    with ThreadPoolExecutor(1, thread_name_prefix="seamountae-read") as pool:
+        job = next(jobs, None)
+        ahead = None if job is None else pool.submit(make, *job)
+        while ahead is not None:
+            result = ahead.result()
+            job = next(jobs, None)
+            ahead = None if job is None else pool.submit(make, *job)
+            yield result
+            del result
 
 
 def _window_shape(lat: _BandLattice, budget: int, n_m: int, n_k: int) -> tuple[int, int]:
@@ -312,24 +351,30 @@ def _score_band(grid: xr.DataArray, lat: _BandLattice, scorer: PatchScorer, wrap
     m_first, m_last = int(m_of_row[0]), int(m_of_row[-1]) + 1
     k_first, k_end = int(k_of_col[0]), int(k_of_col[-1]) + 2  # centres k_first .. k_of_col[-1] + 1
     rows_per_block, cols_per_window = _window_shape(lat, budget, m_last - m_first + 1, k_end - k_first)
-    buffer, buffer_m0, done = None, m_first, rows.start
-    for ma in range(m_first, m_last + 1, rows_per_block):
-        mb = min(ma + rows_per_block, m_last + 1)
-        with torch.inference_mode():  # not across a yield: that would leak the mode into the caller
-            block = torch.cat([_centre_stats(grid, lat, scorer, ma, mb, ka, min(ka + cols_per_window, k_end), wrap)
-                               for ka in range(k_first, k_end, cols_per_window)], dim=2)
-            buffer = block if buffer is None else torch.cat([buffer, block], dim=1)
-        if mb == m_last + 1:
-            stop = rows.stop
-        else:  # rows whose next centre row (m + 1) is done, cut at a chunk boundary
-            stop = rows.start + int(np.searchsorted(m_of_row, mb - 1, side="left"))
-            stop = max(done, stop // CHUNK_ROWS * CHUNK_ROWS)
-        if stop > done:
-            yield from _cell_tiles(buffer, buffer_m0, k_first, pos_r[done - rows.start : stop - rows.start], pos_c,
-                                   k_of_col, slice(done, stop), cols.start)
-            done = stop
-            keep = int(m_of_row[stop - rows.start]) if stop < rows.stop else mb
-            buffer, buffer_m0 = buffer[:, keep - buffer_m0 :], keep
+    blocks = [(ma, min(ma + rows_per_block, m_last + 1)) for ma in range(m_first, m_last + 1, rows_per_block)]
+    windows = _read_ahead(lambda *job: _lattice_window(grid, lat, *job, wrap),
+                          ((ma, mb, ka, min(ka + cols_per_window, k_end)) for ma, mb in blocks
+                           for ka in range(k_first, k_end, cols_per_window)))
+    n_windows = -(-(k_end - k_first) // cols_per_window)
+    # Closed here, not by the garbage collector, which would swallow an interrupt raised while it waits.
+    with contextlib.closing(windows):
+        buffer, buffer_m0, done = None, m_first, rows.start
+        for ma, mb in blocks:
+            with torch.inference_mode():  # not across a yield: that would leak the mode into the caller
+                block = torch.cat([_centre_stats(_resampled(*next(windows), lat, scorer.device), lat, scorer)
+                                   for _ in range(n_windows)], dim=2)
+                buffer = block if buffer is None else torch.cat([buffer, block], dim=1)
+            if mb == m_last + 1:
+                stop = rows.stop
+            else:  # rows whose next centre row (m + 1) is done, cut at a chunk boundary
+                stop = rows.start + int(np.searchsorted(m_of_row, mb - 1, side="left"))
+                stop = max(done, stop // CHUNK_ROWS * CHUNK_ROWS)
+            if stop > done:
+                yield from _cell_tiles(buffer, buffer_m0, k_first, pos_r[done - rows.start : stop - rows.start], pos_c,
+                                       k_of_col, slice(done, stop), cols.start)
+                done = stop
+                keep = int(m_of_row[stop - rows.start]) if stop < rows.stop else mb
+                buffer, buffer_m0 = buffer[:, keep - buffer_m0 :], keep
 
 
 def _cell_tiles(stats: torch.Tensor, m0: int, k0: int, pos_r: np.ndarray, pos_c: np.ndarray, k_of_col: np.ndarray,
@@ -355,13 +400,13 @@ def _cell_tiles(stats: torch.Tensor, m0: int, k0: int, pos_r: np.ndarray, pos_c:
 def iter_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = 2, device: str = "auto",
                batch_size: int | str | None = "auto", window_cells: int | None = None,
                scorer: PatchScorer | None = None, rows: slice = slice(None), cols: slice = slice(None),
-               ) -> Iterator[tuple[slice, slice, dict[str, np.ndarray]]]:
+               precision: str = default("score", "precision")) -> Iterator[tuple[slice, slice, dict[str, np.ndarray]]]:
     """Score window by window: yields (rows, cols, {"error", "relief_m"}) tiles covering the grid once.
 
     Tiles come band by band, top to bottom, left to right; memory is bounded by `window_cells`
     (default WINDOW_CELLS), whatever the grid size. The grid may be opened lazily (grid.open_grid).
     Results do not depend on window_cells or batch_size (up to float rounding in the model).
-    A ready `scorer` replaces model, device and batch_size.
+    A ready `scorer` replaces model, device, batch_size and precision (score_precision).
 
     rows, cols: score only these cells (a SLURM tile, a dask block). Patches still come from the
     whole grid's lattice and read across the region's edges, so the cells get exactly the values
@@ -371,7 +416,7 @@ def iter_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_p
     if stride_px < 1:
         raise ValueError(f"stride_px {stride_px}: must be 1 or more")
     px_km = meta["patch_km"] / patch_px
-    scorer = scorer or PatchScorer(model, device, batch_size)
+    scorer = scorer or PatchScorer(model, device, batch_size, score_precision(meta, precision, device))
     if scorer.patch_px != patch_px:
         raise ValueError(f"model takes {scorer.patch_px}-px patches but meta says {patch_px}")
     wrap = wraps(grid)
@@ -440,19 +485,41 @@ def pyramid_levels(grid: xr.DataArray, meta: dict, stride_px: int) -> list[tuple
     return levels
 
 
+def score_precision(meta: dict, requested: str, device: str | torch.device = "auto", model_label: str = "the model",
+                    resolved: str | None = None) -> str:
+    """The precision a score runs at: `requested` (auto: model.resolve_precision for the device, or
+    `resolved` where another process, a dask worker, resolved it) if the model is calibrated at it.
+    auto falls back to fp32 for a model without that calibration; a precision asked for by name
+    that the model lacks is a SeamountaeError."""
+    precision = resolved or resolve_precision(requested, resolve_device(str(device)))
+    if precision in calibrated_precisions(meta):
+        return precision
+    if requested == "auto":
+        log.info("%s has no %s calibration: scoring in fp32", model_label, precision)
+        return "fp32"
+    try:
+        calibration_errors(meta, precision)
+    except SeamountaeError as exc:
+        raise SeamountaeError(str(exc).replace("the model", model_label, 1)) from None
+    return precision
+
+
 def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = default("score", "stride_px"),
           device: str = "auto", batch_size: int | str | None = "auto", progress: bool = False,
-          window_cells: int | None = None) -> xr.Dataset:
+          window_cells: int | None = None, precision: str = default("score", "precision")) -> xr.Dataset:
     """The score dataset of a whole grid, in memory: elevation, and error, score and relief on every
     pyramid level (dims level, y, x)."""
     warn_if_coarse(grid, meta)
+    precision = score_precision(meta, precision, device)
     levels = pyramid_levels(grid, meta, stride_px)
     maps = {name: np.full((len(levels), *grid.shape), np.nan, np.float32) for name in OUTPUTS}
-    tiles = iter_levels(grid, PatchScorer(model, device, batch_size), meta, stride_px, window_cells)
-    for k, rows, cols, out in progress_cells(tiles, progress, len(levels) * grid.size):
+    scorer = PatchScorer(model, device, batch_size, precision)
+    for k, rows, cols, out in progress_cells(iter_levels(grid, scorer, meta, stride_px, window_cells), progress,
+                                             len(levels) * grid.size):
         for name in OUTPUTS:
             maps[name][k, rows, cols] = out[name]
-    return score_dataset(grid, maps, meta, stride_px).merge(candidates_dataset(judge_grid(grid, model, meta)))
+    judged = judge_grid(grid, scorer.model, meta, precision=precision)
+    return score_dataset(grid, maps, meta, stride_px, precision).merge(candidates_dataset(judged))
 
 
 def warn_if_coarse(grid: xr.DataArray, meta: dict) -> None:
@@ -461,13 +528,14 @@ def warn_if_coarse(grid: xr.DataArray, meta: dict) -> None:
         log.warning(problem)
 
 
-def _dataset_attrs(grid: xr.DataArray, meta: dict, stride_px: int) -> dict:
+def _dataset_attrs(grid: xr.DataArray, meta: dict, stride_px: int, precision: str) -> dict:
     return {
         "seamountae_kind": "score",
         "patch_km": float(meta["patch_km"]),
         "patch_px": int(meta["patch_px"]),
         "pyramid": np.asarray(meta.get("pyramid", [1.0]), float),
         "stride_px": int(stride_px),
+        "precision": precision,
         "candidate_rules": json.dumps(meta["candidates"]),
         "threshold_auto": float(meta["threshold"]["value"]),
         "geographic": int(grid.attrs.get("geographic", 0)),
@@ -475,18 +543,19 @@ def _dataset_attrs(grid: xr.DataArray, meta: dict, stride_px: int) -> dict:
     }
 
 
-def score_dataset(grid: xr.DataArray, maps: dict[str, np.ndarray], meta: dict, stride_px: int) -> xr.Dataset:
-    """Per-level maps (level, y, x) → the score dataset."""
-    values = cell_outputs(grid.values, maps, meta["calibration"]["errors"])
-    return _score_layout(grid, meta, stride_px, values)
+def score_dataset(grid: xr.DataArray, maps: dict[str, np.ndarray], meta: dict, stride_px: int,
+                  precision: str = "fp32") -> xr.Dataset:
+    """Per-level maps (level, y, x), computed at `precision` → the score dataset."""
+    values = cell_outputs(grid.values, maps, calibration_errors(meta, precision))
+    return _score_layout(grid, meta, stride_px, values, precision)
 
 
-def _score_layout(grid: xr.DataArray, meta: dict, stride_px: int, values: dict) -> xr.Dataset:
+def _score_layout(grid: xr.DataArray, meta: dict, stride_px: int, values: dict, precision: str) -> xr.Dataset:
     """The score dataset around `values` (name → array on DIMS): coordinates, levels, attributes."""
     levels = np.asarray([km for km, _, _ in pyramid_levels(grid, meta, stride_px)], float)
     return xr.Dataset({name: (DIMS[name], values[name], dict(attrs)) for name, attrs in VARIABLES.items()},
                       coords={"y": grid.y, "x": grid.x, "level_km": ("level", levels, LEVEL_ATTRS)},
-                      attrs=_dataset_attrs(grid, meta, stride_px))
+                      attrs=_dataset_attrs(grid, meta, stride_px, precision))
 
 
 def return_freed_memory() -> None:
@@ -565,7 +634,8 @@ class _Writer:
 
 def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, attrs: dict | None = None,
                 stride_px: int = default("score", "stride_px"), device: str = "auto", batch_size: int | str | None = "auto",
-                progress: bool = False, window_cells: int | None = None, rows: slice = slice(None)) -> dict[str, int]:
+                progress: bool = False, window_cells: int | None = None, rows: slice = slice(None),
+                precision: str = default("score", "precision")) -> dict[str, int]:
     """Score a grid window by window straight into a new CF netCDF-4 file at `path`.
 
     The file is what `outputs.write_netcdf(grid.georeferenced(score(...), grid), ...)` writes (same
@@ -573,15 +643,17 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     written tile by tile into chunked, compressed variables, so memory stays bounded whatever the
     grid size; the judged candidates of the same rows follow. `rows` writes only those rows (a SLURM
     array task's part, see tiling.py). `path` is written in place: callers wrap it in
-    outputs.atomic_output. Returns counts: cells, valid (cells with an elevation), scored (cells
-    with an error), patches (model inputs) and candidates.
+    outputs.atomic_output. Every forward pass runs at `precision` (score_precision). Returns
+    counts: cells, valid (cells with an elevation), scored (cells with an error), patches (model
+    inputs) and candidates.
     """
     warn_if_coarse(grid, meta)
-    scorer = PatchScorer(model, device, batch_size)
+    precision = score_precision(meta, precision, device)
+    scorer = PatchScorer(model, device, batch_size, precision)
     tiles = iter_levels(grid, scorer, meta, stride_px, window_cells, rows)
-    counts = write_tiles(grid, meta, stride_px, path, tiles, attrs, rows, progress)
+    counts = write_tiles(grid, meta, stride_px, path, tiles, attrs, rows, progress, precision)
     counts["patches"] = scorer.patches_scored
-    counts["candidates"] = append_candidates(path, judge_grid(grid, scorer.model, meta, rows))
+    counts["candidates"] = append_candidates(path, judge_grid(grid, scorer.model, meta, rows, precision))
     return counts
 
 
@@ -599,7 +671,7 @@ def append_candidates(path, table) -> int:
 
 
 def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attrs: dict | None = None,
-                      rows: slice = slice(None)):
+                      rows: slice = slice(None), precision: str = "fp32"):
     """A new score file for `rows` of the grid, its variables created empty; returns the open netCDF4.Dataset
     (or, for a path ending in .zarr, a Zarr store that is filled the same way).
 
@@ -615,7 +687,7 @@ def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attr
     n_levels = len(pyramid_levels(grid, meta, stride_px))
     empty = {name: np.broadcast_to(np.float32(np.nan), grid.shape if name == "elevation" else (n_levels, *grid.shape))
              for name in VARIABLES}
-    cf = georeferenced(_score_layout(grid, meta, stride_px, empty), grid)
+    cf = georeferenced(_score_layout(grid, meta, stride_px, empty, precision), grid)
     cf.attrs.update(attrs or {})
     ydim, xdim = cf["elevation"].dims
     ny, nx = grid.shape
@@ -696,16 +768,17 @@ def write_cells(store, grid: xr.DataArray, calibration, k: int, rows: slice, col
 
 
 def write_tiles(grid: xr.DataArray, meta: dict, stride_px: int, path, tiles, attrs: dict | None = None,
-                rows: slice = slice(None), progress: bool = False) -> dict[str, int]:
-    """Write (level, rows, cols, {"error", "relief_m"}) tiles, in any order, into a new score file.
+                rows: slice = slice(None), progress: bool = False, precision: str = "fp32") -> dict[str, int]:
+    """Write (level, rows, cols, {"error", "relief_m"}) tiles, computed at `precision`, in any order,
+    into a new score file.
 
     Each tile is finished (`write_cells`) and written in a second thread while the caller produces
     the next one (the model, or a dask cluster): writing is a quarter of the work on one CPU core.
     Returns cells, valid and scored counts.
     """
     r0, r1, _ = rows.indices(grid.sizes["y"])
-    calibration = meta["calibration"]["errors"]
-    nc = create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1))
+    calibration = calibration_errors(meta, precision)
+    nc = create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1), precision)
     n_levels = len(pyramid_levels(grid, meta, stride_px))
     counts = {"cells": (r1 - r0) * grid.sizes["x"], "valid": 0, "scored": 0}
     try:

@@ -66,6 +66,7 @@ def _read_part(path: Path) -> dict:
     rows = [int(v) for v in np.atleast_1d(attrs["seamountae_tile_rows"])]
     return {"path": path, "attrs": attrs, "index": int(attrs["seamountae_tile_index"]), "rows": slice(*rows),
             "tiles": int(attrs["seamountae_tiles"]), "n_rows": int(attrs["seamountae_grid_rows"]),
+            "precision": str(attrs.get("precision", "fp32")),
             "run": (attrs["seamountae_version"], attrs["seamountae_inputs"],
                     json.dumps({k: v for k, v in parameters.items() if k not in PART_ONLY_PARAMETERS}, sort_keys=True))}
 
@@ -82,6 +83,9 @@ def check_parts(paths) -> list[dict]:
                 next((i for i in range(3) if part["run"][i] != first["run"][i]), 2)]
             raise SeamountaeError(f"{part['path']}: from another run than {first['path']} (other {what}); "
                                   "merge parts of one `seamountae score --tiles N` run")
+        if part["precision"] != first["precision"]:  # `auto` on machines with other CPUs or GPUs
+            raise SeamountaeError(f"{part['path']}: scored at {part['precision']}, {first['path']} at {first['precision']}; "
+                                  f"score every part with the same --precision (e.g. --precision {first['precision']})")
     seen: dict[int, Path] = {}
     for part in parts:
         if part["index"] in seen:
@@ -139,7 +143,8 @@ def merge(paths, output, overwrite: bool = False) -> dict:
     nx = grid.sizes["x"]
     step = max(CHUNK_ROWS, (1 << 22) // max(nx, 1) // CHUNK_ROWS * CHUNK_ROWS)  # rows copied at once: bounded memory
     with atomic_output(output, overwrite) as tmp:
-        out = create_score_file(tmp, grid, meta, int(attrs["stride_px"]), provenance_attrs(record))
+        out = create_score_file(tmp, grid, meta, int(attrs["stride_px"]), provenance_attrs(record),
+                                precision=parts[0]["precision"])
         try:
             for part in parts:
                 with netCDF4.Dataset(part["path"]) as src:

@@ -34,7 +34,7 @@ from . import __version__
 from . import distributed
 from .config import default
 from .errors import SeamountaeError
-from .model import PatchAutoencoder, artifact, load_artifact, masked_error, resolve_device
+from .model import PRECISIONS, PatchAutoencoder, artifact, load_artifact, masked_error, resolve_device
 from .outputs import atomic_output
 from .patches import normalise
 
@@ -221,6 +221,9 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
         cand_fold[i] = fold_of_seamount.get(s, cand_fold[i])
     cand_patches = patches["candidate_patch"].values
     cand_evidence = {name: np.full(len(labels), np.nan) for name in MODEL_COLUMNS}
+    # The score map's calibration: each training seamount's own patch, scored by the map's own runner
+    # at every precision `score` may use, by a model trained without it.
+    held_out = {precision: np.full(len(labels), np.nan) for precision in PRECISIONS}
 
     expected = fingerprint(patches, epochs=epochs, seed=seed, latent=latent, width=width, batch_size=batch_size,
                            learning_rate=learning_rate, folds=folds)
@@ -234,7 +237,11 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
         if why:
             raise SeamountaeError(f"{checkpoint}: cannot resume: {why}; resume with the same patches and parameters, "
                                   "or train without --resume to start afresh")
+        if any(f"held_out_{precision}" not in state for precision in held_out):
+            raise SeamountaeError(f"{checkpoint}: cannot resume: it was written by an older seamountae; "
+                                  "train without --resume to start afresh")
         cand_evidence = {name: state[f"candidate_{name}"].numpy().copy() for name in cand_evidence}
+        held_out = {precision: state[f"held_out_{precision}"].numpy().copy() for precision in held_out}
         (log.info if main else log.debug)("%s: resuming after epoch %d of %d", checkpoint, int(state["epoch"]),
                                           epochs * (folds + 1))
     first_run = 0 if state is None else int(state["run"])
@@ -246,7 +253,8 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
 
         def save(epoch_state, run=run, done=done):
             return {**epoch_state, "run": run, "histories": done + [epoch_state["history"]], "fingerprint": expected,
-                    **{f"candidate_{name}": torch.from_numpy(values.copy()) for name, values in cand_evidence.items()}}
+                    **{f"candidate_{name}": torch.from_numpy(values.copy()) for name, values in cand_evidence.items()},
+                    **{f"held_out_{precision}": torch.from_numpy(values.copy()) for precision, values in held_out.items()}}
 
         label = "final model" if final else f"calibration fold {run + 1}/{folds}"
         model, history = _fit(x[fit], valid[fit], dev, epochs, seed + run, latent, width, batch_size, learning_rate,
@@ -259,6 +267,9 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
         found = model_evidence(model, cand_patches[judged], LatentMemory.fit(encode(model, patches["patch"].values[fit])[1]))
         for name, values in cand_evidence.items():
             values[judged] = found[name]
+        own = judged & (labels == 1)
+        for precision, values in held_out.items():
+            values[own] = map_errors(model, dev, cand_patches[own][:, 0], precision)
 
     table = {name[len("candidate_"):]: patches[name].values for name in patches.data_vars
              if name.startswith("candidate_") and patches[name].ndim == 1}
@@ -293,8 +304,10 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
         },
         "calibration": {
             # The score map's p-values: errors of the training seamounts' own patches, each from a model without it.
-            "errors": sorted(float(e) for e in cand_evidence["error"][positives] if np.isfinite(e)),
-            "source": f"training seamounts' own-scale patches, {folds}-fold cross-fitted",
+            "errors": {precision: sorted(float(e) for e in values[positives] if np.isfinite(e))
+                       for precision, values in held_out.items() if np.isfinite(values[positives]).any()},
+            "source": f"training seamounts' own-scale patches, {folds}-fold cross-fitted, scored as the map is "
+                      "at each precision",
             "n_seamounts": int(positives.sum()),
             "n_background": int((labels == 0).sum()),
             "n_unseen": n_unseen,
@@ -315,6 +328,18 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
         },
     }
     return model.cpu(), meta
+
+
+def map_errors(model: PatchAutoencoder, device: torch.device, patches: np.ndarray, precision: str) -> np.ndarray:
+    """Errors of raw patches (n, p, p) as the score map computes them (scoring.PatchScorer) at
+    `precision`; NaN throughout where the device cannot run that precision."""
+    from .scoring import PatchScorer
+
+    try:
+        return PatchScorer(model, str(device), precision=precision)(torch.from_numpy(patches))["error"].numpy()
+    except RuntimeError as exc:  # e.g. bf16 on a GPU without it: that precision stays uncalibrated
+        log.info("no %s calibration on %s: %s", precision, device, str(exc).splitlines()[0])
+        return np.full(len(patches), np.nan, np.float32)
 
 
 def _fit(x_fit, v_fit, dev, epochs, seed, latent, width, batch_size, learning_rate, progress, checkpoint, state, save,

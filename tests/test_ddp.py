@@ -60,7 +60,7 @@ def assert_close_models(ddp_path, single_path, patches):
         torch.testing.assert_close(ddp.state_dict()[name], value, rtol=0, atol=RELATIVE)
     e_d, e_s = patch_errors(ddp, patches), patch_errors(single, patches)
     assert np.abs(e_d - e_s).max() <= RELATIVE * np.median(e_s)
-    cal_d, cal_s = np.array(meta_d["calibration"]["errors"]), np.array(meta_s["calibration"]["errors"])
+    cal_d, cal_s = np.array(meta_d["calibration"]["errors"]["fp32"]), np.array(meta_s["calibration"]["errors"]["fp32"])
     assert len(cal_d) == len(cal_s) and np.abs(cal_d - cal_s).max() <= RELATIVE * np.median(cal_s)
     np.testing.assert_allclose(meta_d["training"]["loss_history"], meta_s["training"]["loss_history"], rtol=RELATIVE)
     step = 1 / (len(cal_s) + 1)  # one calibration error more or less at or above a patch's error

@@ -72,7 +72,8 @@ def test_trained_model_file_loads_with_weights_only(model_file):
     """The file written by `seamountae train` is plain data: torch's safe loader reads it directly."""
     content = torch.load(model_file, map_location="cpu", weights_only=True)
     assert content["format"] == ARTIFACT_FORMAT
-    assert content["calibration"]["errors"] == sorted(content["calibration"]["errors"])
+    assert set(content["calibration"]["errors"]) == {"fp32", "bf16", "fp16"}  # every precision runs on a CPU
+    assert all(errors == sorted(errors) for errors in content["calibration"]["errors"].values())
     assert "provenance" in content and content["provenance"]["inputs"]["patches"]["sha256"]
     model, meta = read_model(model_file)
     assert meta["patch_px"] == model.patch_px == 16

@@ -348,10 +348,12 @@ def test_auto_batch_size_on_cpu_is_bounded():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_mixed_precision_matches_cpu(projected):
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_cuda_matches_cpu(projected, precision):
     model, meta = _model(), _meta(24.0)
-    cpu = score(projected, model, meta, device="cpu")
-    cuda = score(projected, model, meta, device="cuda")
+    meta = {**meta, "calibration": {**meta["calibration"], "errors": {"fp32": CALIBRATION, precision: CALIBRATION}}}
+    cpu = score(projected, model, meta, device="cpu", precision="fp32")
+    cuda = score(projected, model, meta, device="cuda", precision=precision)
     np.testing.assert_allclose(cuda["error"].values, cpu["error"].values, rtol=0.02, atol=2e-3)
     np.testing.assert_allclose(cuda["relief_m"].values, cpu["relief_m"].values, rtol=0, atol=1e-2)
 

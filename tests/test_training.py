@@ -104,7 +104,11 @@ def test_calibration_evidence_and_map_errors_come_from_the_fold_models(patches):
     assert set(cal["evidence"]) == set(EVIDENCE)
     labels = np.asarray(cal["label"])
     errors = np.exp(np.asarray(cal["evidence"]["log_error"]))[labels == 1]
-    np.testing.assert_allclose(sorted(errors), cal["errors"], rtol=1e-5)  # the map's p-values: held-out errors
+    # The map's p-values: held-out errors, scored as the map scores, at each precision.
+    np.testing.assert_allclose(sorted(errors), cal["errors"]["fp32"], rtol=1e-5)
+    for precision in ("bf16", "fp16"):
+        np.testing.assert_allclose(cal["errors"][precision], cal["errors"]["fp32"], rtol=0.03)
+        assert cal["errors"][precision] != cal["errors"]["fp32"]  # really computed at that precision
 
 
 def test_threshold_is_the_best_f1_on_the_calibration_candidates(patches):
@@ -147,7 +151,7 @@ def test_model_metadata_carries_what_score_needs(patches):
     _, meta = train(patches, seed=0, **FAST)
     assert meta["patch_km"] == patches.attrs["patch_km"] and meta["patch_px"] == patches.attrs["patch_px"]
     assert meta["normalisation"] and meta["seamountae_version"]
-    assert meta["calibration"]["errors"] == sorted(meta["calibration"]["errors"])
+    assert all(errors == sorted(errors) for errors in meta["calibration"]["errors"].values())
     assert {"combiner", "threshold", "latent_memory", "candidates"} <= set(meta)
     assert 0 < meta["threshold"]["value"] < 1
 

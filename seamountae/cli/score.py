@@ -1,5 +1,6 @@
 import click
 
+from ..config import PRECISIONS
 from ..errors import SeamountaeError
 from ..outputs import check_writable
 from . import options, summary
@@ -38,6 +39,7 @@ def score_options(command):
         options.param("score", "stride_px", "--stride"),
         options.param("score", "batch_size", callback=_batch_size),
         options.param("score", "device", callback=options.validate_device),
+        options.param("score", "precision", type=click.Choice(("auto", *PRECISIONS))),
         options.param("score", "scheduler", metavar="local:N|ADDRESS|FILE.json"),
     )):
         command = option(command)

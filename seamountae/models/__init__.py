@@ -22,6 +22,7 @@ def resolve_model(path) -> tuple[Path, bool]:
 
 def card(meta: dict, path) -> str:
     """What a model is and where to trust it, from its own metadata (the model card)."""
+    from ..model import calibrated_precisions
     from ..patches import MIN_PATCH_CELLS
 
     rules, t, training = meta["candidates"], meta["threshold"], meta["training"]
@@ -33,7 +34,8 @@ def card(meta: dict, path) -> str:
         f"  trained on: {training['n_seamounts']} catalogued seamounts ({training['n_patches']} patches) of "
         f"{len(inputs) or '?'} patch file(s): {', '.join(v['path'] for v in inputs.values()) or 'unrecorded'}",
         f"  calibrated on: {meta['calibration']['n_seamounts']} seamount and {meta['calibration']['n_background']} "
-        f"background candidates, {training['folds']}-fold cross-fitted",
+        f"background candidates, {training['folds']}-fold cross-fitted; map calibrated at "
+        f"{', '.join(calibrated_precisions(meta))}",
         f"  evidence combined: {', '.join(meta['combiner']['names'])}",
         f"  threshold auto = {t['value']:.3f}: {t['rule']}; calibration F1 {t['f1']:.3f} (precision {t['precision']:.3f}, "
         f"recall {t['recall']:.3f}); with the autoencoder's evidence {t['f1_with_model_evidence']:.3f}, without "

@@ -1,0 +1,101 @@
+"""Detection at each forward-pass precision: the same model, the same grid, fp32 against bf16 and fp16.
+
+    python benchmarks/precision.py            # writes benchmarks/results/precision.json (~5 min on 2 CPU cores)
+    python benchmarks/precision.py --quick    # 5 epochs
+
+The Azores split of benchmarks/quality.py (train on the catalogue west of 28°W, evaluate east of
+it; and the mirror image), with the project's default parameters. One model per split scores the
+whole grid at every precision the device runs; each score is detected and evaluated as the
+quality benchmark does, with the default evidence and with the autoencoder's evidence added (the
+combiner refitted on the calibration candidates). Per precision: F1 (recall over catalogue
+entries ≥ 500 m, 10 km matching), whether the catalogue equals fp32's (same summits), the
+largest difference of the candidates' seamount score and of the map's error and score, and the
+seconds of `score`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import evidence as evidence_table  # noqa: E402
+import quality  # noqa: E402
+
+from seamountae.config import PRECISIONS
+from seamountae.detection import detect
+from seamountae.evidence import EVIDENCE, MODEL_EVIDENCE
+from seamountae.scoring import score
+
+log = logging.getLogger("precision")
+
+
+def run(epochs: int | None) -> list[dict]:
+    data = quality.azores_data()
+    if data is None:
+        raise SystemExit(f"precision: {quality.SHARED.resolve()}/azores not found (see ../shared/data/README.md)")
+    grid, catalogue = data
+    sm = quality.Seamountae(epochs, {})
+    params = quality.stage_params("score", score)
+    rows = []
+    for train_side, eval_side in (("west", "east"), ("east", "west")):
+        model, meta = sm.fit([(grid, quality.side(catalogue, train_side))], f"Azores {train_side}")
+        case = quality.Case(f"azores {train_side[0].upper()}→{eval_side[0].upper()}", grid,
+                            quality.side(catalogue, eval_side), "grid_relief_m", eval_side)
+        with_model = [n for n in EVIDENCE if n in meta["combiner"]["names"] or n in MODEL_EVIDENCE]
+        reference = None
+        for precision in PRECISIONS:
+            if precision not in meta["calibration"]["errors"]:
+                log.warning("%s: the model has no %s calibration on this device; skipped", case.name, precision)
+                continue
+            start = time.perf_counter()
+            scores = score(grid, model, meta, **{**params, "precision": precision})
+            seconds = time.perf_counter() - start
+            found = {"default": detect(scores)[0], "+ autoencoder evidence":
+                     detect(evidence_table.rescored(scores, meta, with_model))[0]}
+            if reference is None:
+                reference = (scores, found)
+            row = {"case": case.name, "precision": precision, "score_seconds": round(seconds, 1),
+                   "n_candidates": int(scores.sizes["candidate"])}
+            for label, table in found.items():
+                m = quality.metrics([case.counts(table)])
+                same = table[["row", "col"]].equals(reference[1][label][["row", "col"]])
+                row[label] = {"f1": m["f1"], "precision": m["precision"], "recall": m["recall"],
+                              "n_found": m["n_found"], "same_catalogue_as_fp32": bool(same)}
+            for name in ("error", "score"):
+                diff = np.abs(scores[name].values - reference[0][name].values)
+                row[f"map_{name}_max_abs_diff"] = float(np.nanmax(diff, initial=0.0))
+            row["candidate_score_max_abs_diff"] = float(np.nanmax(np.abs(
+                scores["candidate_score"].values - reference[0]["candidate_score"].values), initial=0.0))
+            log.info("%s", json.dumps(row))
+            rows.append(row)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 epochs")
+    parser.add_argument("--output", default=str(quality.RESULTS / "precision.json"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    rows = run(5 if args.quick else None)
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "git": quality.git_info(), "rows": rows}
+    quality.write_atomic(Path(args.output), json.dumps(out, indent=1) + "\n")
+    for r in rows:
+        print(f"{r['case']:12s} {r['precision']:5s} F1 {r['default']['f1']:.3f} (same catalogue: "
+              f"{r['default']['same_catalogue_as_fp32']}), + AE evidence F1 {r['+ autoencoder evidence']['f1']:.3f} "
+              f"(same: {r['+ autoencoder evidence']['same_catalogue_as_fp32']}); max |Δ| candidate score "
+              f"{r['candidate_score_max_abs_diff']:.2g}, map error {r['map_error_max_abs_diff']:.2g}, "
+              f"map score {r['map_score_max_abs_diff']:.2g}; score {r['score_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
