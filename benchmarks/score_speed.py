@@ -21,7 +21,7 @@ Prints JSON lines on stdout (a readable account goes to stderr):
       peak_rss_mb (the child's peak resident memory: its VmHWM; rusage_children_mb is
           getrusage(RUSAGE_CHILDREN), taken while this process is still small, since a child
           started by vfork is charged this process's pages until it execs),
-      speedup_vs_naive: seconds per patch of a reference that cuts (scipy bilinear), normalises
+      speedup_vs_naive: seconds per patch of a reference that cuts (low-pass, scipy bilinear), normalises
           (patches.normalise_batch), scores (model) and measures (patches.relief_batch) one patch at a
           time in a Python loop, on the first `--naive-patches` patches of the same grid, same model,
           measured in this run, ÷ seconds per patch of the streaming run;
@@ -66,7 +66,7 @@ from seamountae.evidence import CandidateRules
 from seamountae.grid import canonical_grid, cell_size_km, from_cf_dataset, open_grid, read_grid
 from seamountae.config import PRECISIONS
 from seamountae.model import PatchAutoencoder, artifact, in_precision, masked_error, resolve_precision
-from seamountae.patches import MAX_NAN_FRACTION, bilinear, normalise_batch, relief_batch
+from seamountae.patches import MAX_NAN_FRACTION, bilinear, lowpass, lowpass_sigma, normalise_batch, relief_batch
 from seamountae.scoring import (
     OUTPUTS,
     PatchScorer,
@@ -188,7 +188,7 @@ def score_in_memory(grid, model, meta, device, batch_size, precision, window_cel
 
 
 def naive_reference(grid, model, meta, device, precision, n_patches):
-    """One patch at a time: cut (scipy bilinear), normalise, forward, error and relief, in a Python loop.
+    """One patch at a time: cut (low-pass, scipy bilinear), normalise, forward, error and relief, in a Python loop.
 
     Takes the first lattice centres of the (single, projected) band, row by row, and returns their
     statistics with the lattice indices, the seconds per patch and a pool of normalised patches.
@@ -202,24 +202,32 @@ def naive_reference(grid, model, meta, device, precision, n_patches):
     n_k = int(math.floor((grid.shape[1] - 1) / lat.step_c)) + 2
     m_start = 3  # away from the south edge, where patches are mostly outside the grid
     half, offsets = PATCH_PX // 2, np.arange(PATCH_PX)
+    sigma_r, sigma_c = float(lowpass_sigma(lat.sy, 1.0)), float(lowpass_sigma(lat.sx, 1.0))
+    pad_r, pad_c = int(math.ceil(4 * sigma_r)) + 1, int(math.ceil(4 * sigma_c)) + 1
     stats, pool = [], []
     start = time.perf_counter()
-    with torch.inference_mode(), in_precision(dev, precision):
+    with torch.inference_mode():
         for i in range(n_patches):
             m, k = m_start + i // n_k, i % n_k
             rows = (m * STRIDE_PX - half + offsets + 0.5) * lat.sy
             cols = (k * STRIDE_PX - half + offsets + 0.5) * lat.sx
-            r0, c0 = math.floor(rows[0]), math.floor(cols[0])
-            window = np.full((math.floor(rows[-1]) + 2 - r0, math.floor(cols[-1]) + 2 - c0), np.nan, np.float32)
+            # The patch's cells, and as far again as the low-pass reaches (as the lattice reads them).
+            r0, c0 = math.floor(rows[0]) - pad_r, math.floor(cols[0]) - pad_c
+            window = np.full((math.floor(rows[-1]) + 2 + pad_r - r0, math.floor(cols[-1]) + 2 + pad_c - c0), np.nan,
+                             np.float32)
             rr0, cc0 = max(r0, 0), max(c0, 0)
             part = values[rr0 : r0 + window.shape[0], cc0 : c0 + window.shape[1]]
             window[rr0 - r0 : rr0 - r0 + part.shape[0], cc0 - c0 : cc0 - c0 + part.shape[1]] = part
+            if sigma_r > 0 or sigma_c > 0:
+                window = lowpass(window, sigma_r, sigma_c)
             rr, cc = np.meshgrid(rows - r0, cols - c0, indexing="ij")
             patch = torch.from_numpy(bilinear(window, rr, cc))[None].to(dev)
             x, valid, _ = normalise_batch(patch)
             usable = valid.mean() >= 1 - MAX_NAN_FRACTION
             if usable:
-                error = masked_error(model(x[:, None]).float(), x[:, None], valid[:, None])
+                with in_precision(dev, precision):  # the forward pass only, as PatchScorer runs it
+                    recon = model(x[:, None])
+                error = masked_error(recon.float(), x[:, None], valid[:, None])
                 relief = relief_batch(patch)
                 stats.append((m, k, float(error), float(relief)))
                 if len(pool) < 4096:

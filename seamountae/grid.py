@@ -141,8 +141,8 @@ def open_grid(path, var: str | None = None, depth_positive: bool | None = None, 
         close()
         raise
 
-    def convert(values):
-        values = np.array(_to_elevation(values, attrs, depth_positive), dtype=np.float32)
+    def convert(values):  # values: a window just read, this function's to change
+        values = np.asarray(_to_elevation(values, attrs, depth_positive), dtype=np.float32)
         values[~np.isfinite(values)] = np.nan
         if mask_land:
             values[values > 0] = np.nan
@@ -186,6 +186,11 @@ def _runs(index: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
     return runs
 
 
+def _order(index: np.ndarray) -> slice:
+    """How one run of file indices (see _runs) is read in order: as stored, or reversed."""
+    return slice(None, None, -1) if index.size > 1 and index[1] < index[0] else slice(None)
+
+
 class _GridWindows(BackendArray):
     """The values of a canonical grid, read from the file window by window when indexed."""
 
@@ -199,13 +204,20 @@ class _GridWindows(BackendArray):
 
     def _window(self, key: tuple):
         rows, cols = np.atleast_1d(self._rows[key[0]]), np.atleast_1d(self._cols[key[1]])
-        out = np.full((rows.size, cols.size), np.nan, np.float32)
-        if out.size:
-            for rpos, r0, r1 in _runs(rows):
-                for cpos, c0, c1 in _runs(cols):
+        row_runs, col_runs = (_runs(rows), _runs(cols)) if rows.size and cols.size else ([], [])
+        if len(row_runs) == len(col_runs) == 1:  # the common case: one read, no copy into another array
+            (_, r0, r1), (_, c0, c1) = row_runs[0], col_runs[0]
+            out = np.asarray(self._read(r0, r1, c0, c1), dtype=np.float32)
+            flips = _order(rows), _order(cols)
+            out = self._convert(out if flips == (slice(None), slice(None)) else out[flips])
+        else:
+            out = np.full((rows.size, cols.size), np.nan, np.float32)
+            for rpos, r0, r1 in row_runs:
+                for cpos, c0, c1 in col_runs:
                     block = np.asarray(self._read(r0, r1, c0, c1))
                     out[np.ix_(rpos, cpos)] = block[np.ix_(rows[rpos] - r0, cols[cpos] - c0)]
-            out = self._convert(out)
+            if out.size:
+                out = self._convert(out)
         shape = tuple(n for k, n in zip(key, out.shape) if not isinstance(k, (int, np.integer)))
         return out.reshape(shape)
 
@@ -291,12 +303,17 @@ def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, wrap: bo
     With `wrap`, columns outside the grid are taken across the antimeridian (modulo the width).
     """
     ny, nx = grid.shape
-    out = np.full((r1 - r0, c1 - c0), np.nan, np.float32)
     rr0, rr1 = max(r0, 0), min(r1, ny)
+    cc0, cc1 = max(c0, 0), min(c1, nx)
+    if not wrap and (rr0, rr1, cc0, cc1) == (r0, r1, c0, c1) and r0 < r1 and c0 < c1:
+        values = grid[r0:r1, c0:c1].values
+        if values.flags.owndata and values.dtype == np.float32:
+            return values  # read from a file just now: already what is asked for, and the caller's own
+        return values.astype(np.float32)  # a view of a grid in memory: a copy
+    out = np.full((r1 - r0, c1 - c0), np.nan, np.float32)
     if rr0 >= rr1 or c0 >= c1:
         return out
     if not wrap:
-        cc0, cc1 = max(c0, 0), min(c1, nx)
         if cc0 < cc1:
             out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = grid[rr0:rr1, cc0:cc1].values
         return out

@@ -162,54 +162,58 @@ def describe(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: flo
     return {**found, "window_km": window}
 
 
+SUMMIT_STRIP_ROWS = 256
+
+
 def find_summits(elevation: np.ndarray, dy_km: float, dx_km: float, separation_km: float) -> np.ndarray:
     """(n, 2) rows and columns of local summits: cells highest within `separation_km`, highest first.
 
     Of the equal cells of a flat top, one within each `separation_km` (the first in row-major order);
-    `secondary` tells the extra tops of a wide one.
+    `secondary` tells the extra tops of a wide one. Missing cells are no summit and hide none.
     """
-    valid = np.isfinite(elevation)
-    return _local_maxima(np.where(valid, elevation, -np.inf), valid, dy_km, dx_km, separation_km)
-
-
-def _disc_maximum(values: np.ndarray, disc: np.ndarray) -> np.ndarray:
-    """ndimage.maximum_filter(values, footprint=disc, mode="constant", cval=-inf), exactly, for a
-    footprint whose rows are runs centred on its middle column (a disc): the maximum of one running
-    maximum per run width, shifted by each row's offset. A few passes of a running maximum instead
-    of one comparison per footprint cell per cell: ~20× faster for the discs candidates use."""
-    ry = disc.shape[0] // 2
-    out = np.full(values.shape, -np.inf, values.dtype)
-    along = {}
-    for dy in range(-ry, ry + 1):
-        width = int(disc[dy + ry].sum())
-        if not width or abs(dy) >= len(values):  # a row of the box outside the disc, or beyond the array
-            continue
-        half = width // 2
-        if half not in along:
-            along[half] = ndimage.maximum_filter1d(values, 2 * half + 1, axis=1, mode="constant", cval=-np.inf)
-        run = along[half]
-        # out[r] takes the run maximum of row r + dy (missing beyond the array's edges).
-        n = len(values) - abs(dy)
-        target = out[max(-dy, 0) : max(-dy, 0) + n]
-        np.maximum(target, run[max(dy, 0) : max(dy, 0) + n], out=target)
-    return out
-
-
-def _local_maxima(values: np.ndarray, valid: np.ndarray, dy_km: float, dx_km: float, separation_km: float) -> np.ndarray:
-    """Cells highest within `separation_km` (-inf where invalid), one per flat top, highest first."""
     ry, rx = max(1, int(round(separation_km / dy_km))), max(1, int(round(separation_km / dx_km)))
     yy, xx = np.ogrid[-ry : ry + 1, -rx : rx + 1]
     disc = np.hypot(yy * dy_km, xx * dx_km) <= max(separation_km, dy_km, dx_km)
-    is_top = (values == _disc_maximum(values, disc)) & valid
+    is_top = np.zeros(elevation.shape, bool)
+    for a in range(0, len(elevation), SUMMIT_STRIP_ROWS):  # in strips with a halo: temporaries stay strip-sized
+        lo, b = max(a - ry, 0), min(a + SUMMIT_STRIP_ROWS, len(elevation))
+        strip = elevation[lo : min(b + ry, len(elevation))]
+        valid = np.isfinite(strip)
+        values = np.where(valid, strip, -np.inf)
+        is_top[a:b] = ((values == _disc_maximum(values, disc)) & valid)[a - lo : b - lo]
     peaks = np.argwhere(is_top)
-    peaks = peaks[np.lexsort((peaks[:, 1], peaks[:, 0], -values[peaks[:, 0], peaks[:, 1]]))]
+    top = elevation[peaks[:, 0], peaks[:, 1]]
+    order = np.lexsort((peaks[:, 1], peaks[:, 0], -top))
+    peaks, top = peaks[order], top[order]
     # Equal cells of one flat top: keep the first, drop the others within the separation.
     tree = cKDTree(np.column_stack([peaks[:, 0] * dy_km, peaks[:, 1] * dx_km]))
     keep = np.ones(len(peaks), bool)
     for i, j in sorted(tree.query_pairs(separation_km)):
-        if keep[i] and keep[j] and values[tuple(peaks[i])] == values[tuple(peaks[j])]:
+        if keep[i] and keep[j] and top[i] == top[j]:
             keep[j] = False
     return peaks[keep]
+
+
+def _disc_maximum(values: np.ndarray, disc: np.ndarray) -> np.ndarray:
+    """ndimage.maximum_filter(values, footprint=disc, mode="constant", cval=-inf), exactly, for a
+    footprint whose rows are runs centred on its middle column (a disc): for each run width, one
+    running maximum along the rows, taken into every row offset that has that width. A few passes
+    instead of one comparison per footprint cell per cell: ~5x faster for the discs candidates use."""
+    ry = disc.shape[0] // 2
+    out = np.full(values.shape, -np.inf, values.dtype)
+    offsets_of_width: dict[int, list[int]] = {}
+    for dy in range(-ry, ry + 1):
+        width = int(disc[dy + ry].sum())
+        if width and abs(dy) < len(values):  # rows of the box outside the disc, or beyond the array: none
+            offsets_of_width.setdefault(width, []).append(dy)
+    for width, offsets in offsets_of_width.items():
+        run = ndimage.maximum_filter1d(values, width, axis=1, mode="constant", cval=-np.inf)
+        for dy in offsets:  # out[r] takes the running maximum of row r + dy
+            n = len(values) - abs(dy)
+            target = out[max(-dy, 0) : max(-dy, 0) + n]
+            np.maximum(target, run[max(dy, 0) : max(dy, 0) + n], out=target)
+        del run
+    return out
 
 
 def secondary(elevation: np.ndarray, table, dy_km: float, dx_km: np.ndarray, prominence: float) -> np.ndarray:

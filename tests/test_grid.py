@@ -572,3 +572,24 @@ def test_write_refuses_existing_output(tmp_path):
     assert read_grid(path).values[0, 0] == -1000.0
     write_grid(canonical_grid(Z * 2, LON, LAT, True), path, overwrite=True)
     assert read_grid(path).values[0, 0] == -2000.0
+
+
+def test_windows_are_the_callers_own_and_equal_from_memory_and_from_file(tmp_path):
+    """read_window hands a window read from a file straight over, and copies one of a grid in memory."""
+    import seamountae.grid as grids
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(-4000, 500, size=(40, 60)).astype(np.float32)
+    z[5:9, 10:20] = np.nan
+    grid = grids.canonical_grid(z, np.arange(60) * 1000.0, np.arange(40) * 1000.0, False, "", "test")
+    grids.write_grid(grid, tmp_path / "g.nc")
+    lazy = grids.open_grid(tmp_path / "g.nc")
+    try:
+        for r0, r1, c0, c1 in ((0, 40, 0, 60), (3, 17, 8, 51), (-2, 5, 55, 63)):
+            in_memory, from_file = grids.read_window(grid, r0, r1, c0, c1), grids.read_window(lazy, r0, r1, c0, c1)
+            np.testing.assert_array_equal(in_memory, from_file)
+            in_memory[:] = 0.0
+            from_file[:] = 0.0
+        assert np.array_equal(grid.values, grids.read_window(lazy, 0, 40, 0, 60), equal_nan=True)
+    finally:
+        lazy.close()

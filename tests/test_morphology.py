@@ -159,3 +159,17 @@ def test_disc_maximum_is_the_footprint_maximum_filter(dy_km, dx_km, separation_k
         small = values[: shape[0], : shape[1]]
         expected = ndimage.maximum_filter(small, footprint=disc, mode="constant", cval=-np.inf)
         np.testing.assert_array_equal(_disc_maximum(small, disc), expected)
+
+
+def test_summits_found_in_strips_equal_those_of_the_whole_array(monkeypatch):
+    from seamountae import morphology
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(300, 140)).cumsum(0).cumsum(1).astype(np.float32)
+    z[rng.random(z.shape) < 0.02] = np.nan
+    monkeypatch.setattr(morphology, "SUMMIT_STRIP_ROWS", 10**9)
+    whole = find_summits(z, 0.463, 0.3, 6.0)
+    for rows in (7, 64):  # strips thinner and thicker than the disc
+        monkeypatch.setattr(morphology, "SUMMIT_STRIP_ROWS", rows)
+        np.testing.assert_array_equal(find_summits(z, 0.463, 0.3, 6.0), whole)
+    assert len(whole) > 20
