@@ -297,6 +297,9 @@ def wraps(grid: xr.DataArray) -> bool:
     return nx * step >= 360.0 - step / 2
 
 
+READ_STRIP_CELLS = 1 << 21  # cells read at once by read_window
+
+
 def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, wrap: bool = False) -> np.ndarray:
     """grid[r0:r1, c0:c1] as float32, NaN where the window leaves the grid (reads only what it needs).
 
@@ -305,6 +308,12 @@ def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, wrap: bo
     ny, nx = grid.shape
     rr0, rr1 = max(r0, 0), min(r1, ny)
     cc0, cc1 = max(c0, 0), min(c1, nx)
+    strip = max(1, READ_STRIP_CELLS // max(c1 - c0, 1))
+    if r1 - r0 > strip:  # a large window in strips: a file's decoding copies stay strip-sized
+        out = np.empty((r1 - r0, c1 - c0), np.float32)
+        for a in range(r0, r1, strip):
+            out[a - r0 : min(a + strip, r1) - r0] = read_window(grid, a, min(a + strip, r1), c0, c1, wrap)
+        return out
     if not wrap and (rr0, rr1, cc0, cc1) == (r0, r1, c0, c1) and r0 < r1 and c0 < c1:
         values = grid[r0:r1, c0:c1].values
         if values.flags.owndata and values.dtype == np.float32:

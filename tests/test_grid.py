@@ -574,7 +574,7 @@ def test_write_refuses_existing_output(tmp_path):
     assert read_grid(path).values[0, 0] == -2000.0
 
 
-def test_windows_are_the_callers_own_and_equal_from_memory_and_from_file(tmp_path):
+def test_windows_are_the_callers_own_and_equal_from_memory_and_from_file(tmp_path, monkeypatch):
     """read_window hands a window read from a file straight over, and copies one of a grid in memory."""
     import seamountae.grid as grids
 
@@ -591,5 +591,9 @@ def test_windows_are_the_callers_own_and_equal_from_memory_and_from_file(tmp_pat
             in_memory[:] = 0.0
             from_file[:] = 0.0
         assert np.array_equal(grid.values, grids.read_window(lazy, 0, 40, 0, 60), equal_nan=True)
+        whole = grids.read_window(grid, -3, 38, 2, 63)
+        monkeypatch.setattr(grids, "READ_STRIP_CELLS", 100)  # large windows are read in strips of rows
+        for source in (grid, lazy):
+            np.testing.assert_array_equal(grids.read_window(source, -3, 38, 2, 63), whole)
     finally:
         lazy.close()
