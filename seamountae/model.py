@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from . import config
-from .errors import SeamountaeError
 
 ARTIFACT_FORMAT = "seamountae-model"
 ARTIFACT_VERSION = 1
@@ -155,14 +154,10 @@ def calibrated_precisions(meta: dict) -> tuple[str, ...]:
 
 
 def calibration_errors(meta: dict, precision: str) -> list[float]:
-    """The training seamounts' held-out errors, computed at `precision`: what a map scored at that
-    precision is compared with (conformal_score)."""
+    """The training seamounts' held-out errors, computed at `precision` (one of calibrated_precisions):
+    what a map scored at that precision is compared with (training.conformal_score)."""
     errors = meta["calibration"]["errors"]
-    errors = errors if isinstance(errors, dict) else {"fp32": errors}
-    if precision not in errors:
-        raise SeamountaeError(f"the model has no {precision} calibration (calibrated at {', '.join(errors)}); "
-                              f"score with --precision {next(iter(errors))}, or train the model again with this seamountae")
-    return errors[precision]
+    return (errors if isinstance(errors, dict) else {"fp32": errors})[precision]
 
 
 def artifact(model: PatchAutoencoder, **meta) -> dict:
@@ -204,7 +199,7 @@ def load_artifact(path) -> tuple[PatchAutoencoder, dict]:
         model.load_state_dict(content["state_dict"])
         meta_ok = float(content["patch_km"]) > 0 and int(content["patch_px"]) == model.patch_px
         meta_ok = meta_ok and len(calibration_errors(content, "fp32")) > 0
-    except (KeyError, TypeError, ValueError, RuntimeError, SeamountaeError):
+    except (KeyError, TypeError, ValueError, RuntimeError):
         meta_ok = False
     if meta_ok and not all(key in content for key in ("combiner", "threshold", "latent_memory", "candidates")):
         raise ValueError(f"{path}: a model of an older seamountae, without the evidence its scores need; "

@@ -12,7 +12,8 @@ the cells across the antimeridian.
 Streaming: each band is processed in blocks of centre rows and, within a block, in column windows
 of bounded size. A window is read from the grid (which may be a lazily opened file, see
 `grid.open_grid`) with a halo of half a patch, resampled, cut into patches by strided views (no
-copy per patch, no Python loop per patch) and scored in batches on the model's device. Cells whose
+copy per patch, no Python loop per patch) and scored in batches on the model's device, while a
+second thread reads the next window (`_read_ahead`). Cells whose
 four surrounding centres are done are interpolated and handed on (`iter_score`) for writing, so
 memory depends on the window size, not on the grid size. `write_score` streams straight into a
 chunked, compressed netCDF file.
@@ -492,16 +493,14 @@ def score_precision(meta: dict, requested: str, device: str | torch.device = "au
     auto falls back to fp32 for a model without that calibration; a precision asked for by name
     that the model lacks is a SeamountaeError."""
     precision = resolved or resolve_precision(requested, resolve_device(str(device)))
-    if precision in calibrated_precisions(meta):
+    available = calibrated_precisions(meta)
+    if precision in available:
         return precision
     if requested == "auto":
         log.info("%s has no %s calibration: scoring in fp32", model_label, precision)
         return "fp32"
-    try:
-        calibration_errors(meta, precision)
-    except SeamountaeError as exc:
-        raise SeamountaeError(str(exc).replace("the model", model_label, 1)) from None
-    return precision
+    raise SeamountaeError(f"{model_label} has no {precision} calibration (calibrated at {', '.join(available)}); score "
+                          f"with --precision {available[0]}, or train the model again with this seamountae")
 
 
 def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = default("score", "stride_px"),

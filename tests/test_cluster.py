@@ -264,3 +264,61 @@ def test_zarr_without_zarr_installed_says_how_to_install(tmp_path, grid_file, mo
     (tmp_path / "old.zarr").mkdir()
     result = run_cli(["detect", tmp_path / "old.zarr", "-o", tmp_path / "d.nc"], catch_exceptions=True)
     assert result.exit_code == 1 and "pip install 'seamountae[dask]'" in result.stderr
+
+
+def _kill_workers_after_first_block(monkeypatch, pids):
+    """Kill these worker processes (SIGKILL, as the OOM killer or a cancelled job does) as soon as
+    the client has the first block back, while other blocks are still running on them."""
+    import signal
+
+    received = scoring.progress_cells
+
+    def killing(tiles, enabled, total):
+        for i, item in enumerate(received(tiles, enabled, total)):
+            if i == 0:
+                for pid in pids:
+                    os.kill(pid, signal.SIGKILL)
+            yield item
+
+    monkeypatch.setattr(scoring, "progress_cells", killing)
+
+
+def _many_blocks(monkeypatch):
+    monkeypatch.setattr(cluster, "BLOCK_CELLS", 40 * 64)  # 12 blocks: most still to come at the first
+    monkeypatch.setattr(cluster, "BLOCK_COLS", 64)
+    monkeypatch.setattr(scoring, "CHUNK_COLS", 64)
+
+
+def test_a_worker_killed_mid_score_is_replaced_and_the_file_equals_the_serial_one(tmp_path, grid_file, model_file,
+                                                                                   score_file, monkeypatch):
+    from dask.distributed import Client, LocalCluster
+
+    _many_blocks(monkeypatch)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as running:
+        with Client(running) as probe:
+            victim = next(iter(probe.run(os.getpid).values()))
+        _kill_workers_after_first_block(monkeypatch, [victim])
+        out = tmp_path / "dask.nc"
+        ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", out,
+                    "--scheduler", running.scheduler_address]))
+        with Client(running) as probe:
+            assert victim not in probe.run(os.getpid).values()  # it really died (its nanny started another)
+    assert_same_score_file(score_file, out, same_chunks=False)
+
+
+def test_a_score_the_cluster_cannot_finish_fails_in_one_line_and_leaves_nothing(tmp_path, grid_file, model_file,
+                                                                                 monkeypatch):
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    _many_blocks(monkeypatch)
+    # No retry of a task whose worker died: the first death ends the run.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as running:
+            with Client(running) as probe:
+                _kill_workers_after_first_block(monkeypatch, list(probe.run(os.getpid).values()))
+            result = run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", tmp_path / "s.nc",
+                              "--scheduler", running.scheduler_address], catch_exceptions=True)
+    assert result.exit_code == 1, result.stderr
+    assert "failed on the cluster" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no output, no temporary file
