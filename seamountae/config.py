@@ -113,7 +113,7 @@ def load(path: str | Path | None) -> dict:
         for key, value in values.items():
             problem = check(section, key, value)
             if problem:
-                raise SeamountaeError(f"{path}: [{section}] {key} = {_toml_value(value)}: {problem}; fix the file (see `seamountae config --template`)")
+                raise SeamountaeError(f"{path}: [{section}] {key} = {toml_value(value)}: {problem}; fix the file (see `seamountae config --template`)")
     return content
 
 
@@ -212,7 +212,7 @@ def resolve(stage: str, config_file: str | Path | None, given: dict) -> dict:
             continue
         problem = check(stage, key, value)
         if problem:
-            raise SeamountaeError(f"--{key.replace('_', '-')} {_toml_value(value)}: {problem}")
+            raise SeamountaeError(f"--{key.replace('_', '-')} {toml_value(value)}: {problem}")
         resolved[key] = value
     for key, value in resolved.items():
         if isinstance(PARAMETERS[stage][key][0], float) and _is_number(value):
@@ -220,13 +220,13 @@ def resolve(stage: str, config_file: str | Path | None, given: dict) -> dict:
     return resolved
 
 
-def _toml_value(value: object) -> str:
+def toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return repr(value)
 
 
@@ -238,7 +238,7 @@ def template() -> str:
         lines.append(f"[{stage}]")
         for name, (value, comment) in params.items():
             lines.append(f"# {comment}")
-            lines.append(f"{name} = {_toml_value(value)}")
+            lines.append(f"{name} = {toml_value(value)}")
         lines.append("")
     lines += ["# `seamountae run FILE` runs the whole chain (tile, train, score, detect, export, evaluate) on",
               "# the files named in a [run] section; relative paths are relative to FILE's folder. Example:",
@@ -246,6 +246,6 @@ def template() -> str:
     for name, (value, comment) in RUN.items():
         lines.append(f"# # {comment}")
         example = {"grid_train": "train_grid.nc", "catalogue": "train_seamounts.csv", "grid_search": "search_grid.nc"}
-        lines.append(f"# {name} = {_toml_value(example.get(name, value))}")
+        lines.append(f"# {name} = {toml_value(example.get(name, value))}")
     lines.append("")
     return "\n".join(lines)

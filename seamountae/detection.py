@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 
 from .config import default
 from .errors import SeamountaeError
-from .evaluation import _unit_vectors
+from .evaluation import unit_vectors
 from .grid import EARTH_RADIUS_KM, local_km, read_window, wraps
 from .evidence import candidates_from_dataset
 from .morphology import FOOTPRINT_REACH, footprint
@@ -107,7 +107,7 @@ def suppress_duplicates(table: pd.DataFrame, scores: xr.Dataset, separation_km: 
     if len(table) < 2:
         return table
     lon, lat = _lonlat(table, scores)
-    points = _unit_vectors(lon, lat) * EARTH_RADIUS_KM  # chords: within a few tens of km, the distance
+    points = unit_vectors(lon, lat) * EARTH_RADIUS_KM  # chords: within a few tens of km, the distance
     tree = cKDTree(points)
     radius = np.maximum(separation_km, 0.5 * table["basal_radius_km"].to_numpy(float))
     kept = np.ones(len(table), bool)

@@ -19,7 +19,7 @@ DEFAULT_MATCH_KM = 10.0
 MIN_RADIUS_TOLERANCE_KM = 3.0  # below ~2 grid cells a radius-based tolerance would reject honest picks
 
 
-def _unit_vectors(lon, lat):
+def unit_vectors(lon, lat):
     lon, lat = np.radians(lon), np.radians(lat)
     return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
@@ -76,8 +76,8 @@ def match_catalogues(
     # Neighbours on the unit sphere: chord length is monotonic in arc length, and 3-D vectors make the
     # dateline and poles no special case. The tree keeps memory at O(pairs within tolerance), not O(n*m).
     max_chord = 2 * math.sin(min(tolerance[r_ok].max() / EARTH_RADIUS_KM, math.pi) / 2) * (1 + 1e-9)
-    found_tree = cKDTree(_unit_vectors(f_lon[f_ok], f_lat[f_ok]))
-    reference_tree = cKDTree(_unit_vectors(r_lon[r_ok], r_lat[r_ok]))
+    found_tree = cKDTree(unit_vectors(f_lon[f_ok], f_lat[f_ok]))
+    reference_tree = cKDTree(unit_vectors(r_lon[r_ok], r_lat[r_ok]))
     pairs = found_tree.sparse_distance_matrix(reference_tree, max_chord, output_type="ndarray")
     if not len(pairs):
         return empty

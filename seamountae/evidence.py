@@ -201,11 +201,11 @@ N_NEIGHBOURS = 8 * len(NEIGHBOUR_OFFSETS)
 def candidate_patches(grid: xr.DataArray, table: pd.DataFrame, patch_px: int, patch_km: float) -> np.ndarray:
     """(n, 1 + N_NEIGHBOURS, p, p): each candidate's own-scale patch (`window_km` wide, centred on its
     summit, low-passed and resampled), then its neighbours' (NEIGHBOUR_OFFSETS)."""
-    from .patches import _km_to_index, sample_patches
+    from .patches import km_to_index, sample_patches
 
     x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
     window = table["window_km"].to_numpy(float)
-    per_km_y, per_km_x = _km_to_index(grid, y)
+    per_km_y, per_km_x = km_to_index(grid, y)
     step_x, step_y = float(grid.x[1] - grid.x[0]), float(grid.y[1] - grid.y[0])
     centres = [(x, y)]
     for offset in NEIGHBOUR_OFFSETS:

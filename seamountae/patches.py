@@ -27,7 +27,7 @@ MAX_NAN_FRACTION = 0.25
 MIN_STD_M = 1.0
 
 
-def _km_to_index(grid: xr.DataArray, lat: float | np.ndarray):
+def km_to_index(grid: xr.DataArray, lat: float | np.ndarray):
     """Grid cells per km along y and x at latitude `lat` (grid.local_km's scale)."""
     dy_km, dx_km = local_km(grid, lat)
     return np.full(np.shape(dx_km), 1.0 / dy_km), 1.0 / dx_km
@@ -87,7 +87,7 @@ def sample_patches(
     scale = np.broadcast_to(np.asarray(scale, float), x.shape)
     x0, y0 = float(grid.x[0]), float(grid.y[0])
     step_x, step_y = float(grid.x[1] - grid.x[0]), float(grid.y[1] - grid.y[0])
-    per_km_y, per_km_x = _km_to_index(grid, y)
+    per_km_y, per_km_x = km_to_index(grid, y)
     # Offsets of pixel centres from the patch centre, in km.
     offsets = (np.arange(patch_px) - (patch_px - 1) / 2) * (patch_km / patch_px)
     px_km = patch_km * scale / patch_px
@@ -239,7 +239,7 @@ def snap_to_summits(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, radius_km:
     """Move each point to the highest valid grid cell within `radius_km` (points off the grid stay)."""
     if radius_km <= 0:
         return x, y
-    per_km_y, per_km_x = _km_to_index(grid, y)
+    per_km_y, per_km_x = km_to_index(grid, y)
     col = np.rint((x - float(grid.x[0])) / float(grid.x[1] - grid.x[0])).astype(int)
     row = np.rint((y - float(grid.y[0])) / float(grid.y[1] - grid.y[0])).astype(int)
     z = grid.values
@@ -311,9 +311,9 @@ def tile(
     z = grid.values
     window = np.full(len(catalogue), np.nan)
     lo, hi = rules.window_km
-    from .training import _progress
+    from .training import progress_bar
 
-    for i in _progress(range(len(catalogue)), progress, desc="tile", unit="seamount"):
+    for i in progress_bar(range(len(catalogue)), progress, desc="tile", unit="seamount"):
         if 0 <= row[i] < grid.sizes["y"] and 0 <= col[i] < grid.sizes["x"]:
             found = describe(z, row[i], col[i], dy_km, float(dx_rows[i]), patch_km, lo, hi, radius_ratio)
             if found["height_m"] >= min_height_m:
@@ -331,7 +331,7 @@ def tile(
     scale = np.repeat(window[seamounts] / patch_km, n_aug) * np.tile(asc, seamounts.size)
     px_km = patch_km * scale / patch_px
     lon, lat = sx[seamount], sy[seamount]
-    per_km_y, per_km_x = _km_to_index(grid, lat)
+    per_km_y, per_km_x = km_to_index(grid, lat)
     step_x, step_y = float(grid.x[1] - grid.x[0]), float(grid.y[1] - grid.y[0])
     cx = lon + np.tile(ax, seamounts.size) * px_km * per_km_x * step_x
     cy = lat + np.tile(ay, seamounts.size) * px_km * per_km_y * step_y

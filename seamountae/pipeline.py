@@ -23,7 +23,7 @@ import numpy as np
 
 from . import __version__
 from .catalogue import points_inside, read_catalogue, write_catalogue
-from .config import PARAMETERS, RUN, _toml_value, load, resolve
+from .config import PARAMETERS, RUN, toml_value, load, resolve
 from .errors import SeamountaeError
 from .outputs import (atomic_directory, atomic_output, canonical, check_writable, is_zarr, provenance, provenance_attrs,
                       read_netcdf, read_provenance, remembered_hashes, require_zarr, sha256, write_netcdf)
@@ -422,7 +422,7 @@ def read_run_config(path) -> RunConfig:
         value = section.get(key, default)
         if not isinstance(value, type(default)):
             kind = "true or false" if isinstance(default, bool) else "a path in quotes"
-            raise SeamountaeError(f"{path}: [run] {key} = {_toml_value(value)}: must be {kind}; {fix}")
+            raise SeamountaeError(f"{path}: [run] {key} = {toml_value(value)}: must be {kind}; {fix}")
         if isinstance(default, bool):
             files[key] = value
         else:
@@ -451,7 +451,7 @@ def resolved_text(cfg: RunConfig) -> str:
     for key, (default, _) in RUN.items():
         value = cfg.files[key]
         if isinstance(default, bool):
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
         elif key == "output_dir":
             lines.append(f'{key} = "."')
         elif value is not None:  # as given if absolute, else relative to the output folder
@@ -462,7 +462,7 @@ def resolved_text(cfg: RunConfig) -> str:
     for stage, values in cfg.params.items():
         lines.append(f"[{stage}]")
         for key, value in values.items():
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
 

@@ -446,9 +446,9 @@ def iter_levels(grid: xr.DataArray, scorer: PatchScorer, meta: dict, stride_px: 
 
 def progress_cells(tiles, enabled: bool, total: int):
     """Pass (level, rows, cols, out) tiles through, advancing a progress bar by each tile's cells."""
-    from .training import _progress
+    from .training import progress_bar
 
-    bar = _progress(None, enabled, desc="score", unit="cell", unit_scale=True, total=total) if enabled else None
+    bar = progress_bar(None, enabled, desc="score", unit="cell", unit_scale=True, total=total) if enabled else None
     if bar is None or not hasattr(bar, "update"):
         yield from tiles
         return

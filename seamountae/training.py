@@ -64,7 +64,7 @@ def reconstruction_errors(model: torch.nn.Module, x: torch.Tensor, valid: torch.
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
 
-def _progress(iterable, enabled: bool, **kw):
+def progress_bar(iterable, enabled: bool, **kw):
     if enabled and sys.stderr.isatty():
         from tqdm import tqdm
 
@@ -375,7 +375,7 @@ def _fit(x_fit, v_fit, dev, epochs, seed, latent, width, batch_size, learning_ra
     if world > 1:
         # Wrapped after loading the checkpoint: its constructor gives every process rank 0's weights.
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    bar = _progress(range(start, epochs), progress, desc=label, unit="epoch", initial=start, total=epochs)
+    bar = progress_bar(range(start, epochs), progress, desc=label, unit="epoch", initial=start, total=epochs)
     try:
         for epoch in bar:
             net.train()

@@ -17,10 +17,10 @@ def command(show_template, config_file):
     if show_template or not config_file:
         click.echo(template())
         return
-    from ..config import PARAMETERS, resolve, _toml_value
+    from ..config import PARAMETERS, resolve, toml_value
 
     for stage in PARAMETERS:
         click.echo(f"[{stage}]")
         for key, value in resolve(stage, config_file, {}).items():
-            click.echo(f"{key} = {_toml_value(value)}")
+            click.echo(f"{key} = {toml_value(value)}")
         click.echo("")
