@@ -66,7 +66,7 @@ from seamountae.evidence import CandidateRules
 from seamountae.grid import canonical_grid, cell_size_km, from_cf_dataset, open_grid, read_grid
 from seamountae.config import PRECISIONS
 from seamountae.model import PatchAutoencoder, artifact, in_precision, masked_error, resolve_precision
-from seamountae.patches import MAX_NAN_FRACTION, bilinear, lowpass, lowpass_sigma, normalise_batch, relief_batch
+from seamountae.patches import MAX_NAN_FRACTION, bilinear, lowpass_sigma, lowpassed_window, normalise_batch, relief_batch
 from seamountae.scoring import (
     OUTPUTS,
     PatchScorer,
@@ -196,14 +196,12 @@ def naive_reference(grid, model, meta, device, precision, n_patches):
     band = lattice_bands(grid, meta["patch_km"] / PATCH_PX)[0]
     dy_km = cell_size_km(grid)[0]  # as iter_score takes it, to the last bit
     lat = _BandLattice(band, meta["patch_km"] / PATCH_PX / dy_km, band.cols_per_px, STRIDE_PX, PATCH_PX)
-    values = grid.values
     dev = torch.device(device)
     model = model.to(dev).for_inference()  # the function scoring evaluates (PatchScorer.network)
     n_k = int(math.floor((grid.shape[1] - 1) / lat.step_c)) + 2
     m_start = 3  # away from the south edge, where patches are mostly outside the grid
     half, offsets = PATCH_PX // 2, np.arange(PATCH_PX)
     sigma_r, sigma_c = float(lowpass_sigma(lat.sy, 1.0)), float(lowpass_sigma(lat.sx, 1.0))
-    pad_r, pad_c = int(math.ceil(4 * sigma_r)) + 1, int(math.ceil(4 * sigma_c)) + 1
     stats, pool = [], []
     start = time.perf_counter()
     with torch.inference_mode():
@@ -211,15 +209,8 @@ def naive_reference(grid, model, meta, device, precision, n_patches):
             m, k = m_start + i // n_k, i % n_k
             rows = (m * STRIDE_PX - half + offsets + 0.5) * lat.sy
             cols = (k * STRIDE_PX - half + offsets + 0.5) * lat.sx
-            # The patch's cells, and as far again as the low-pass reaches (as the lattice reads them).
-            r0, c0 = math.floor(rows[0]) - pad_r, math.floor(cols[0]) - pad_c
-            window = np.full((math.floor(rows[-1]) + 2 + pad_r - r0, math.floor(cols[-1]) + 2 + pad_c - c0), np.nan,
-                             np.float32)
-            rr0, cc0 = max(r0, 0), max(c0, 0)
-            part = values[rr0 : r0 + window.shape[0], cc0 : c0 + window.shape[1]]
-            window[rr0 - r0 : rr0 - r0 + part.shape[0], cc0 - c0 : cc0 - c0 + part.shape[1]] = part
-            if sigma_r > 0 or sigma_c > 0:
-                window = lowpass(window, sigma_r, sigma_c)
+            r0, c0 = math.floor(rows[0]), math.floor(cols[0])  # the patch's cells, low-passed as the lattice's
+            window = lowpassed_window(grid, r0, math.floor(rows[-1]) + 2, c0, math.floor(cols[-1]) + 2, sigma_r, sigma_c)
             rr, cc = np.meshgrid(rows - r0, cols - c0, indexing="ij")
             patch = torch.from_numpy(bilinear(window, rr, cc))[None].to(dev)
             x, valid, _ = normalise_batch(patch)

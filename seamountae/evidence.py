@@ -171,7 +171,7 @@ class LatentMemory:
 
 def encode(model, patches: np.ndarray, batch_size: int = 512, precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
     """Reconstruction errors and latent codes of raw patches (n, p, p) in metres, normalised as in
-    training, with the forward pass at `precision` (model.PRECISIONS)."""
+    training, with the forward pass at `precision` (config.PRECISIONS)."""
     from .model import in_precision, masked_error
     from .patches import normalise_batch
 

@@ -114,8 +114,8 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-# The arithmetic a forward pass may run in (under torch.autocast): name → dtype.
-PRECISIONS = dict(zip(config.PRECISIONS, (torch.float32, torch.bfloat16, torch.float16)))
+# The dtype of each precision a forward pass may run in (config.PRECISIONS), under torch.autocast.
+PRECISION_DTYPES = dict(zip(config.PRECISIONS, (torch.float32, torch.bfloat16, torch.float16)))
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -134,8 +134,8 @@ def resolve_precision(name: str, device: torch.device) -> str:
         if device.type == "cuda":
             return "fp16"
         return "bf16" if native_bf16(device) else "fp32"
-    if name not in PRECISIONS:
-        raise ValueError(f"precision {name!r}: use auto, " + ", ".join(PRECISIONS))
+    if name not in config.PRECISIONS:
+        raise ValueError(f"precision {name!r}: use auto, " + ", ".join(config.PRECISIONS))
     return name
 
 
@@ -143,7 +143,7 @@ def in_precision(device: torch.device, precision: str):
     """The context a forward pass runs in: autocast to `precision` (fp32: none)."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+    return torch.autocast(device.type, dtype=PRECISION_DTYPES[precision])
 
 
 def calibrated_precisions(meta: dict) -> tuple[str, ...]:

@@ -43,6 +43,17 @@ def lowpass_sigma(px_km: np.ndarray, cell_km: float | np.ndarray) -> np.ndarray:
     return np.maximum(0.0, (np.asarray(px_km, float) / np.asarray(cell_km, float) - 1.0) / 2.0)
 
 
+def lowpassed_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, sigma_r: float, sigma_c: float,
+                     wrap: bool = False) -> np.ndarray:
+    """grid[r0:r1, c0:c1] low-passed (`lowpass`), read with the margin the filter reaches, so a
+    window's cells come out as the whole grid's would (read_window where both widths are 0)."""
+    if not (sigma_r > 0 or sigma_c > 0):
+        return read_window(grid, r0, r1, c0, c1, wrap)
+    pad_r, pad_c = int(math.ceil(4 * sigma_r)) + 1, int(math.ceil(4 * sigma_c)) + 1
+    window = lowpass(read_window(grid, r0 - pad_r, r1 + pad_r, c0 - pad_c, c1 + pad_c, wrap), sigma_r, sigma_c)
+    return window[pad_r : pad_r + r1 - r0, pad_c : pad_c + c1 - c0]
+
+
 # A patch narrower than this many grid cells holds too little of a seamount's shape to judge it.
 MIN_PATCH_CELLS = 12
 
@@ -96,17 +107,14 @@ def sample_patches(
     wrap = wraps(grid)  # a global grid: patches on the antimeridian see across it
     rows = (y - y0)[:, None] / step_y + offsets[None, :] * (scale * per_km_y)[:, None]
     cols = (x - x0)[:, None] / step_x + offsets[None, :] * (scale * per_km_x)[:, None]
-    # Each patch's cells: those its pixels fall between (+1), then as far again as the low-pass reaches.
+    # Each patch's cells: those its pixels fall between (+1).
     lo_r, hi_r = np.floor(rows[:, 0]).astype(int), np.floor(rows[:, -1]).astype(int) + 2
     lo_c, hi_c = np.floor(cols[:, 0]).astype(int), np.floor(cols[:, -1]).astype(int) + 2
     for first in range(0, x.size, share):
         run = slice(first, min(first + share, x.size))
-        pad_r, pad_c = int(math.ceil(4 * sigma_r[first])) + 1, int(math.ceil(4 * sigma_c[first])) + 1
-        r0, r1 = int(lo_r[run].min()) - pad_r, int(hi_r[run].max()) + pad_r
-        c0, c1 = int(lo_c[run].min()) - pad_c, int(hi_c[run].max()) + pad_c
-        window = read_window(grid, r0, r1, c0, c1, wrap)
-        if sigma_r[first] > 0 or sigma_c[first] > 0:
-            window = lowpass(window, sigma_r[first], sigma_c[first])
+        r0, c0 = int(lo_r[run].min()), int(lo_c[run].min())
+        window = lowpassed_window(grid, r0, int(hi_r[run].max()), c0, int(hi_c[run].max()), sigma_r[first],
+                                  sigma_c[first], wrap)
         for i in range(run.start, run.stop):
             # The patch's own cells only: interpolation reads no more, and its NaN test sees no more.
             a, b = lo_r[i] - r0, lo_c[i] - c0

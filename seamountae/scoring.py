@@ -42,7 +42,7 @@ from .grid import HDF5_LOCK, KM_PER_DEGREE, cell_size_km, read_window, wraps
 from .outputs import is_zarr
 from .model import (PatchAutoencoder, calibrated_precisions, calibration_errors, in_precision, masked_error, resolve_device,
                     resolve_precision)
-from .patches import MAX_NAN_FRACTION, Relief, lowpass, lowpass_sigma, normaliser, resolution_problem
+from .patches import MAX_NAN_FRACTION, Relief, lowpass_sigma, lowpassed_window, normaliser, resolution_problem
 from .training import conformal_score
 
 log = logging.getLogger("seamountae")
@@ -126,7 +126,7 @@ class PatchScorer:
     """The model on a device, turning batches of raw patches (metres) into per-patch statistics.
 
     batch_size "auto" (or None) picks it from free memory (`auto_batch_size`). The forward pass runs
-    at `precision` (model.PRECISIONS, or auto: model.resolve_precision) under autocast; training
+    at `precision` (config.PRECISIONS, or auto: model.resolve_precision) under autocast; training
     calibrates the map with this same runner at each precision (training.map_errors), so errors
     computed at one precision are compared with calibration errors computed at the same one.
     `patches_scored` counts the patches that went through the model.
@@ -267,15 +267,9 @@ def _lattice_window(grid: xr.DataArray, lat: _BandLattice, m0: int, m1: int, k0:
     rows, cols = (q + 0.5) * lat.sy, (l + 0.5) * lat.sx
     r_lo, r_hi = math.floor(rows[0]), math.floor(rows[-1]) + 2
     c_lo, c_hi = math.floor(cols[0]), math.floor(cols[-1]) + 2
-    # Low-passed as patches.sample_patches does, over a margin wide enough that a window's cells come out
-    # as the whole grid's would.
-    sigma_r, sigma_c = float(lowpass_sigma(lat.sy, 1.0)), float(lowpass_sigma(lat.sx, 1.0))
-    if sigma_r > 0 or sigma_c > 0:
-        pad_r, pad_c = int(math.ceil(4 * sigma_r)) + 1, int(math.ceil(4 * sigma_c)) + 1
-        window = read_window(grid, r_lo - pad_r, r_hi + pad_r, c_lo - pad_c, c_hi + pad_c, wrap)
-        window = lowpass(window, sigma_r, sigma_c)[pad_r : pad_r + r_hi - r_lo, pad_c : pad_c + c_hi - c_lo]
-    else:
-        window = read_window(grid, r_lo, r_hi, c_lo, c_hi, wrap)
+    # Low-passed as patches.sample_patches does.
+    window = lowpassed_window(grid, r_lo, r_hi, c_lo, c_hi, float(lowpass_sigma(lat.sy, 1.0)),
+                              float(lowpass_sigma(lat.sx, 1.0)), wrap)
     # Positions minus an integer are exact, so every window resamples a pixel identically.
     return np.ascontiguousarray(window), rows - r_lo, cols - c_lo
 

@@ -30,11 +30,10 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from . import __version__
-from . import distributed
+from . import __version__, config, distributed
 from .config import default
 from .errors import SeamountaeError
-from .model import PRECISIONS, PatchAutoencoder, artifact, load_artifact, masked_error, resolve_device
+from .model import PatchAutoencoder, artifact, load_artifact, masked_error, resolve_device
 from .outputs import atomic_output
 from .patches import normalise
 
@@ -223,7 +222,7 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
     cand_evidence = {name: np.full(len(labels), np.nan) for name in MODEL_COLUMNS}
     # The score map's calibration: each training seamount's own patch, scored by the map's own runner
     # at every precision `score` may use, by a model trained without it.
-    held_out = {precision: np.full(len(labels), np.nan) for precision in PRECISIONS}
+    held_out = {precision: np.full(len(labels), np.nan) for precision in config.PRECISIONS}
 
     expected = fingerprint(patches, epochs=epochs, seed=seed, latent=latent, width=width, batch_size=batch_size,
                            learning_rate=learning_rate, folds=folds)
