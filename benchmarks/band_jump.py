@@ -16,7 +16,8 @@ import json
 import numpy as np
 
 from seamountae import scoring
-from seamountae.grid import KM_PER_DEGREE, canonical_grid
+from seamountae.geometry import KM_PER_DEGREE
+from seamountae.grid import canonical_grid
 from seamountae.models import BUILTIN
 from seamountae.training import read_model
 

@@ -25,7 +25,7 @@ from scipy.stats import rankdata
 
 from seamountae.evaluation import match_catalogues
 from seamountae.evidence import (EVIDENCE, MODEL_EVIDENCE, calibrate, candidates_from_dataset, evidence_table)
-from seamountae.grid import haversine_km
+from seamountae.geometry import haversine_km
 
 POSITIVE_KM, NEGATIVE_KM, MIN_TARGET_M = 10.0, 15.0, 500.0
 # +1: higher means seamount; -1: lower means seamount.

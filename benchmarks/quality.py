@@ -65,7 +65,8 @@ from seamountae.catalogue import read_catalogue
 from seamountae.config import defaults
 from seamountae.detection import detect
 from seamountae.evaluation import evaluate
-from seamountae.grid import KM_PER_DEGREE, canonical_grid, haversine_km, read_grid
+from seamountae.geometry import KM_PER_DEGREE, haversine_km
+from seamountae.grid import canonical_grid, read_grid
 from seamountae.patches import concat_patches, tile
 from seamountae.scoring import score
 from seamountae.synth import plant, synthesize

@@ -63,7 +63,8 @@ import xarray as xr
 
 import seamountae
 from seamountae.evidence import CandidateRules
-from seamountae.grid import canonical_grid, cell_size_km, from_cf_dataset, open_grid, read_grid
+from seamountae.geometry import GridGeometry
+from seamountae.grid import canonical_grid, from_cf_dataset, open_grid, read_grid
 from seamountae.config import PRECISIONS
 from seamountae.model import PatchAutoencoder, artifact, in_precision, masked_error, resolve_precision
 from seamountae.patches import MAX_NAN_FRACTION, bilinear, lowpass_sigma, lowpassed_window, normalise_batch, relief_batch
@@ -194,7 +195,7 @@ def naive_reference(grid, model, meta, device, precision, n_patches):
     statistics with the lattice indices, the seconds per patch and a pool of normalised patches.
     """
     band = lattice_bands(grid, meta["patch_km"] / PATCH_PX)[0]
-    dy_km = cell_size_km(grid)[0]  # as iter_score takes it, to the last bit
+    dy_km = GridGeometry.of(grid).cell_size_km()[0]  # as iter_score takes it, to the last bit
     lat = _BandLattice(band, meta["patch_km"] / PATCH_PX / dy_km, band.cols_per_px, STRIDE_PX, PATCH_PX)
     dev = torch.device(device)
     model = model.to(dev).for_inference()  # the function scoring evaluates (PatchScorer.network)

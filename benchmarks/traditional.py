@@ -12,12 +12,12 @@ import pandas as pd
 import xarray as xr
 from scipy import ndimage
 
-from seamountae.grid import cell_size_km
+from seamountae.geometry import GridGeometry
 
 
 def residual_relief(grid: xr.DataArray, window_km: float = 60.0) -> np.ndarray:
     z = grid.values.astype(np.float32)
-    dy_km, dx_km = cell_size_km(grid)
+    dy_km, dx_km = GridGeometry.of(grid).cell_size_km()
     size = (max(3, int(round(window_km / dy_km)) | 1), max(3, int(round(window_km / dx_km)) | 1))
     # Median of valid cells only: fill gaps with the global median so land/holes don't drag it.
     filled = np.where(np.isfinite(z), z, np.nanmedian(z))

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SeamountaeError
+from .geometry import longitude_near
 from .outputs import atomic_output
 
 log = logging.getLogger("seamountae")
@@ -293,8 +294,8 @@ def points_inside(catalogue, x_min, x_max, y_min, y_max, geographic=True) -> tup
 
     The y bounds (and projected x bounds) may come in either order. Geographic boxes and points are
     compared on wrapped longitudes, so a 0..360 catalogue matches a -180..180 grid and a box may
-    straddle the dateline; returned longitudes are in the box's own range (x_min .. x_min + 360):
-    -175 is 185 for a grid spanning 170..190.
+    straddle the dateline; returned longitudes are within 180° of the box's centre (the grid's own
+    convention, geometry.GridGeometry.grid_longitude): -175 is 185 for a grid spanning 170..190.
     """
     lon = catalogue["lon"].to_numpy(dtype=float)
     lat = catalogue["lat"].to_numpy(dtype=float)
@@ -318,8 +319,7 @@ def points_inside(catalogue, x_min, x_max, y_min, y_max, geographic=True) -> tup
         inside = (in_box(wrapped) | in_box(twin)) & inside_y
     result = catalogue.loc[inside].reset_index(drop=True)
     if geographic:
-        west = min(x_min, x_max)
-        result["lon"] = west + np.mod(result["lon"].to_numpy(dtype=float) - west, 360.0)
+        result["lon"] = longitude_near(result["lon"].to_numpy(dtype=float), (x_min + x_max) / 2)
     return result, int(len(catalogue) - len(result))
 
 
@@ -435,17 +435,47 @@ def write_catalogue(table, path, fmt=None, provenance=None, overwrite=False):
     WRITERS[format_of(path, fmt)](table, path, provenance=provenance, overwrite=overwrite)
 
 
+def antimeridian_parts(ring: list) -> list[list]:
+    """A closed ring of [lon, lat] with continuous longitudes, as RFC 7946 (§3.1.9) wants it: moved
+    into -180..180, and where it crosses the antimeridian cut there into a western and an eastern
+    ring (each clipped to its side of the meridian, the eastern one moved by -360)."""
+    lon = np.array([p[0] for p in ring], float)
+    lat = np.array([p[1] for p in ring], float)
+    lon += 360.0 * np.ceil((-180.0 - lon.min()) / 360.0)  # the westernmost vertex in [-180, 180)
+    if lon.max() <= 180.0:
+        return [np.column_stack([lon, lat]).tolist()]
+    return [part for part in (_clip_side(lon, lat, -1.0), _clip_side(lon - 360.0, lat, 1.0)) if len(part) >= 4]
+
+
+def _clip_side(lon: np.ndarray, lat: np.ndarray, side: float) -> list:
+    """Sutherland–Hodgman: the ring's part on one side of the meridian ±180 (side -1: lon ≤ 180;
+    side +1: lon ≥ -180), closed."""
+    edge = 180.0 * -side
+    inside = side * (lon - edge) >= 0
+    out = []
+    for i in range(len(lon) - 1):  # the ring is closed: its last vertex repeats the first
+        j = i + 1
+        if inside[i]:
+            out.append([float(lon[i]), float(lat[i])])
+        if inside[i] != inside[j]:
+            t = (edge - lon[i]) / (lon[j] - lon[i])
+            out.append([edge, float(lat[i] + t * (lat[j] - lat[i]))])
+    if out and out[0] != out[-1]:
+        out.append(out[0])
+    return out
+
+
 def write_footprints(polygons: list[tuple[dict, list]], path, provenance=None, overwrite=False):
     """Write seamount footprints as an RFC 7946 FeatureCollection of Polygons: [(properties, ring)],
     each ring a closed list of [lon, lat], counter-clockwise (the right-hand rule)."""
     features = []
     for properties, ring in polygons:
         props = {k: _json_value(v, k in ("lon", "lat")) for k, v in properties.items()}
-        feature = {"type": "Feature", "id": props.get("id"),
-                   "geometry": {"type": "Polygon", "coordinates": [[[round(wrap_lon(x), COORD_DECIMALS),
-                                                                     round(y, COORD_DECIMALS)] for x, y in ring]]},
-                   "properties": props}
-        features.append(feature)
+        parts = [[[[round(x, COORD_DECIMALS), round(y, COORD_DECIMALS)] for x, y in part]]
+                 for part in antimeridian_parts(ring)]
+        geometry = ({"type": "Polygon", "coordinates": parts[0]} if len(parts) == 1
+                    else {"type": "MultiPolygon", "coordinates": parts})
+        features.append({"type": "Feature", "id": props.get("id"), "geometry": geometry, "properties": props})
     doc = {"type": "FeatureCollection", **({"seamountae": provenance} if provenance is not None else {}),
            "features": features}
     with atomic_output(path, overwrite) as tmp:

@@ -22,9 +22,9 @@ from scipy.spatial import cKDTree
 
 from .config import default
 from .errors import SeamountaeError
-from .evaluation import unit_vectors
-from .grid import EARTH_RADIUS_KM, local_km, read_window, wraps
 from .evidence import candidates_from_dataset
+from .geometry import GridGeometry
+from .grid import read_window
 from .morphology import FOOTPRINT_REACH, footprint
 
 COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
@@ -88,26 +88,20 @@ def select(scores: xr.Dataset, threshold: str | float = default("detect", "thres
 
 
 def _lonlat(table: pd.DataFrame, scores: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
-    if int(scores.attrs.get("geographic", 0)):
-        return x, y
-    from rasterio.crs import CRS
-    from rasterio.warp import transform
-
-    if not scores.attrs.get("crs"):
+    geometry = GridGeometry.of(scores)
+    if not geometry.geographic and not geometry.crs:
         raise SeamountaeError("score file: the grid has projected x/y coordinates but no CRS, so summits cannot be "
                               "given in lon/lat; give the grid its CRS (GeoTIFF, or netCDF with crs_wkt) and score it again")
-    lon, lat = transform(CRS.from_wkt(scores.attrs["crs"]), CRS.from_epsg(4326), list(x), list(y))
-    return np.asarray(lon, float), np.asarray(lat, float)
+    return geometry.to_lonlat(table["x"].to_numpy(float), table["y"].to_numpy(float))
 
 
 def suppress_duplicates(table: pd.DataFrame, scores: xr.Dataset, separation_km: float) -> pd.DataFrame:
-    """Greedy non-maximum suppression on summits (score first, then height), by great-circle distance."""
+    """Greedy non-maximum suppression on summits (score first, then height), by true distance on the grid."""
     table = table.sort_values(["score", "height_m"], ascending=False, kind="stable").reset_index(drop=True)
     if len(table) < 2:
         return table
-    lon, lat = _lonlat(table, scores)
-    points = unit_vectors(lon, lat) * EARTH_RADIUS_KM  # chords: within a few tens of km, the distance
+    # Chords on a lon/lat grid (within a few tens of km, the great-circle distance), km on a projected one.
+    points = GridGeometry.of(scores).points_km(table["x"].to_numpy(float), table["y"].to_numpy(float))
     tree = cKDTree(points)
     radius = np.maximum(separation_km, 0.5 * table["basal_radius_km"].to_numpy(float))
     kept = np.ones(len(table), bool)
@@ -120,6 +114,20 @@ def suppress_duplicates(table: pd.DataFrame, scores: xr.Dataset, separation_km: 
     return table[kept].reset_index(drop=True)
 
 
+def footprint_window(geometry: GridGeometry, row: int, col: int, radius_km: float) -> tuple[int, int, int, int]:
+    """The window (r0, r1, c0, c1) that holds the footprint of a seamount with its summit at (row,
+    col): FOOTPRINT_REACH basal radii and a cell around it. Rows are clipped to the grid; columns
+    run past its edges on a global grid (read them with wrap), are clipped on others."""
+    dy_km, dx_km = geometry.row_km(row)
+    reach_r = int(np.ceil(FOOTPRINT_REACH * radius_km / dy_km)) + 1
+    reach_c = int(np.ceil(FOOTPRINT_REACH * radius_km / float(dx_km))) + 1
+    r0, r1 = max(row - reach_r, 0), min(row + reach_r + 1, geometry.ny)
+    if geometry.wraps:
+        reach_c = min(reach_c, (geometry.nx - 1) // 2)
+        return r0, r1, col - reach_c, col + reach_c + 1
+    return r0, r1, max(col - reach_c, 0), min(col + reach_c + 1, geometry.nx)
+
+
 def label_footprints(labels, table: pd.DataFrame, grid: xr.DataArray) -> None:
     """Mark each seamount's footprint (morphology.footprint) in `labels` with its id (1, 2, … in table
     order; a cell keeps the first).
@@ -128,21 +136,17 @@ def label_footprints(labels, table: pd.DataFrame, grid: xr.DataArray) -> None:
     elevation (in memory or opened lazily): each footprint reads and writes only its own window,
     across the antimeridian on a global grid.
     """
-    dy_km, dx_rows = local_km(grid, grid.y.values[table["row"].to_numpy(int)])
-    ny, nx = grid.shape
-    wrap = wraps(grid)
+    geometry = GridGeometry.of(grid)
+    dy_km, dx_rows = geometry.row_km(table["row"].to_numpy(int))
     columns = ["row", "col", "base_m", "height_m", "basal_radius_km"]
     for k, (row, col, base, height, radius) in enumerate(table[columns].itertuples(index=False)):
         row, col = int(row), int(col)
-        reach_r = int(np.ceil(FOOTPRINT_REACH * radius / dy_km)) + 1
-        reach_c = min(int(np.ceil(FOOTPRINT_REACH * radius / dx_rows[k])) + 1, (nx - 1) // 2 if wrap else nx)
-        r0, r1 = max(row - reach_r, 0), min(row + reach_r + 1, ny)
-        c0, c1 = (col - reach_c, col + reach_c + 1) if wrap else (max(col - reach_c, 0), min(col + reach_c + 1, nx))
-        window = read_window(grid, r0, r1, c0, c1, wrap)
+        r0, r1, c0, c1 = footprint_window(geometry, row, col, radius)
+        window = read_window(grid, r0, r1, c0, c1, geometry.wraps)
         rows, cols, mask = footprint(window, row - r0, col - c0, dy_km, float(dx_rows[k]), base, height, radius)
         rows = slice(rows.start + r0, rows.stop + r0)
         # The window's columns on the grid: one run, or two where it crosses the antimeridian.
-        grid_cols = (np.arange(cols.start, cols.stop) + c0) % nx
+        grid_cols = (np.arange(cols.start, cols.stop) + c0) % geometry.nx
         for part in np.split(np.arange(grid_cols.size), np.flatnonzero(np.diff(grid_cols) != 1) + 1):
             span = slice(int(grid_cols[part[0]]), int(grid_cols[part[-1]]) + 1)
             current = np.asarray(labels[rows, span])
@@ -177,11 +181,11 @@ def detections_dataset(table: pd.DataFrame, clusters: np.ndarray, scores: xr.Dat
     return ds
 
 
-def table_from_detections(ds: xr.Dataset) -> pd.DataFrame:
-    """The per-seamount table of a detections dataset (COLUMNS)."""
+def table_from_detections(ds: xr.Dataset, columns=COLUMNS) -> pd.DataFrame:
+    """The per-seamount table of a detections dataset (`columns`, of COLUMNS + EXTRA_COLUMNS + x, y)."""
     if ds.attrs.get("seamountae_kind") != "detections":
         raise SeamountaeError("detections file: not written by `seamountae detect`; give export the output of detect")
-    table = pd.DataFrame({name: ds[f"seamount_{name}"].values for name in COLUMNS})
+    table = pd.DataFrame({name: ds[f"seamount_{name}"].values for name in columns})
     table["id"] = table["id"].astype(int)
     return table
 
@@ -189,31 +193,32 @@ def table_from_detections(ds: xr.Dataset) -> pd.DataFrame:
 def footprint_polygons(ds: xr.Dataset) -> list[tuple[dict, list]]:
     """The detections file's footprints as [(properties, ring)]: each seamount's outline (where its
     label meets the rest, half a cell out from its cells) as a closed, counter-clockwise ring of
-    [lon, lat], with the seamount's catalogue row as properties."""
+    [lon, lat], with the seamount's catalogue row as properties.
+
+    Each footprint reads only the window of the `cluster` map that can hold it (footprint_window),
+    so a dataset opened lazily is never loaded whole. On a global grid an outline across the
+    antimeridian continues past ±180° rather than being cut in two.
+    """
     from skimage.measure import find_contours
 
-    table = table_from_detections(ds)
-    labels = ds["cluster"].values
-    x, y = ds["x"].values, ds["y"].values
+    table = table_from_detections(ds, COLUMNS + ["x", "y"])
+    geometry = GridGeometry.of(ds)
+    labels = ds["cluster"]
+    rows, cols = geometry.index(table["x"].to_numpy(float), table["y"].to_numpy(float))
     out = []
-    for row in table.itertuples(index=False):
-        rows, cols = np.nonzero(labels == row.id)
-        if not rows.size:
+    for k, seamount in enumerate(table[COLUMNS].itertuples(index=False)):
+        r0, r1, c0, c1 = footprint_window(geometry, int(rows[k]), int(cols[k]), seamount.basal_radius_km)
+        cells = read_window(labels, r0, r1, c0, c1, geometry.wraps, dtype=np.int32) == seamount.id
+        if not cells.any():
             continue
-        r0, c0 = rows.min() - 1, cols.min() - 1  # a margin of one cell: every outline closes
-        mask = np.zeros((rows.max() - r0 + 2, cols.max() - c0 + 2))
-        mask[rows - r0, cols - c0] = 1.0
+        mask = np.pad(cells, 1).astype(float)  # a margin of one cell: every outline closes
         ring = max(find_contours(mask, 0.5), key=len)
-        gx = np.interp(ring[:, 1] + c0, np.arange(x.size), x, left=np.nan, right=np.nan)
-        gy = np.interp(ring[:, 0] + r0, np.arange(y.size), y, left=np.nan, right=np.nan)
-        # Outline points beyond the grid's first or last cell centre: extend the spacing.
-        gx = np.where(np.isfinite(gx), gx, x[0] + (ring[:, 1] + c0) * (x[1] - x[0]))
-        gy = np.where(np.isfinite(gy), gy, y[0] + (ring[:, 0] + r0) * (y[1] - y[0]))
-        lon, lat = _lonlat(pd.DataFrame({"x": gx, "y": gy}), ds)
+        x, y = geometry.x_of(ring[:, 1] + c0 - 1), geometry.y_of(ring[:, 0] + r0 - 1)
+        lon, lat = _lonlat(pd.DataFrame({"x": x, "y": y}), ds)
         if np.sum(lon[:-1] * lat[1:] - lon[1:] * lat[:-1]) < 0:  # clockwise: reverse (RFC 7946 §3.1.6)
             lon, lat = lon[::-1], lat[::-1]
         points = [[float(a), float(b)] for a, b in zip(lon, lat)]
         if points[0] != points[-1]:
             points.append(points[0])
-        out.append((row._asdict(), points))
+        out.append((seamount._asdict(), points))
     return out

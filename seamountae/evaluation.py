@@ -12,16 +12,11 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from .grid import EARTH_RADIUS_KM, haversine_km
+from .geometry import EARTH_RADIUS_KM, chord_km, haversine_km, unit_vectors
 from .errors import SeamountaeError
 
 DEFAULT_MATCH_KM = 10.0
 MIN_RADIUS_TOLERANCE_KM = 3.0  # below ~2 grid cells a radius-based tolerance would reject honest picks
-
-
-def unit_vectors(lon, lat):
-    lon, lat = np.radians(lon), np.radians(lat)
-    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
 
 def _tolerances(reference, match_km, match_radius_factor, radius_column) -> np.ndarray:
@@ -75,7 +70,7 @@ def match_catalogues(
         return empty
     # Neighbours on the unit sphere: chord length is monotonic in arc length, and 3-D vectors make the
     # dateline and poles no special case. The tree keeps memory at O(pairs within tolerance), not O(n*m).
-    max_chord = 2 * math.sin(min(tolerance[r_ok].max() / EARTH_RADIUS_KM, math.pi) / 2) * (1 + 1e-9)
+    max_chord = float(chord_km(tolerance[r_ok].max())) / EARTH_RADIUS_KM * (1 + 1e-9)
     found_tree = cKDTree(unit_vectors(f_lon[f_ok], f_lat[f_ok]))
     reference_tree = cKDTree(unit_vectors(r_lon[r_ok], r_lat[r_ok]))
     pairs = found_tree.sparse_distance_matrix(reference_tree, max_chord, output_type="ndarray")

@@ -29,7 +29,8 @@ import torch
 import xarray as xr
 
 from .config import default
-from .grid import cell_size_km, local_km, read_window, wraps
+from .geometry import GridGeometry
+from .grid import read_window
 from .morphology import describe, find_summits, secondary
 
 # The ground between a summit and a higher one must drop this fraction of its height, or it is
@@ -80,11 +81,12 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
     """
     ny, nx = grid.shape
     r0, r1, _ = rows.indices(ny)
-    dy_km, _ = cell_size_km(grid)
+    geometry = GridGeometry.of(grid)
+    dy_km, _ = geometry.cell_size_km()
     halo = int(math.ceil(rules.reach_km / dy_km)) + 1
     w0, w1 = max(r0 - halo, 0), min(r1 + halo, ny)
-    _, dx_rows = local_km(grid, grid.y.values[w0:w1])
-    wrap = wraps(grid)
+    _, dx_rows = geometry.row_km(np.arange(w0, w1))
+    wrap = geometry.wraps
     side = min(nx, int(math.ceil(rules.reach_km / float(dx_rows.min()))) + 1) if wrap else 0
     z = read_window(grid, w0, w1, -side, nx + side, wrap)
     dx_mid = float(np.median(dx_rows))
@@ -104,8 +106,8 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
     table = table.assign(row=table["row"] + w0, col=table["col"] - side)
     owned = (table["row"] >= r0) & (table["row"] < r1) & (table["col"] >= 0) & (table["col"] < nx)
     table = table[owned].reset_index(drop=True)
-    table["x"] = grid.x.values[table["col"].to_numpy(int)]
-    table["y"] = grid.y.values[table["row"].to_numpy(int)]
+    table["x"] = geometry.x_of(table["col"].to_numpy(int))
+    table["y"] = geometry.y_of(table["row"].to_numpy(int))
     return table[list(CANDIDATE_COLUMNS)]
 
 
@@ -201,17 +203,16 @@ N_NEIGHBOURS = 8 * len(NEIGHBOUR_OFFSETS)
 def candidate_patches(grid: xr.DataArray, table: pd.DataFrame, patch_px: int, patch_km: float) -> np.ndarray:
     """(n, 1 + N_NEIGHBOURS, p, p): each candidate's own-scale patch (`window_km` wide, centred on its
     summit, low-passed and resampled), then its neighbours' (NEIGHBOUR_OFFSETS)."""
-    from .patches import km_to_index, sample_patches
+    from .patches import sample_patches
 
     x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
     window = table["window_km"].to_numpy(float)
-    per_km_y, per_km_x = km_to_index(grid, y)
-    step_x, step_y = float(grid.x[1] - grid.x[0]), float(grid.y[1] - grid.y[0])
+    geometry = GridGeometry.of(grid)
     centres = [(x, y)]
     for offset in NEIGHBOUR_OFFSETS:
         for k in range(8):
             east, north = offset * window * math.sin(k * math.pi / 4), offset * window * math.cos(k * math.pi / 4)
-            centres.append((x + east * per_km_x * step_x, y + north * per_km_y * step_y))
+            centres.append(geometry.moved(x, y, east, north))
     cx, cy = (np.stack(v, axis=1).ravel() for v in zip(*centres))
     # One window per candidate, read and low-passed once for its 17 patches.
     patches = sample_patches(grid, cx, cy, patch_km, patch_px, np.repeat(window / patch_km, len(centres)), len(centres))
@@ -344,7 +345,7 @@ def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None),
     rules = CandidateRules.from_meta(meta)
     ny, nx = grid.shape
     r0, r1, _ = rows.indices(ny)
-    halo_rows = rules.reach_km / cell_size_km(grid)[0]
+    halo_rows = rules.reach_km / GridGeometry.of(grid).cell_size_km()[0]
     step = max(1, BLOCK_CELLS // max(nx, 1), int(4 * halo_rows))  # blocks no thinner than their halo
     parts = []
     for a in range(r0, r1, step):

@@ -11,8 +11,6 @@ which keeps ascending longitudes past 180. Downstream code relies on all of this
 
 from __future__ import annotations
 
-import functools
-import math
 import threading
 import warnings
 from pathlib import Path
@@ -22,16 +20,13 @@ import rasterio
 import xarray as xr
 from rasterio.crs import CRS
 from rasterio.errors import CRSError, NotGeoreferencedWarning
-from rasterio.transform import Affine
 from rasterio.windows import Window
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from .errors import SeamountaeError
+from .geometry import GridGeometry
 from .outputs import atomic_output
-
-EARTH_RADIUS_KM = 6371.0
-KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180.0  # 111.195 km per degree of latitude
 
 WGS84_WKT = CRS.from_epsg(4326).to_wkt()
 WINDOW_CHUNK_CACHE = 1 << 24  # bytes of netCDF chunk cache for a grid read window by window (open_grid)
@@ -257,51 +252,13 @@ def canonical_grid(values, x, y, geographic: bool, crs: str | None = None, sourc
     )
 
 
-def cell_size_km(grid: xr.DataArray) -> tuple[float, float]:
-    """(dy_km, dx_km) of a canonical grid; for lon/lat grids dx is taken at the central latitude."""
-    dy, dx = _spacing(grid["y"].values), _spacing(grid["x"].values)
-    if grid.attrs["geographic"]:
-        central_lat = math.radians((grid["y"].values[0] + grid["y"].values[-1]) / 2)
-        return dy * KM_PER_DEGREE, dx * KM_PER_DEGREE * math.cos(central_lat)
-    km = metres_per_unit(grid.attrs.get("crs", "")) / 1000.0
-    return dy * km, dx * km
-
-
-def local_km(grid: xr.DataArray, lat) -> tuple[float, np.ndarray]:
-    """km per cell along y, and along x at each latitude of `lat` (cos latitude on a geographic grid;
-    the same everywhere on a projected one): the local scale every distance on the grid uses."""
-    lat = np.asarray(lat, float)
-    dy_km, dx_km = cell_size_km(grid)
-    if int(grid.attrs.get("geographic", 0)):
-        return dy_km, float(grid.x[1] - grid.x[0]) * KM_PER_DEGREE * np.cos(np.radians(lat))
-    return dy_km, np.full(lat.shape, dx_km)
-
-
-@functools.lru_cache(maxsize=16)
-def metres_per_unit(crs_wkt: str) -> float:
-    """Metres in one unit of a projected CRS's coordinates (a US survey foot is 0.3048006 m); 1 without a CRS."""
-    if not crs_wkt:
-        return 1.0
-    try:
-        return float(CRS.from_wkt(crs_wkt).linear_units_factor[1])
-    except (CRSError, ValueError):  # no linear unit to read: metres, as a grid without a CRS
-        return 1.0
-
-
-def wraps(grid: xr.DataArray) -> bool:
-    """True for a geographic grid that goes all the way round in longitude."""
-    if not int(grid.attrs.get("geographic", 0)):
-        return False
-    nx = grid.sizes["x"]
-    step = float(grid.x[-1] - grid.x[0]) / (nx - 1)
-    return nx * step >= 360.0 - step / 2
-
-
 READ_STRIP_CELLS = 1 << 21  # cells read at once by read_window
 
 
-def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, wrap: bool = False) -> np.ndarray:
-    """grid[r0:r1, c0:c1] as float32, NaN where the window leaves the grid (reads only what it needs).
+def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, wrap: bool = False,
+                dtype=np.float32) -> np.ndarray:
+    """grid[r0:r1, c0:c1] as `dtype`, NaN (0 for integers) where the window leaves the grid; reads
+    only what it needs.
 
     With `wrap`, columns outside the grid are taken across the antimeridian (modulo the width).
     """
@@ -310,16 +267,16 @@ def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, wrap: bo
     cc0, cc1 = max(c0, 0), min(c1, nx)
     strip = max(1, READ_STRIP_CELLS // max(c1 - c0, 1))
     if r1 - r0 > strip:  # a large window in strips: a file's decoding copies stay strip-sized
-        out = np.empty((r1 - r0, c1 - c0), np.float32)
+        out = np.empty((r1 - r0, c1 - c0), dtype)
         for a in range(r0, r1, strip):
-            out[a - r0 : min(a + strip, r1) - r0] = read_window(grid, a, min(a + strip, r1), c0, c1, wrap)
+            out[a - r0 : min(a + strip, r1) - r0] = read_window(grid, a, min(a + strip, r1), c0, c1, wrap, dtype)
         return out
     if not wrap and (rr0, rr1, cc0, cc1) == (r0, r1, c0, c1) and r0 < r1 and c0 < c1:
         values = grid[r0:r1, c0:c1].values
-        if values.flags.owndata and values.dtype == np.float32:
+        if values.flags.owndata and values.dtype == dtype:
             return values  # read from a file just now: already what is asked for, and the caller's own
-        return values.astype(np.float32)  # a view of a grid in memory: a copy
-    out = np.full((r1 - r0, c1 - c0), np.nan, np.float32)
+        return values.astype(dtype)  # a view of a grid in memory: a copy
+    out = np.full((r1 - r0, c1 - c0), np.nan if np.issubdtype(dtype, np.floating) else 0, dtype)
     if rr0 >= rr1 or c0 >= c1:
         return out
     if not wrap:
@@ -333,36 +290,6 @@ def read_window(grid: xr.DataArray, r0: int, r1: int, c0: int, c1: int, wrap: bo
         out[rr0 - r0 : rr1 - r0, c - c0 : c - c0 + n] = grid[rr0:rr1, start : start + n].values
         c += n
     return out
-
-
-def haversine_km(lon1, lat1, lon2, lat2):
-    """Great-circle distance in km between points given in degrees, on a sphere of EARTH_RADIUS_KM."""
-    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lon1, lat1, lon2, lat2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
-def nearest_km(grid: xr.DataArray, x, y, x_ref, y_ref) -> tuple[np.ndarray, np.ndarray]:
-    """For each point (x, y) in `grid`'s coordinates: the distance in km to the nearest of the points
-    (x_ref, y_ref) and that point's index (inf and -1 where there is none). Great-circle on a
-    geographic grid, planar on a projected one."""
-    from scipy.spatial import cKDTree
-
-    def points(px, py):
-        px, py = np.asarray(px, float), np.asarray(py, float)
-        if not int(grid.attrs.get("geographic", 0)):
-            km = metres_per_unit(grid.attrs.get("crs", "")) / 1000.0
-            return np.column_stack([px * km, py * km])
-        lon, lat = np.radians(px), np.radians(py)
-        return EARTH_RADIUS_KM * np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
-
-    query = points(x, y)
-    if not len(np.atleast_1d(x_ref)) or not len(query):
-        return np.full(len(query), np.inf), np.full(len(query), -1)
-    chord, index = cKDTree(points(x_ref, y_ref)).query(query)
-    if int(grid.attrs.get("geographic", 0)):
-        chord = 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord / (2 * EARTH_RADIUS_KM), 0.0, 1.0))
-    return chord, index
 
 
 def to_cf_dataset(variables: dict[str, xr.DataArray], like: xr.DataArray, attrs: dict | None = None) -> xr.Dataset:
@@ -713,17 +640,16 @@ def _spacing(c: np.ndarray) -> float:
 
 
 def _write_geotiff(grid: xr.DataArray, tmp: Path, attrs: dict | None) -> None:
-    y, x = grid["y"].values, grid["x"].values
-    dy, dx = _spacing(y), _spacing(x)
+    geometry = GridGeometry.of(grid)
     crs = grid.attrs.get("crs")
     profile = {
         "driver": "GTiff",  # the temporary .part name does not tell rasterio the format
-        "width": x.size,
-        "height": y.size,
+        "width": geometry.nx,
+        "height": geometry.ny,
         "count": 1,
         "dtype": "float32",
         "crs": CRS.from_wkt(crs) if crs else None,
-        "transform": Affine(dx, 0.0, x[0] - dx / 2, 0.0, -dy, y[-1] + dy / 2),  # from the north-west corner
+        "transform": geometry.north_up_transform(),
         "nodata": np.nan,
         "compress": "deflate",
         "predictor": 3,

@@ -19,18 +19,13 @@ from scipy import ndimage
 
 from .config import default
 from .errors import SeamountaeError
-from .grid import cell_size_km, local_km, read_window, wraps
+from .geometry import GridGeometry
+from .grid import read_window
 
 # A patch with more missing cells than this (land, gaps, outside the grid) is not used or scored.
 MAX_NAN_FRACTION = 0.25
 # Standard deviations below this (metres) count as flat: normalisation would only amplify noise.
 MIN_STD_M = 1.0
-
-
-def km_to_index(grid: xr.DataArray, lat: float | np.ndarray):
-    """Grid cells per km along y and x at latitude `lat` (grid.local_km's scale)."""
-    dy_km, dx_km = local_km(grid, lat)
-    return np.full(np.shape(dx_km), 1.0 / dy_km), 1.0 / dx_km
 
 
 def lowpass_sigma(px_km: np.ndarray, cell_km: float | np.ndarray) -> np.ndarray:
@@ -61,7 +56,7 @@ MIN_PATCH_CELLS = 12
 def resolution_problem(grid: xr.DataArray, meta: dict) -> str | None:
     """One line saying why the grid is too coarse for the model's patches (None if it is not)."""
     smallest_km = min([float(meta["patch_km"]) * min(meta.get("pyramid", [1.0])), *meta["candidates"]["window_km"]])
-    cell_km = max(cell_size_km(grid))
+    cell_km = max(GridGeometry.of(grid).cell_size_km())
     cells = smallest_km / cell_km
     if cells >= MIN_PATCH_CELLS:
         return None
@@ -96,17 +91,17 @@ def sample_patches(
     x = np.atleast_1d(np.asarray(x, float))
     y = np.atleast_1d(np.asarray(y, float))
     scale = np.broadcast_to(np.asarray(scale, float), x.shape)
-    x0, y0 = float(grid.x[0]), float(grid.y[0])
-    step_x, step_y = float(grid.x[1] - grid.x[0]), float(grid.y[1] - grid.y[0])
-    per_km_y, per_km_x = km_to_index(grid, y)
+    geometry = GridGeometry.of(grid)
+    per_km_y, per_km_x = geometry.cells_per_km(y)
     # Offsets of pixel centres from the patch centre, in km.
     offsets = (np.arange(patch_px) - (patch_px - 1) / 2) * (patch_km / patch_px)
     px_km = patch_km * scale / patch_px
     sigma_r, sigma_c = lowpass_sigma(px_km, 1 / per_km_y), lowpass_sigma(px_km, 1 / per_km_x)
     out = np.full((x.size, patch_px, patch_px), np.nan, np.float32)
-    wrap = wraps(grid)  # a global grid: patches on the antimeridian see across it
-    rows = (y - y0)[:, None] / step_y + offsets[None, :] * (scale * per_km_y)[:, None]
-    cols = (x - x0)[:, None] / step_x + offsets[None, :] * (scale * per_km_x)[:, None]
+    wrap = geometry.wraps  # a global grid: patches on the antimeridian see across it
+    row, col = geometry.fractional_index(x, y)
+    rows = row[:, None] + offsets[None, :] * (scale * per_km_y)[:, None]
+    cols = col[:, None] + offsets[None, :] * (scale * per_km_x)[:, None]
     # Each patch's cells: those its pixels fall between (+1).
     lo_r, hi_r = np.floor(rows[:, 0]).astype(int), np.floor(rows[:, -1]).astype(int) + 2
     lo_c, hi_c = np.floor(cols[:, 0]).astype(int), np.floor(cols[:, -1]).astype(int) + 2
@@ -247,9 +242,9 @@ def snap_to_summits(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, radius_km:
     """Move each point to the highest valid grid cell within `radius_km` (points off the grid stay)."""
     if radius_km <= 0:
         return x, y
-    per_km_y, per_km_x = km_to_index(grid, y)
-    col = np.rint((x - float(grid.x[0])) / float(grid.x[1] - grid.x[0])).astype(int)
-    row = np.rint((y - float(grid.y[0])) / float(grid.y[1] - grid.y[0])).astype(int)
+    geometry = GridGeometry.of(grid)
+    per_km_y, per_km_x = geometry.cells_per_km(y)
+    row, col = geometry.index(x, y)
     z = grid.values
     ny, nx = z.shape
     sx, sy = x.copy(), y.copy()
@@ -262,7 +257,7 @@ def snap_to_summits(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, radius_km:
         window = np.where(np.hypot(yy / per_km_y[i], xx / per_km_x[i]) <= radius_km, z[r0:r1, c0:c1], np.nan)
         if np.isfinite(window).any():
             k = np.unravel_index(np.nanargmax(window), window.shape)
-            sy[i], sx[i] = float(grid.y[r0 + k[0]]), float(grid.x[c0 + k[1]])
+            sy[i], sx[i] = float(geometry.y_of(r0 + k[0])), float(geometry.x_of(c0 + k[1]))
     return sx, sy
 
 
@@ -300,7 +295,6 @@ def tile(
     no candidate stands for. `progress`: a progress bar on stderr over the catalogue (when a terminal).
     """
     from .evidence import BACKGROUND_KM, CandidateRules, candidate_patches, find_candidates
-    from .grid import nearest_km
     from .morphology import describe
 
     if patch_px < 8 or patch_px % 8:
@@ -313,9 +307,9 @@ def tile(
                            float(separation_km), float(missing_buffer_km))
     label = grid.attrs.get("source") or "grid"
     sx, sy = snap_to_summits(grid, catalogue["lon"].to_numpy(float), catalogue["lat"].to_numpy(float), snap_km)
-    row = np.rint((sy - float(grid.y[0])) / float(grid.y[1] - grid.y[0])).astype(int)
-    col = np.rint((sx - float(grid.x[0])) / float(grid.x[1] - grid.x[0])).astype(int)
-    dy_km, dx_rows = local_km(grid, grid.y.values[np.clip(row, 0, grid.sizes["y"] - 1)])
+    geometry = GridGeometry.of(grid)
+    row, col = geometry.index(sx, sy)
+    dy_km, dx_rows = geometry.row_km(row)
     z = grid.values
     window = np.full(len(catalogue), np.nan)
     lo, hi = rules.window_km
@@ -339,10 +333,7 @@ def tile(
     scale = np.repeat(window[seamounts] / patch_km, n_aug) * np.tile(asc, seamounts.size)
     px_km = patch_km * scale / patch_px
     lon, lat = sx[seamount], sy[seamount]
-    per_km_y, per_km_x = km_to_index(grid, lat)
-    step_x, step_y = float(grid.x[1] - grid.x[0]), float(grid.y[1] - grid.y[0])
-    cx = lon + np.tile(ax, seamounts.size) * px_km * per_km_x * step_x
-    cy = lat + np.tile(ay, seamounts.size) * px_km * per_km_y * step_y
+    cx, cy = geometry.moved(lon, lat, np.tile(ax, seamounts.size) * px_km, np.tile(ay, seamounts.size) * px_km)
     data = sample_patches(grid, cx, cy, patch_km, patch_px, scale)
     keep = np.isnan(data).reshape(len(data), patch_px * patch_px).mean(1) <= MAX_NAN_FRACTION
     if seamounts.size and not keep.any():
@@ -355,11 +346,11 @@ def tile(
     cand_seamount = np.full(len(candidates), -1, np.int64)
     # A training seamount's candidate is the one at its summit (or the nearest within the separation);
     # nearest seamounts claim theirs first.
-    distance, nearest = nearest_km(grid, sx[seamounts], sy[seamounts], cx_c, cy_c)
+    distance, nearest = geometry.nearest_km(sx[seamounts], sy[seamounts], cx_c, cy_c)
     for k in np.argsort(distance, kind="stable"):
         if distance[k] <= separation_km and cand_seamount[nearest[k]] < 0:
             cand_seamount[nearest[k]], cand_label[nearest[k]] = seamounts[k], 1
-    catalogued = nearest_km(grid, cx_c, cy_c, np.concatenate([catalogue["lon"].to_numpy(float), sx]),
+    catalogued = geometry.nearest_km(cx_c, cy_c, np.concatenate([catalogue["lon"].to_numpy(float), sx]),
                             np.concatenate([catalogue["lat"].to_numpy(float), sy]))[0]
     cand_label[(cand_label < 0) & (catalogued > BACKGROUND_KM)] = 0
     cand_patches = candidate_patches(grid, candidates, patch_px, patch_km)

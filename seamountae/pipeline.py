@@ -46,9 +46,9 @@ def grid_kwargs(grid_params: dict) -> dict:
 
 def check_grid_fits(grid, grid_path, patch_km: float, whose: str = "") -> None:
     """A grid narrower than one patch has nothing to learn from or score: say so before any work."""
-    from .grid import cell_size_km
+    from .geometry import GridGeometry
 
-    dy_km, dx_km = cell_size_km(grid)
+    dy_km, dx_km = GridGeometry.of(grid).cell_size_km()
     height_km, width_km = grid.sizes["y"] * dy_km, grid.sizes["x"] * dx_km
     if min(height_km, width_km) < patch_km:
         raise SeamountaeError(f"{grid_path}: the grid ({height_km:.0f} x {width_km:.0f} km) is smaller than one "
@@ -94,13 +94,11 @@ def in_grid_coordinates(catalogue, grid, catalogue_path, grid_path):
         raise SeamountaeError(f"{catalogue_path}: gives lon/lat, but {grid_path} has projected x/y without a CRS to "
                               "reproject them to; give the grid its CRS (GeoTIFF, or netCDF with crs_wkt) or the "
                               "catalogue in the grid's x/y")
-    from rasterio.crs import CRS
-    from rasterio.warp import transform
+    from .geometry import GridGeometry
 
-    x, y = transform(CRS.from_epsg(4326), CRS.from_wkt(grid.attrs["crs"]), catalogue["lon"].tolist(),
-                     catalogue["lat"].tolist())
+    x, y = GridGeometry.of(grid).from_lonlat(catalogue["lon"].to_numpy(float), catalogue["lat"].to_numpy(float))
     log.info("%s: lon/lat reprojected to %s's CRS", catalogue_path, grid_path)
-    return catalogue.assign(lon=np.asarray(x, float), lat=np.asarray(y, float))
+    return catalogue.assign(lon=x, lat=y)
 
 
 def train_file(patches_paths, output, params: dict, overwrite: bool = False, resume: bool | str = False,
@@ -230,7 +228,6 @@ def detect_file(score_path, output, params: dict, overwrite: bool = False):
     chunked `cluster` variable, so memory follows the number of seamounts, not the grid's size.
     """
     import netCDF4
-    import xarray as xr
 
     from .detection import detections_dataset, elevation_grid, finish_table, label_footprints, resolve_threshold, select
     from .grid import HDF5_LOCK, from_cf_dataset, georeferenced
@@ -264,7 +261,8 @@ def detect_file(score_path, output, params: dict, overwrite: bool = False):
 
 def export_file(detections_path, output, fmt: str = "auto", overwrite: bool = False, footprints=None):
     """DETECTIONS.nc → a GeoJSON, CSV or GMT catalogue (fmt "auto": by the output's suffix), and with
-    `footprints`, each seamount's footprint as a GeoJSON Polygon; returns the table."""
+    `footprints`, each seamount's footprint as a GeoJSON Polygon; returns the table. Streams: memory
+    follows the number of seamounts, not the grid's size."""
     from .catalogue import format_of, write_footprints
     from .detection import footprint_polygons, table_from_detections
 
@@ -274,12 +272,15 @@ def export_file(detections_path, output, fmt: str = "auto", overwrite: bool = Fa
     fmt = format_of(output, None if fmt == "auto" else fmt)
     from .grid import from_cf_dataset
 
-    ds = from_cf_dataset(read_netcdf(detections_path, "detections", "detect"))
-    table = table_from_detections(ds)
-    record = provenance({"format": fmt}, {"detections": detections_path})
+    # Opened lazily: the table is read whole, the footprint map only around each seamount.
+    with read_netcdf(detections_path, "detections", "detect", load=False) as raw:
+        ds = from_cf_dataset(raw)
+        table = table_from_detections(ds)
+        record = provenance({"format": fmt}, {"detections": detections_path})
+        polygons = footprint_polygons(ds) if footprints is not None else None
     write_catalogue(table, output, fmt=fmt, provenance=record, overwrite=overwrite)
-    if footprints is not None:
-        write_footprints(footprint_polygons(ds), footprints, provenance=record, overwrite=overwrite)
+    if polygons is not None:
+        write_footprints(polygons, footprints, provenance=record, overwrite=overwrite)
     return table
 
 

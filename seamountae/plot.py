@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SeamountaeError
+from .geometry import GridGeometry
 
 MAX_CELLS = 1_200_000  # cells per panel; larger grids are decimated for drawing
 MAX_LABELS = 400  # above this many seamounts, ids would be an unreadable carpet: circles only
@@ -116,19 +117,8 @@ def _catalogue_table(path):
 
 def _to_grid_xy(table: pd.DataFrame, scores) -> pd.DataFrame:
     """Catalogue lon/lat into the score grid's coordinates (projected grids, and 0..360 longitudes)."""
-    table = table.copy()
-    if int(scores.attrs.get("geographic", 0)):
-        lon = table["lon"].to_numpy(float)
-        x0 = float(scores.x[0])
-        table["x"] = np.where(lon < x0 - 180, lon + 360, np.where(lon > x0 + 360, lon - 360, lon))
-        table["y"] = table["lat"]
-    elif len(table):
-        from rasterio.crs import CRS
-        from rasterio.warp import transform
-
-        xs, ys = transform(CRS.from_epsg(4326), CRS.from_wkt(scores.attrs["crs"]), list(table["lon"]), list(table["lat"]))
-        table["x"], table["y"] = xs, ys
-    return table
+    x, y = GridGeometry.of(scores).from_lonlat(table["lon"].to_numpy(float), table["lat"].to_numpy(float))
+    return table.assign(x=x, y=y)
 
 
 # ----------------------------------------------------------------------------------------- drawing
@@ -136,13 +126,9 @@ def _to_grid_xy(table: pd.DataFrame, scores) -> pd.DataFrame:
 
 def _cell_metres(scores) -> tuple[float, float, float]:
     """(dx_m, dy_m, aspect): cell size in metres and the axes' aspect (y units per x unit on screen)."""
-    dx = float(abs(scores.x[1] - scores.x[0])) if scores.sizes["x"] > 1 else 1.0
-    dy = float(abs(scores.y[1] - scores.y[0])) if scores.sizes["y"] > 1 else 1.0
-    if int(scores.attrs.get("geographic", 0)):
-        lat = float(np.clip(np.mean([scores.y[0], scores.y[-1]]), -85, 85))
-        cos = math.cos(math.radians(lat))
-        return dx * 111_320.0 * cos, dy * 111_320.0, 1.0 / cos
-    return dx, dy, 1.0
+    geometry = GridGeometry.of(scores)
+    dy_km, dx_km = geometry.cell_size_km()
+    return dx_km * 1000.0, dy_km * 1000.0, (dy_km / geometry.dy) / (dx_km / geometry.dx)
 
 
 def _robust_range(values: np.ndarray, low: float, high: float) -> tuple[float, float]:

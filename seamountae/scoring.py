@@ -38,7 +38,8 @@ import xarray as xr
 from .config import default
 from .errors import SeamountaeError
 from .evidence import candidates_dataset, judge_grid
-from .grid import HDF5_LOCK, KM_PER_DEGREE, cell_size_km, read_window, wraps
+from .geometry import GridGeometry
+from .grid import HDF5_LOCK, read_window
 from .outputs import is_zarr
 from .model import (PatchAutoencoder, calibrated_precisions, calibration_errors, in_precision, masked_error, resolve_device,
                     resolve_precision)
@@ -89,18 +90,15 @@ class Band:
 
 def lattice_bands(grid: xr.DataArray, px_km: float) -> list[Band]:
     """Split the grid's rows into bands that share one east-west scale."""
-    ny = grid.sizes["y"]
-    dy_km, dx_km = cell_size_km(grid)
-    if not int(grid.attrs.get("geographic", 0)):
-        return [Band(0, ny, px_km / dx_km)]
-    step_x = float(grid.x[1] - grid.x[0])
+    geometry = GridGeometry.of(grid)
+    if not geometry.geographic:
+        return [Band(0, geometry.ny, px_km / geometry.cell_size_km()[1])]
     band_of_row = np.floor(grid.y.values / BAND_DEG).astype(int)
     bands = []
     for b in np.unique(band_of_row):
         rows = np.flatnonzero(band_of_row == b)
-        lat_mid = (b + 0.5) * BAND_DEG
-        km_per_col = step_x * KM_PER_DEGREE * max(math.cos(math.radians(lat_mid)), 1e-3)
-        bands.append(Band(int(rows[0]), int(rows[-1]) + 1, px_km / km_per_col))
+        _, km_per_col = geometry.local_km((b + 0.5) * BAND_DEG)
+        bands.append(Band(int(rows[0]), int(rows[-1]) + 1, px_km / float(km_per_col)))
     return bands
 
 
@@ -414,9 +412,10 @@ def iter_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_p
     scorer = scorer or PatchScorer(model, device, batch_size, score_precision(meta, precision, device))
     if scorer.patch_px != patch_px:
         raise ValueError(f"model takes {scorer.patch_px}-px patches but meta says {patch_px}")
-    wrap = wraps(grid)
+    geometry = GridGeometry.of(grid)
+    wrap = geometry.wraps
     budget = int(window_cells or WINDOW_CELLS)
-    dy_km, _ = cell_size_km(grid)
+    dy_km, _ = geometry.cell_size_km()
     ny, nx = grid.shape
     r0, r1, _ = rows.indices(ny)
     c0, c1, _ = cols.indices(nx)
@@ -471,7 +470,7 @@ def pyramid_levels(grid: xr.DataArray, meta: dict, stride_px: int) -> list[tuple
     Centres are never closer than the grid's own cells: small levels would otherwise score many
     patches per cell that add nothing but time.
     """
-    cell_km = min(cell_size_km(grid))
+    cell_km = min(GridGeometry.of(grid).cell_size_km())
     levels = []
     for factor in meta.get("pyramid", [1.0]):
         km = float(meta["patch_km"]) * float(factor)
@@ -805,20 +804,17 @@ def geotiff_from_score(score_path, path, attrs: dict | None = None, block_rows: 
     import rasterio
     from rasterio.crs import CRS
     from rasterio.shutil import copy as raster_copy
-    from rasterio.transform import Affine
-
     from .grid import from_cf_dataset
 
     with xr.open_dataset(score_path, engine="netcdf4") as raw:
         ds = from_cf_dataset(raw)
-        y, x = ds["y"].values, ds["x"].values
+        geometry = GridGeometry.of(ds)
         levels = np.atleast_1d(ds["level_km"].values)
         bands = [(name, k) for k in range(levels.size) for name in ("score", "error")]
-        dy, dx = float(y[1] - y[0]), float(x[1] - x[0])
         crs = ds.attrs.get("crs") or None
-        profile = {"driver": "GTiff", "width": x.size, "height": y.size, "count": len(bands), "dtype": "float32",
+        profile = {"driver": "GTiff", "width": geometry.nx, "height": geometry.ny, "count": len(bands), "dtype": "float32",
                    "crs": CRS.from_wkt(crs) if crs else None, "nodata": np.nan,
-                   "transform": Affine(dx, 0.0, x[0] - dx / 2, 0.0, -dy, y[-1] + dy / 2),
+                   "transform": geometry.north_up_transform(),
                    "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "predictor": 3,
                    "BIGTIFF": "IF_SAFER"}
         staging = Path(str(path) + ".tiled.tif")
@@ -827,10 +823,10 @@ def geotiff_from_score(score_path, path, attrs: dict | None = None, block_rows: 
                 for i, (name, k) in enumerate(bands, start=1):
                     suffix = f" at {levels[k]:g} km" if levels.size > 1 else ""
                     dst.set_band_description(i, f"{name}{suffix}: {VARIABLES[name]['long_name']}")
-                ny = y.size
+                ny = geometry.ny
                 for r0 in range(0, ny, block_rows):
                     r1 = min(r0 + block_rows, ny)
-                    window = rasterio.windows.Window(0, ny - r1, x.size, r1 - r0)  # north-up: the last rows first
+                    window = rasterio.windows.Window(0, ny - r1, geometry.nx, r1 - r0)  # north-up: the last rows first
                     for i, (name, k) in enumerate(bands, start=1):
                         block = ds[name].isel(level=k, y=slice(r0, r1)).values.astype(np.float32)
                         dst.write(np.flipud(block), i, window=window)

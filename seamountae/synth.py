@@ -25,8 +25,8 @@ from rasterio.crs import CRS
 from scipy import fft
 
 from .errors import SeamountaeError
+from .geometry import KM_PER_DEGREE, km_per_degree_lon
 
-KM_PER_DEG = 111.195  # great-circle km per degree on the mean-radius sphere
 
 SHAPES = ("gaussian", "cone", "polynomial", "parabolic", "guyot", "crater")
 CONFOUNDERS = ("fabric", "ridge", "fracture_zone", "volcanic_ridge", "trench", "gaps", "land")
@@ -136,26 +136,26 @@ class _Frame:
 
     def window(self, lon0: float, lat0: float, half_km: float):
         """Rows, columns and local east/north km offsets of the cells within half_km of a point."""
-        kx = KM_PER_DEG * math.cos(math.radians(lat0))
-        r0, r1 = np.searchsorted(self.lat, [lat0 - half_km / KM_PER_DEG, lat0 + half_km / KM_PER_DEG])
+        kx = km_per_degree_lon(lat0)
+        r0, r1 = np.searchsorted(self.lat, [lat0 - half_km / KM_PER_DEGREE, lat0 + half_km / KM_PER_DEGREE])
         c0, c1 = np.searchsorted(self.lon, [lon0 - half_km / kx, lon0 + half_km / kx])
         rows, cols = slice(r0, r1), slice(c0, c1)
-        return rows, cols, (self.lon[cols] - lon0)[None, :] * kx, (self.lat[rows] - lat0)[:, None] * KM_PER_DEG
+        return rows, cols, (self.lon[cols] - lon0)[None, :] * kx, (self.lat[rows] - lat0)[:, None] * KM_PER_DEGREE
 
     def random_point(self, rng: np.random.Generator, margin_km: float) -> tuple[float, float]:
         """A lon/lat at least margin_km inside every edge (NaN, NaN if the grid is too small)."""
-        dlat = margin_km / KM_PER_DEG
+        dlat = margin_km / KM_PER_DEGREE
         lat_lo, lat_hi = self.lat[0] + dlat, self.lat[-1] - dlat
         lat = rng.uniform(lat_lo, lat_hi)
-        dlon = margin_km / (KM_PER_DEG * math.cos(math.radians(lat)))
+        dlon = margin_km / km_per_degree_lon(lat)
         lon_lo, lon_hi = self.lon[0] + dlon, self.lon[-1] - dlon
         if lat_lo >= lat_hi or lon_lo >= lon_hi:
             return math.nan, math.nan
         return rng.uniform(lon_lo, lon_hi), lat
 
     def inside(self, lon: float, lat: float, margin_km: float) -> bool:
-        kx = KM_PER_DEG * math.cos(math.radians(lat))
-        return (self.lat[0] + margin_km / KM_PER_DEG <= lat <= self.lat[-1] - margin_km / KM_PER_DEG
+        kx = km_per_degree_lon(lat)
+        return (self.lat[0] + margin_km / KM_PER_DEGREE <= lat <= self.lat[-1] - margin_km / KM_PER_DEGREE
                 and self.lon[0] + margin_km / kx <= lon <= self.lon[-1] - margin_km / kx)
 
 
@@ -165,9 +165,9 @@ def _frame(shape: tuple[int, int], spacing_arcmin: float, origin: tuple[float, f
     lon = origin[0] + step * np.arange(nx)
     lat = origin[1] + step * np.arange(ny)
     lon_c, lat_c = lon.mean(), lat.mean()
-    kx = KM_PER_DEG * math.cos(math.radians(lat_c))
-    return _Frame(lon, lat, step * kx, step * KM_PER_DEG, ((lon - lon_c) * kx)[None, :],
-                  ((lat - lat_c) * KM_PER_DEG)[:, None])
+    kx = km_per_degree_lon(lat_c)
+    return _Frame(lon, lat, step * kx, step * KM_PER_DEGREE, ((lon - lon_c) * kx)[None, :],
+                  ((lat - lat_c) * KM_PER_DEGREE)[:, None])
 
 
 @dataclass(frozen=True)
@@ -276,12 +276,12 @@ def _volcanic_ridges(rng: np.random.Generator, frame: _Frame, km2_per_ridge: flo
         heights = height * rng.uniform(0.6, 1.0, n_seg)
         heights[rng.integers(n_seg)] = height
         semi_major = 0.5 * length / n_seg * rng.uniform(1.2, 1.6)  # segments overlap end to end
-        kx, az = KM_PER_DEG * math.cos(math.radians(lat)), math.radians(azimuth)
+        kx, az = km_per_degree_lon(lat), math.radians(azimuth)
         for k in range(n_seg):
             s = (k - (n_seg - 1) / 2.0) * length / n_seg
             jog = rng.uniform(-1.0, 1.0) * semi_major / aspect
             east, north = s * math.sin(az) + jog * math.cos(az), s * math.cos(az) - jog * math.sin(az)
-            rows, cols, dx, dy = frame.window(lon + east / kx, lat + north / KM_PER_DEG, semi_major)
+            rows, cols, dx, dy = frame.window(lon + east / kx, lat + north / KM_PER_DEGREE, semi_major)
             seg = render_seamount(dx, dy, heights[k], semi_major / math.sqrt(aspect), shape,
                                   azimuth + rng.uniform(-10.0, 10.0), 1.0 - 1.0 / aspect)
             # Segments merge rather than stack: a ridge crest is not higher where segments overlap.
@@ -373,12 +373,12 @@ def _place(rng: np.random.Generator, frame: _Frame, unit: pd.DataFrame, taken: l
         trend = math.radians(rng.uniform(0.0, 360.0))
         # Chain members overlap: consecutive centres closer than the sum of their radii.
         steps = np.concatenate([[0.0], np.cumsum(rng.uniform(0.5, 0.9, len(unit) - 1) * (radius[:-1] + radius[1:]))])
-        lat = lat0 + steps * math.cos(trend) / KM_PER_DEG
-        lon = lon0 + steps * math.sin(trend) / (KM_PER_DEG * np.cos(np.radians(lat)))
+        lat = lat0 + steps * math.cos(trend) / KM_PER_DEGREE
+        lon = lon0 + steps * math.sin(trend) / km_per_degree_lon(lat)
         if not all(frame.inside(lo, la, r) for lo, la, r in zip(lon, lat, reach)):
             continue
-        kx = KM_PER_DEG * np.cos(np.radians(0.5 * (lat[:, None] + taken_arr[None, :, 1])))
-        gap = np.hypot((lon[:, None] - taken_arr[None, :, 0]) * kx, (lat[:, None] - taken_arr[None, :, 1]) * KM_PER_DEG)
+        kx = km_per_degree_lon(0.5 * (lat[:, None] + taken_arr[None, :, 1]))
+        gap = np.hypot((lon[:, None] - taken_arr[None, :, 0]) * kx, (lat[:, None] - taken_arr[None, :, 1]) * KM_PER_DEGREE)
         if np.all(gap >= 0.7 * (radius[:, None] + taken_arr[None, :, 2])):
             return lon, lat, math.degrees(trend) % 180.0
     return None
@@ -571,10 +571,10 @@ def plant(grid: xr.DataArray, seed: int = 0, n_seamounts: int | None = None, reg
     cols = np.flatnonzero((x >= lon0) & (x <= lon1))
     rows = np.flatnonzero((y >= lat0) & (y <= lat1))
     lon, lat = x[cols], y[rows]
-    kx = KM_PER_DEG * math.cos(math.radians(lat.mean()))
+    kx = km_per_degree_lon(lat.mean())
     step_x, step_y = float(x[1] - x[0]), float(y[1] - y[0])
-    frame = _Frame(lon, lat, step_x * kx, step_y * KM_PER_DEG, ((lon - lon.mean()) * kx)[None, :],
-                   ((lat - lat.mean()) * KM_PER_DEG)[:, None])
+    frame = _Frame(lon, lat, step_x * kx, step_y * KM_PER_DEGREE, ((lon - lon.mean()) * kx)[None, :],
+                   ((lat - lat.mean()) * KM_PER_DEGREE)[:, None])
     taken = [] if avoid is None else [(float(a), float(b), avoid_km) for a, b in zip(avoid["lon"], avoid["lat"])]
     z = grid.values[np.ix_(rows, cols)].astype(np.float64)
     if n_seamounts is None:

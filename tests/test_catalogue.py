@@ -16,7 +16,7 @@ from seamountae.catalogue import (
     write_geojson,
 )
 from seamountae.errors import SeamountaeError
-from seamountae.grid import haversine_km
+from seamountae.geometry import haversine_km
 
 AZORES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "azores" / "azores_catalogue.csv"
 

@@ -16,7 +16,7 @@ import xarray as xr
 from conftest import ok, run_cli
 from seamountae import cluster, scoring
 from seamountae.detection import table_from_detections
-from seamountae.grid import KM_PER_DEGREE
+from seamountae.geometry import KM_PER_DEGREE
 from seamountae.tiling import tile_rows
 
 VARIABLES = ("elevation", "error", "score", "relief_m")

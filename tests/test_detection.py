@@ -16,7 +16,8 @@ from conftest import ok, run_cli
 from seamountae.detection import COLUMNS, detect, detections_dataset, resolve_threshold, suppress_duplicates, table_from_detections
 from seamountae.errors import SeamountaeError
 from seamountae.evidence import MODEL_COLUMNS, CandidateRules, candidates_dataset, find_candidates
-from seamountae.grid import KM_PER_DEGREE, WGS84_WKT, georeferenced
+from seamountae.geometry import KM_PER_DEGREE
+from seamountae.grid import WGS84_WKT, georeferenced
 from seamountae.outputs import write_netcdf
 from seamountae.synth import render_seamount
 
@@ -264,7 +265,8 @@ def test_nms_uses_true_distances_far_from_the_grid_origin():
     step = 1 / 240
     col, lat = 86_000, 45.0
     lon = -180 + step * col
-    scores = xr.Dataset(attrs={"geographic": 1, "crs": WGS84_WKT})
+    coords = {"y": -90 + step / 2 + step * np.arange(43_200), "x": -180 + step * np.arange(86_400)}
+    scores = xr.Dataset(coords=coords, attrs={"geographic": 1, "crs": WGS84_WKT})
     table = pd.DataFrame({"row": [10_800, 10_801], "col": [col, col], "x": [lon, lon], "y": [lat, lat + 1.4 / KM_PER_DEGREE],
                           "score": [0.9, 0.8], "height_m": [1000.0, 900.0], "basal_radius_km": [4.0, 4.0]})
     assert len(suppress_duplicates(table, scores, separation_km=6.0)) == 1
@@ -328,3 +330,19 @@ def test_a_seamount_on_the_antimeridian_is_one_seamount_measured_whole(tmp_path)
 
     with xr.open_dataset(tmp_path / "det.nc") as det:
         np.testing.assert_array_equal(from_cf_dataset(det.load())["cluster"].values, footprint_a)
+    # Exported, its outline is cut at the antimeridian into two rings (RFC 7946 §3.1.9), which add up
+    # to the outline of the same seamount at 0°.
+    ok(run_cli(["export", str(tmp_path / "det.nc"), "-o", str(tmp_path / "s.geojson"), "--footprints", str(tmp_path / "f.geojson")]))
+    write_netcdf(georeferenced(middle, middle["elevation"].assign_attrs(geographic=1, crs=WGS84_WKT)), tmp_path / "mid.nc")
+    ok(run_cli(["detect", str(tmp_path / "mid.nc"), "-o", str(tmp_path / "mid_det.nc"), "--threshold", "0.5"]))
+    ok(run_cli(["export", str(tmp_path / "mid_det.nc"), "-o", str(tmp_path / "m.geojson"), "--footprints", str(tmp_path / "mf.geojson")]))
+    (cut,), (whole,) = (json.loads((tmp_path / name).read_text())["features"] for name in ("f.geojson", "mf.geojson"))
+    assert cut["geometry"]["type"] == "MultiPolygon" and whole["geometry"]["type"] == "Polygon"
+    west, east = (np.array(part[0]) for part in cut["geometry"]["coordinates"])
+    assert west[:, 0].max() == 180.0 and west[:, 0].min() > 179 and east[:, 0].min() == -180.0 and east[:, 0].max() < -179
+
+    def area(ring):
+        return 0.5 * np.sum(ring[:-1, 0] * ring[1:, 1] - ring[1:, 0] * ring[:-1, 1])
+
+    assert area(west) > 0 and area(east) > 0  # counter-clockwise, both
+    assert area(west) + area(east) == pytest.approx(area(np.array(whole["geometry"]["coordinates"][0])), rel=1e-9)

@@ -86,7 +86,7 @@ def test_many_points_agree_with_brute_force():
     assert matches["found_index"].is_unique and matches["reference_index"].is_unique
     assert (matches["distance_km"] <= 8).all()
     # Brute force nearest-first greedy on the full distance matrix gives the same pairs.
-    from seamountae.grid import haversine_km
+    from seamountae.geometry import haversine_km
 
     d = haversine_km(found["lon"].to_numpy()[:, None], found["lat"].to_numpy()[:, None],
                      reference["lon"].to_numpy()[None, :], reference["lat"].to_numpy()[None, :])

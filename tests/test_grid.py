@@ -14,12 +14,10 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from seamountae.errors import SeamountaeError
+from seamountae.geometry import KM_PER_DEGREE, GridGeometry, haversine_km
 from seamountae.grid import (
     WGS84_WKT,
     canonical_grid,
-    cell_size_km,
-    haversine_km,
-    KM_PER_DEGREE,
     read_grid,
     to_cf_dataset,
     write_grid,
@@ -303,7 +301,7 @@ def test_global_gridline_minus_180_180_grid_reads_each_meridian_once(tmp_path, r
     grid = getattr(grids, reader)(write_nc(tmp_path / "global.nc", values=values, x=x, y=LAT))
     np.testing.assert_allclose(grid["x"], np.arange(-180.0, 180.0, 30.0))
     np.testing.assert_allclose(grid[0].values, values[0, :-1])
-    assert grids.wraps(grid) and grids.read_window(grid, 0, 1, 11, 14, wrap=True)[0].tolist() == [-1150.0, -820.0, -850.0]
+    assert GridGeometry.of(grid).wraps and grids.read_window(grid, 0, 1, 11, 14, wrap=True)[0].tolist() == [-1150.0, -820.0, -850.0]
 
 
 def test_int16_with_fill_value(tmp_path):
@@ -482,14 +480,14 @@ def test_canonical_grid_in_memory():
 def test_cell_size_geographic_uses_cos_latitude():
     lat = np.array([59.0, 60.0, 61.0])
     grid = canonical_grid(-np.ones((3, 4)), LON, lat, geographic=True)
-    dy, dx = cell_size_km(grid)
+    dy, dx = GridGeometry.of(grid).cell_size_km()
     assert dy == pytest.approx(KM_PER_DEGREE)
     assert dx == pytest.approx(0.5 * KM_PER_DEGREE * 0.5, rel=1e-9)  # cos(60°) = 0.5
 
 
 def test_cell_size_projected():
     grid = canonical_grid(-np.ones((3, 4)), 250.0 * np.arange(4), 100.0 * np.arange(3), geographic=False)
-    assert cell_size_km(grid) == pytest.approx((0.1, 0.25))
+    assert GridGeometry.of(grid).cell_size_km() == pytest.approx((0.1, 0.25))
 
 
 def test_haversine():

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from seamountae.errors import SeamountaeError
-from seamountae.grid import KM_PER_DEGREE, canonical_grid
+from seamountae.geometry import KM_PER_DEGREE, GridGeometry
+from seamountae.grid import canonical_grid
 from seamountae.patches import (MAX_NAN_FRACTION, MIN_STD_M, bilinear, lowpass, lowpass_sigma, normalise, normalise_batch,
                                 relief_batch, resolution_problem, sample_patches, tile)
 from seamountae.synth import render_seamount
@@ -354,7 +355,6 @@ def test_tile_reprojects_a_lon_lat_catalogue_for_a_projected_grid(tmp_path):
 def test_a_crs_in_feet_gives_patches_patch_km_wide_on_the_ground():
     from rasterio.crs import CRS
 
-    from seamountae.grid import cell_size_km
 
     feet = CRS.from_epsg(2227)  # California zone 3, US survey feet
     foot = feet.linear_units_factor[1]
@@ -362,7 +362,7 @@ def test_a_crs_in_feet_gives_patches_patch_km_wide_on_the_ground():
     xx, _ = np.meshgrid(c * foot / 1000, c * foot / 1000)  # km east of the centre
     grid = canonical_grid(-4000.0 + 10.0 * xx, 6_000_000 + c, 2_000_000 + c, geographic=False, crs=feet.to_wkt(),
                           mask_land=False)
-    assert cell_size_km(grid) == pytest.approx((0.3048006, 0.3048006), rel=1e-6)
+    assert GridGeometry.of(grid).cell_size_km() == pytest.approx((0.3048006, 0.3048006), rel=1e-6)
     patch = sample_patches(grid, 6_000_000.0, 2_000_000.0, patch_km=24.0, patch_px=16)[0]
     assert patch[8, -1] - patch[8, 0] == pytest.approx(10.0 * 24.0 * 15 / 16, rel=1e-3)  # 10 m per km, 22.5 km apart
 

@@ -14,7 +14,8 @@ from scipy import ndimage
 from conftest import model_meta, ok, run_cli
 from seamountae import grid as grid_module
 from seamountae import scoring
-from seamountae.grid import KM_PER_DEGREE, canonical_grid, from_cf_dataset, open_grid, read_grid, write_grid
+from seamountae.geometry import KM_PER_DEGREE, GridGeometry
+from seamountae.grid import canonical_grid, from_cf_dataset, open_grid, read_grid, write_grid
 from seamountae.model import PatchAutoencoder, artifact, load_artifact, masked_error
 from seamountae.patches import MAX_NAN_FRACTION, bilinear, normalise_batch, relief_batch
 from seamountae.scoring import PatchScorer, iter_score, lattice_bands, separable_bilinear
@@ -320,7 +321,7 @@ def test_global_grid_wraps_at_the_antimeridian():
     km_per_col = step * KM_PER_DEGREE * math.cos(math.radians(0.5))
     meta, model = _meta(8 * 2 * km_per_col, patch_px=8), _model(patch_px=8)
     grid = canonical_grid(z.astype(np.float32), x, y, True, None, "global")
-    assert scoring.wraps(grid)
+    assert GridGeometry.of(grid).wraps
     shift = 360  # columns: 180°, a multiple of 4
     rolled = canonical_grid(np.roll(z, shift, axis=1).astype(np.float32), x, y, True, None, "rolled")
     a = score(grid, model, meta, device="cpu", window_cells=5000)
@@ -336,7 +337,7 @@ def test_global_grid_wraps_at_the_antimeridian():
 
 
 def test_regional_grid_does_not_wrap(projected, geographic):
-    assert not scoring.wraps(projected) and not scoring.wraps(geographic)
+    assert not GridGeometry.of(projected).wraps and not GridGeometry.of(geographic).wraps
 
 
 # ------------------------------------------------------------------------------------- devices

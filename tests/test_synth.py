@@ -8,14 +8,15 @@ import pytest
 from scipy import ndimage as ndi
 
 from seamountae.errors import SeamountaeError
-from seamountae.synth import (CONFOUNDERS, CRATER_DEPTH, KM_PER_DEG, SCENARIOS, SHAPES, SUMMIT_CEILING_M,
+from seamountae.geometry import KM_PER_DEGREE
+from seamountae.synth import (CONFOUNDERS, CRATER_DEPTH, SCENARIOS, SHAPES, SUMMIT_CEILING_M,
                               TRUTH_COLUMNS, render_seamount, synthesize)
 
 SMALL = (150, 200)  # ~280 x 310 km: room for every feature, fast to build
 
 
 def cell_km(grid):
-    dy = float(grid.y[1] - grid.y[0]) * KM_PER_DEG
+    dy = float(grid.y[1] - grid.y[0]) * KM_PER_DEGREE
     return dy * math.cos(math.radians(float(grid.y.mean()))), dy
 
 
@@ -54,8 +55,8 @@ def closed_bumps(grid, inner_km=15.0, outer_km=22.0, relief=500.0):
 
 
 def local_km(truth, lon, lat):
-    kx = KM_PER_DEG * np.cos(np.radians(truth.lat.to_numpy()))
-    return (lon - truth.lon.to_numpy()) * kx, (lat - truth.lat.to_numpy()) * KM_PER_DEG
+    kx = KM_PER_DEGREE * np.cos(np.radians(truth.lat.to_numpy()))
+    return (lon - truth.lon.to_numpy()) * kx, (lat - truth.lat.to_numpy()) * KM_PER_DEGREE
 
 
 # --------------------------------------------------------------------------- determinism and contract
@@ -107,11 +108,11 @@ def test_truth_inside_grid_sized_and_spaced():
     assert truth.ellipticity.between(0, 0.5).all()
     # The whole footprint (semi-major axis) lies inside the grid.
     reach = truth.radius_km / np.sqrt(1 - truth.ellipticity)
-    kx = KM_PER_DEG * np.cos(np.radians(truth.lat))
+    kx = KM_PER_DEGREE * np.cos(np.radians(truth.lat))
     assert ((truth.lon - float(grid.x[0])) * kx >= reach - 1e-6).all()
     assert ((float(grid.x[-1]) - truth.lon) * kx >= reach - 1e-6).all()
-    assert ((truth.lat - float(grid.y[0])) * KM_PER_DEG >= reach - 1e-6).all()
-    assert ((float(grid.y[-1]) - truth.lat) * KM_PER_DEG >= reach - 1e-6).all()
+    assert ((truth.lat - float(grid.y[0])) * KM_PER_DEGREE >= reach - 1e-6).all()
+    assert ((float(grid.y[-1]) - truth.lat) * KM_PER_DEGREE >= reach - 1e-6).all()
     # Centres at least 0.7 x the sum of radii apart, except within a chain.
     for i, row in truth.iterrows():
         dx, dy = local_km(truth, row.lon, row.lat)
@@ -158,8 +159,8 @@ def test_planted_seamounts_are_where_the_truth_says_and_nowhere_else():
     dx_cell, dy_cell = cell_km(grid)
     footprint = np.zeros(relief.shape, dtype=bool)
     for m in truth.itertuples():
-        kx = KM_PER_DEG * math.cos(math.radians(m.lat))
-        dist = np.hypot((lon - m.lon) * kx, (lat - m.lat) * KM_PER_DEG)
+        kx = KM_PER_DEGREE * math.cos(math.radians(m.lat))
+        dist = np.hypot((lon - m.lon) * kx, (lat - m.lat) * KM_PER_DEGREE)
         mine = dist <= m.radius_km / math.sqrt(1 - m.ellipticity)
         footprint |= mine
         if m.chain >= 0 or m.radius_km < 4 * dy_cell:
@@ -315,8 +316,8 @@ def test_gaps_cover_5_to_15_percent_and_cut_into_some_seamounts():
         lon, lat = np.meshgrid(grid.x.values, grid.y.values)
         missing = grid.isnull().values
         for m in truth.itertuples():
-            kx = KM_PER_DEG * math.cos(math.radians(m.lat))
-            dist = np.hypot((lon - m.lon) * kx, (lat - m.lat) * KM_PER_DEG)
+            kx = KM_PER_DEGREE * math.cos(math.radians(m.lat))
+            dist = np.hypot((lon - m.lon) * kx, (lat - m.lat) * KM_PER_DEGREE)
             inside = dist < m.radius_km
             if missing[inside].any() and not missing[inside].all():
                 partial += 1
@@ -384,8 +385,8 @@ def test_planting_into_a_real_grid_adds_seamounts_where_the_truth_says_and_nowhe
     added = (planted - grid).values
     assert np.all(added[np.isfinite(added)] >= -1e-3) and np.isnan(planted.values[:20]).all()
     assert np.allclose(added[:, :20][np.isfinite(added[:, :20])], 0.0)  # outside the region: untouched
-    kx = KM_PER_DEG * math.cos(math.radians(float(avoid["lat"][0])))
-    d = np.hypot((truth["lon"] - avoid["lon"][0]) * kx, (truth["lat"] - avoid["lat"][0]) * KM_PER_DEG)
+    kx = KM_PER_DEGREE * math.cos(math.radians(float(avoid["lat"][0])))
+    d = np.hypot((truth["lon"] - avoid["lon"][0]) * kx, (truth["lat"] - avoid["lat"][0]) * KM_PER_DEGREE)
     assert (d >= 0.7 * (truth["radius_km"] + 25.0)).all()
     for m in truth[truth["radius_km"] >= 3].itertuples():  # each resolved summit raised the grid by about its height
         r, c = np.argmin(abs(grid.y.values - m.lat)), np.argmin(abs(grid.x.values - m.lon))
