@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 
-from seamountae import scoring
+from seamountae import lattice
 from seamountae.geometry import KM_PER_DEGREE
 from seamountae.grid import canonical_grid
 from seamountae.models import BUILTIN
@@ -35,9 +35,9 @@ def smooth_floor(step_deg: float):
 def measure(step_deg: float, model, meta) -> dict:
     grid = smooth_floor(step_deg)
     error = np.full(grid.shape, np.nan, np.float32)
-    for rows, cols, out in scoring.iter_score(grid, model, meta, stride_px=2, precision="fp32"):
+    for rows, cols, out in lattice.iter_score(grid, model, meta, stride_px=2, precision="fp32"):
         error[rows, cols] = out["error"]
-    band = np.floor(grid.y.values / scoring.BAND_DEG).astype(int)
+    band = np.floor(grid.y.values / lattice.BAND_DEG).astype(int)
     step = np.abs(np.diff(error, axis=0))  # row r to row r + 1
     across = band[1:] != band[:-1]
     scored = np.isfinite(step).any(axis=1)  # not the edge rows, whose patches leave the grid

@@ -68,18 +68,9 @@ from seamountae.grid import canonical_grid, from_cf_dataset, open_grid, read_gri
 from seamountae.config import PRECISIONS
 from seamountae.model import PatchAutoencoder, artifact, in_precision, masked_error, resolve_precision
 from seamountae.patches import MAX_NAN_FRACTION, bilinear, lowpass_sigma, lowpassed_window, normalise_batch, relief_batch
-from seamountae.scoring import (
-    OUTPUTS,
-    PatchScorer,
-    _BandLattice,
-    _centre_stats,
-    _lattice_window,
-    _resampled,
-    iter_levels,
-    lattice_bands,
-    pyramid_levels,
-    score_dataset,
-)
+from seamountae.lattice import BandLattice, centre_stats, iter_levels, lattice_bands, lattice_window, pyramid_levels, resample_window
+from seamountae.runner import OUTPUTS, PatchScorer
+from seamountae.scorefile import score_dataset
 
 CELL_M = 463.3  # 15 arc-seconds at the equator
 PATCH_KM, PATCH_PX, STRIDE_PX = 48.0, 32, 2
@@ -196,7 +187,7 @@ def naive_reference(grid, model, meta, device, precision, n_patches):
     """
     band = lattice_bands(grid, meta["patch_km"] / PATCH_PX)[0]
     dy_km = GridGeometry.of(grid).cell_size_km()[0]  # as iter_score takes it, to the last bit
-    lat = _BandLattice(band, meta["patch_km"] / PATCH_PX / dy_km, band.cols_per_px, STRIDE_PX, PATCH_PX)
+    lat = BandLattice(band, meta["patch_km"] / PATCH_PX / dy_km, band.cols_per_px, STRIDE_PX, PATCH_PX)
     dev = torch.device(device)
     model = model.to(dev).for_inference()  # the function scoring evaluates (PatchScorer.network)
     n_k = int(math.floor((grid.shape[1] - 1) / lat.step_c)) + 2
@@ -235,8 +226,8 @@ def naive_agreement(grid, lat, stats, model, device, precision):
     scorer = PatchScorer(model, device, "auto", precision)
     ms = [s[0] for s in stats]
     n_k = max(s[1] for s in stats) + 1
-    window = _resampled(*_lattice_window(grid, lat, min(ms), max(ms) + 1, 0, n_k, False), lat, scorer.device)
-    fast = _centre_stats(window, lat, scorer).cpu().numpy()
+    window = resample_window(*lattice_window(grid, lat, min(ms), max(ms) + 1, 0, n_k, False), lat, scorer.device)
+    fast = centre_stats(window, lat, scorer).cpu().numpy()
     diff = {"error": 0.0, "relief_m": 0.0}
     for m, k, error, relief in stats:
         for j, (name, value) in enumerate((("error", error), ("relief_m", relief))):

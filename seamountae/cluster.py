@@ -3,10 +3,10 @@
 The grid is cut into blocks of output cells aligned to the score file's chunks. Each block is one
 dask task: a worker opens the grid lazily (the path must be readable on the workers, as on a
 cluster's shared file system), reads its block with half a patch of halo, and scores it on the
-whole grid's lattice (scoring.iter_score with rows and cols), so blocks need no overlap to add up
+whole grid's lattice (lattice.iter_score with rows and cols), so blocks need no overlap to add up
 to the single-piece result. The model file is read once by the client and broadcast; each worker
 builds the model from it once and keeps it for all its tasks. For a netCDF output, blocks come
-back to the client as they finish and go straight into the streaming writer (scoring.write_tiles);
+back to the client as they finish and go straight into the streaming writer (scorefile.write_tiles);
 at most a few blocks per worker are in flight, so the client's memory stays bounded too. A Zarr
 store (-o NAME.zarr) is created by the client and filled by the workers, each writing its own
 blocks (whole chunks, so no two workers touch the same chunk): nothing large crosses the network.
@@ -85,7 +85,7 @@ def _scorer(model_bytes: bytes, digest: str, device: str, batch_size, precision:
         import io
 
         from .model import load_artifact
-        from .scoring import PatchScorer, return_freed_memory
+        from .runner import PatchScorer, return_freed_memory
 
         return_freed_memory()
         model, _ = load_artifact(io.BytesIO(model_bytes))
@@ -113,7 +113,8 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
     import torch
 
     from .grid import open_grid
-    from .scoring import ZarrStore, iter_levels, pyramid_levels, write_cells
+    from .lattice import iter_levels, pyramid_levels
+    from .scorefile import ZarrStore, write_cells
     from .model import calibration_errors
 
     if threads:
@@ -156,8 +157,9 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
     path ending in .zarr) is written by the workers themselves, in parallel.
     """
     from .outputs import is_zarr
-    from .scoring import (CHUNK_COLS, CHUNK_ROWS, ZARR_CHUNK_ROWS, create_score_file, progress_cells, score_precision,
-                          write_tiles)
+    from .lattice import CHUNK_COLS, CHUNK_ROWS, progress_cells
+    from .runner import score_precision
+    from .scorefile import ZARR_CHUNK_ROWS, create_score_file, write_tiles
 
     client, threads = connect(scheduler, threads)
     try:
@@ -227,7 +229,7 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
         # The candidates are few: judged here, by the model the workers got.
         from .evidence import judge_grid
         from .model import load_artifact
-        from .scoring import append_candidates
+        from .scorefile import append_candidates
 
         counts["candidates"] = append_candidates(path, judge_grid(grid, load_artifact(io.BytesIO(model_bytes))[0], meta, rows,
                                                                 precision))

@@ -158,16 +158,16 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     """
     from .grid import open_grid, read_grid
     from .patches import MAX_NAN_FRACTION
-    from . import scoring
+    from . import lattice, runner, scorefile, scoring
     from .training import read_model
 
     check_writable(output, overwrite)
-    if tile is not None and (is_zarr(output) or scoring.is_geotiff(output)):
+    if tile is not None and (is_zarr(output) or scorefile.is_geotiff(output)):
         raise SeamountaeError(f"{output}: tiles are written as netCDF parts for `seamountae merge`; "
                               "name the part *.nc (merge them into one file), or score without --tiles")
     if is_zarr(output):
         require_zarr(output)
-    scoring.return_freed_memory()
+    runner.return_freed_memory()
     model, meta = read_model(model_path)
     grid = open_grid(grid_path, **grid_kwargs(grid_params))
     recorded = score_parameters(params, grid_params)
@@ -179,14 +179,14 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
         if tile is not None:
             from .tiling import part_attrs, tile_rows
 
-            rows = tile_rows(grid.sizes["y"], *tile, align=scoring.CHUNK_ROWS)
+            rows = tile_rows(grid.sizes["y"], *tile, align=lattice.CHUNK_ROWS)
             recorded.update(tiles=tile[0], tile_index=tile[1])
             attrs = part_attrs(*tile, rows, grid.sizes["y"])
         record = provenance(recorded, {"grid": grid_path, "model": model_path})
         if not scheduler:  # on a cluster, a worker's device decides what auto means
-            params["precision"] = scoring.score_precision(meta, params["precision"], params["device"], str(model_path))
+            params["precision"] = runner.score_precision(meta, params["precision"], params["device"], str(model_path))
         start = time.perf_counter()
-        geotiff = scoring.is_geotiff(output)
+        geotiff = scorefile.is_geotiff(output)
         with (atomic_directory if is_zarr(output) else atomic_output)(output, overwrite) as final:
             # A GeoTIFF is made from a netCDF score file written first beside it.
             tmp = final.with_name(final.name + ".nc") if geotiff else final
@@ -210,7 +210,7 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
                                       f"(more than {MAX_NAN_FRACTION:.0%} missing everywhere); score a grid with more seafloor")
             if geotiff:
                 try:
-                    scoring.geotiff_from_score(tmp, final, provenance_attrs(record))
+                    scorefile.geotiff_from_score(tmp, final, provenance_attrs(record))
                 finally:
                     tmp.unlink(missing_ok=True)
     finally:

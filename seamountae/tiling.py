@@ -1,7 +1,7 @@
 """Scoring a grid in parts (SLURM job arrays) and merging the parts into one score file.
 
 `seamountae score --tiles N --tile-index I` scores the I-th of N strips of rows; each strip reads
-half a patch beyond its edges and cuts its patches from the whole grid's lattice (see scoring.py),
+half a patch beyond its edges and cuts its patches from the whole grid's lattice (see lattice.py),
 so its cells get exactly the values a single-piece run gives them. `seamountae merge` checks that
 the parts come from the same grid, model, parameters and seamountae version, that none is missing
 or repeated, and copies them into one file, strip by strip: the result is the single-piece score
@@ -128,7 +128,8 @@ def merge(paths, output, overwrite: bool = False) -> dict:
     """PART... → one score file equal to a single-piece run's; returns {"parts", "rows", "cols"}."""
     import netCDF4
 
-    from .scoring import CHUNK_ROWS, VARIABLES, create_score_file
+    from .lattice import CHUNK_ROWS
+    from .scorefile import VARIABLES, create_score_file
 
     check_writable(output, overwrite)
     parts = check_parts(paths)
@@ -163,7 +164,7 @@ def merge(paths, output, overwrite: bool = False) -> dict:
         finally:
             out.close()
         from .evidence import candidates_from_dataset
-        from .scoring import append_candidates
+        from .scorefile import append_candidates
 
         tables = []
         for part in parts:

@@ -330,9 +330,9 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
 
 
 def map_errors(model: PatchAutoencoder, device: torch.device, patches: np.ndarray, precision: str) -> np.ndarray:
-    """Errors of raw patches (n, p, p) as the score map computes them (scoring.PatchScorer) at
+    """Errors of raw patches (n, p, p) as the score map computes them (runner.PatchScorer) at
     `precision`; NaN throughout where the device cannot run that precision."""
-    from .scoring import PatchScorer
+    from .runner import PatchScorer
 
     try:
         return PatchScorer(model, str(device), precision=precision)(torch.from_numpy(patches))["error"].numpy()

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 from conftest import ok, run_cli
-from seamountae import cluster, scoring
+from seamountae import cluster, lattice, scorefile
 from seamountae.detection import table_from_detections
 from seamountae.geometry import KM_PER_DEGREE
 from seamountae.tiling import tile_rows
@@ -77,7 +77,7 @@ def test_detection_across_tile_seams_equals_single_piece(parts, tmp_path, score_
     # The seams really cut seamounts: some detected summit lies within its basal radius of a tile border.
     with xr.open_dataset(grid_file) as grid:
         lat = grid["lat"].values
-    borders = [lat[tile_rows(lat.size, TILES, i, scoring.CHUNK_ROWS).start] for i in range(1, TILES)]
+    borders = [lat[tile_rows(lat.size, TILES, i, lattice.CHUNK_ROWS).start] for i in range(1, TILES)]
     gaps = np.min(np.abs(found["lat"].values[:, None] - np.asarray(borders)[None, :]), axis=1) * KM_PER_DEGREE
     assert (gaps < found["basal_radius_km"].values).any()
 
@@ -117,8 +117,8 @@ def test_bad_tiling_and_scheduler_options(args, message, tmp_path, grid_file, mo
 def test_local_dask_cluster_equals_serial(tmp_path, grid_file, model_file, score_file, monkeypatch):
     monkeypatch.setattr(cluster, "BLOCK_CELLS", 40 * 64)  # many blocks, in rows and columns
     monkeypatch.setattr(cluster, "BLOCK_COLS", 64)
-    monkeypatch.setattr(scoring, "CHUNK_COLS", 64)
-    assert len(cluster.blocks(120, 160, slice(None), scoring.CHUNK_ROWS, scoring.CHUNK_COLS)) == 12
+    monkeypatch.setattr(lattice, "CHUNK_COLS", 64)
+    assert len(cluster.blocks(120, 160, slice(None), lattice.CHUNK_ROWS, lattice.CHUNK_COLS)) == 12
     out = tmp_path / "dask.nc"
     ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", out, "--scheduler", "local:2"]))
     assert_same_score_file(score_file, out, same_chunks=False)  # narrower chunks, as patched above
@@ -146,7 +146,7 @@ def test_existing_scheduler_address(tmp_path, grid_file, model_file, score_file)
         ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", out,
                     "--scheduler", running.scheduler_address, "--tiles", TILES, "--tile-index", 1]))
     with xr.open_dataset(out) as part, xr.open_dataset(score_file) as whole:
-        rows = tile_rows(whole.sizes["lat"], TILES, 1, scoring.CHUNK_ROWS)
+        rows = tile_rows(whole.sizes["lat"], TILES, 1, lattice.CHUNK_ROWS)
         np.testing.assert_allclose(part["error"].values, whole["error"].values[:, rows], atol=1e-5)
 
 
@@ -227,7 +227,7 @@ def _same_as_zarr(netcdf, store):
     with xr.open_dataset(netcdf) as a, xr.open_dataset(store, engine="zarr") as b:
         for name in VARIABLES:
             np.testing.assert_array_equal(a[name].values, b[name].values)
-        assert b["error"].encoding["chunks"][1] == min(scoring.ZARR_CHUNK_ROWS, b.sizes["lat"])
+        assert b["error"].encoding["chunks"][1] == min(scorefile.ZARR_CHUNK_ROWS, b.sizes["lat"])
         # (netCDF gives a one-element attribute back as a scalar, Zarr as a list)
         assert {k for k in a.attrs if not np.array_equal(np.atleast_1d(a.attrs[k]), np.atleast_1d(b.attrs.get(k)))} <= {"history"}
 
@@ -235,8 +235,8 @@ def _same_as_zarr(netcdf, store):
 def test_zarr_output_serial_and_on_dask_equals_netcdf_and_detects_the_same(tmp_path, grid_file, model_file, score_file,
                                                                           detections_file, monkeypatch):
     monkeypatch.setattr(cluster, "BLOCK_CELLS", 40 * 64)  # 4 blocks of rows, each written by a worker
-    monkeypatch.setattr(scoring, "ZARR_CHUNK_ROWS", 32)
-    assert len(cluster.blocks(120, 160, slice(None), scoring.ZARR_CHUNK_ROWS, scoring.CHUNK_COLS)) == 4
+    monkeypatch.setattr(scorefile, "ZARR_CHUNK_ROWS", 32)
+    assert len(cluster.blocks(120, 160, slice(None), scorefile.ZARR_CHUNK_ROWS, lattice.CHUNK_COLS)) == 4
     store = tmp_path / "score.zarr"
     ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", store]))
     _same_as_zarr(score_file, store)
@@ -271,7 +271,7 @@ def _kill_workers_after_first_block(monkeypatch, pids):
     the client has the first block back, while other blocks are still running on them."""
     import signal
 
-    received = scoring.progress_cells
+    received = lattice.progress_cells
 
     def killing(tiles, enabled, total):
         for i, item in enumerate(received(tiles, enabled, total)):
@@ -280,13 +280,13 @@ def _kill_workers_after_first_block(monkeypatch, pids):
                     os.kill(pid, signal.SIGKILL)
             yield item
 
-    monkeypatch.setattr(scoring, "progress_cells", killing)
+    monkeypatch.setattr(lattice, "progress_cells", killing)
 
 
 def _many_blocks(monkeypatch):
     monkeypatch.setattr(cluster, "BLOCK_CELLS", 40 * 64)  # 12 blocks: most still to come at the first
     monkeypatch.setattr(cluster, "BLOCK_COLS", 64)
-    monkeypatch.setattr(scoring, "CHUNK_COLS", 64)
+    monkeypatch.setattr(lattice, "CHUNK_COLS", 64)
 
 
 def test_a_worker_killed_mid_score_is_replaced_and_the_file_equals_the_serial_one(tmp_path, grid_file, model_file,

@@ -33,13 +33,13 @@ def pause():
     time.sleep(120)
 
 if where == "score":
-    import seamountae.scoring as scoring
-    real = scoring.cell_outputs
+    import seamountae.scorefile as scorefile
+    real = scorefile.cell_outputs
     def slow(*args, **kwargs):
         values = real(*args, **kwargs)
         pause()
         return values
-    scoring.cell_outputs = slow
+    scorefile.cell_outputs = slow
 elif where == "json":
     import json
     real_dump = json.dump

@@ -12,7 +12,7 @@ from conftest import model_meta, ok, run_cli
 from seamountae import model as model_module
 from seamountae.errors import SeamountaeError
 from seamountae.model import PatchAutoencoder, resolve_precision
-from seamountae.scoring import PatchScorer, score_precision
+from seamountae.runner import PatchScorer, score_precision
 from seamountae.training import conformal_score, map_errors, read_model
 
 CPU = torch.device("cpu")

@@ -13,12 +13,13 @@ from scipy import ndimage
 
 from conftest import model_meta, ok, run_cli
 from seamountae import grid as grid_module
-from seamountae import scoring
+from seamountae import lattice, runner, scoring
 from seamountae.geometry import KM_PER_DEGREE, GridGeometry
 from seamountae.grid import canonical_grid, from_cf_dataset, open_grid, read_grid, write_grid
 from seamountae.model import PatchAutoencoder, artifact, load_artifact, masked_error
 from seamountae.patches import MAX_NAN_FRACTION, bilinear, normalise_batch, relief_batch
-from seamountae.scoring import PatchScorer, iter_score, lattice_bands, separable_bilinear
+from seamountae.lattice import iter_score, lattice_bands, separable_bilinear
+from seamountae.runner import PatchScorer
 
 PATCH_PX = 16
 FIELDS = ("elevation", "error", "score", "relief_m")
@@ -215,8 +216,8 @@ def test_cli_streams_the_same_result_as_score_in_memory(kind, suffix, request, t
     """Also from a GeoTIFF grid, which the writer thread reads back while the main thread reads windows."""
     grid = request.getfixturevalue(kind)
     write_grid(grid, tmp_path / f"grid{suffix}")
-    monkeypatch.setattr(scoring, "WINDOW_CELLS", 4000)  # many windows, many output tiles
-    monkeypatch.setattr(scoring, "CHUNK_ROWS", 8)
+    monkeypatch.setattr(lattice, "WINDOW_CELLS", 4000)  # many windows, many output tiles
+    monkeypatch.setattr(lattice, "CHUNK_ROWS", 8)
     out = tmp_path / "score.nc"
     ok(run_cli(["score", tmp_path / f"grid{suffix}", "--model", model_file, "--device", "cpu", "--batch-size", "50",
                 "-o", out]))
@@ -253,8 +254,8 @@ def test_streaming_reads_windows_not_the_whole_grid(tmp_path, projected, monkeyp
         return out
 
     monkeypatch.setattr(grid_module._GridWindows, "_window", spy)
-    monkeypatch.setattr(scoring, "TILE_CELLS", 2000)  # output tiles (whose elevation is read back) small too
-    monkeypatch.setattr(scoring, "CHUNK_ROWS", 8)
+    monkeypatch.setattr(lattice, "TILE_CELLS", 2000)  # output tiles (whose elevation is read back) small too
+    monkeypatch.setattr(lattice, "CHUNK_ROWS", 8)
     judge_grid = scoring.judge_grid
     map_reads = []
 
@@ -344,8 +345,8 @@ def test_regional_grid_does_not_wrap(projected, geographic):
 
 
 def test_auto_batch_size_on_cpu_is_bounded():
-    size = scoring.auto_batch_size(torch.device("cpu"), 32, 16)
-    assert 32 <= size <= scoring.CPU_BATCH
+    size = runner.auto_batch_size(torch.device("cpu"), 32, 16)
+    assert 32 <= size <= runner.CPU_BATCH
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
