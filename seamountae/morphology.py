@@ -185,12 +185,19 @@ def find_summits(elevation: np.ndarray, dy_km: float, dx_km: float, separation_k
     top = elevation[peaks[:, 0], peaks[:, 1]]
     order = np.lexsort((peaks[:, 1], peaks[:, 0], -top))
     peaks, top = peaks[order], top[order]
-    # Equal cells of one flat top: keep the first, drop the others within the separation.
-    tree = cKDTree(np.column_stack([peaks[:, 0] * dy_km, peaks[:, 1] * dx_km]))
+    # Equal cells of one flat top: keep the first, drop the later ones within the separation. Only
+    # tops that share their height take part, and each kept one asks for its own neighbours: a flat
+    # floor of n cells costs n queries, not its n × (cells in a disc) pairs.
     keep = np.ones(len(peaks), bool)
-    for i, j in sorted(tree.query_pairs(separation_km)):
-        if keep[i] and keep[j] and top[i] == top[j]:
-            keep[j] = False
+    _, inverse, counts = np.unique(top, return_inverse=True, return_counts=True)
+    shared = np.flatnonzero(counts[inverse] > 1)
+    if shared.size:
+        points = np.column_stack([peaks[shared, 0] * dy_km, peaks[shared, 1] * dx_km])
+        tree = cKDTree(points)
+        for k, i in enumerate(shared):
+            if keep[i]:
+                near = shared[tree.query_ball_point(points[k], separation_km)]
+                keep[near[(near > i) & (top[near] == top[i])]] = False
     return peaks[keep]
 
 

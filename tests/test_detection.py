@@ -346,3 +346,44 @@ def test_a_seamount_on_the_antimeridian_is_one_seamount_measured_whole(tmp_path)
 
     assert area(west) > 0 and area(east) > 0  # counter-clockwise, both
     assert area(west) + area(east) == pytest.approx(area(np.array(whole["geometry"]["coordinates"][0])), rel=1e-9)
+
+
+# (east km, north km, height m, basal radius km): a close pair east-west (one seamount: 4 km apart,
+# inside the 6 km separation), a lone seamount, and a pair 9 km apart east-west (two seamounts).
+HIGH_LATITUDE_SHAPES = [(-15.0, 0.0, 900.0, 1.5), (-11.0, 0.0, 700.0, 1.5), (15.0, 10.0, 1000.0, 4.0),
+                        (10.0, -15.0, 800.0, 2.0), (19.0, -15.0, 750.0, 2.0)]
+
+
+def detected_at_latitude(lat0):
+    """HIGH_LATITUDE_SHAPES on an 80 km square of a 15″ lon/lat grid centred at (0°, lat0), detected
+    with every candidate scored 0.9: the seamounts' (east km, north km, height, radius)."""
+    step, half_km = 1 / 240, 40.0
+    lat = lat0 + step * np.arange(-round(half_km / KM_PER_DEGREE / step), round(half_km / KM_PER_DEGREE / step) + 1)
+    kx = KM_PER_DEGREE * np.cos(np.radians(lat0))
+    lon = step * np.arange(-round(half_km / kx / step), round(half_km / kx / step) + 1)
+    east = lon[None, :] * KM_PER_DEGREE * np.cos(np.radians(lat[:, None]))
+    north = (lat[:, None] - lat0) * KM_PER_DEGREE
+    elevation = np.full(east.shape, BASE_M)
+    for e, n, height, radius in HIGH_LATITUDE_SHAPES:
+        elevation = elevation + render_seamount(east - e * np.cos(np.radians(lat[:, None])) / np.cos(np.radians(lat0)),
+                                                north - n, height, radius, "gaussian")
+    grid = xr.DataArray(elevation.astype(np.float32), dims=("y", "x"), coords={"y": lat, "x": lon},
+                        attrs={"geographic": 1, "crs": WGS84_WKT})
+    table = find_candidates(grid, RULES)
+    table["score"] = 0.9
+    for name in MODEL_COLUMNS:
+        table[name] = np.nan
+    ds = xr.Dataset({"elevation": grid}, attrs={"seamountae_kind": "score", "geographic": 1, "crs": WGS84_WKT,
+                                                "threshold_auto": AUTO}).merge(candidates_dataset(table))
+    found, _ = detect(ds, threshold=0.5)
+    found = found.assign(east=found["lon"] * kx, north=(found["lat"] - lat0) * KM_PER_DEGREE)
+    return found.sort_values(["east", "north"]).reset_index(drop=True)[["east", "north", "height_m", "basal_radius_km"]]
+
+
+def test_detection_at_70n_behaves_as_at_the_equator_on_the_same_shapes():
+    """Separations, pruning and measures are in km: a lon/lat grid's cells three times narrower
+    east-west at 70°N find the same seamounts, at the same places, with the same measures."""
+    equator, north = detected_at_latitude(0.0), detected_at_latitude(70.0)
+    assert len(equator) == len(north) == 4
+    np.testing.assert_allclose(north[["east", "north"]], equator[["east", "north"]], atol=0.5)  # km: about a cell
+    np.testing.assert_allclose(north[["height_m", "basal_radius_km"]], equator[["height_m", "basal_radius_km"]], rtol=0.1)
