@@ -71,24 +71,33 @@ CANDIDATE_COLUMNS = ("row", "col", "x", "y", "summit_m", "height_m", "base_m", "
                      "window_km", "closure", "elongation")
 
 
-def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = slice(None)) -> pd.DataFrame:
-    """The candidates whose summits lie in `rows` of the grid (all rows by default), measured.
+def _halo(geometry: GridGeometry, rules: CandidateRules, r0: int, r1: int) -> tuple[int, int, np.ndarray, int]:
+    """The rows [w0, w1) a search of rows [r0, r1) reads, their km per column, and the columns it
+    reads on each side: `rules.reach_km` all round, at the narrowest row's scale."""
+    halo = int(math.ceil(rules.reach_km / geometry.cell_size_km()[0])) + 1
+    w0, w1 = max(r0 - halo, 0), min(r1 + halo, geometry.ny)
+    _, dx_rows = geometry.row_km(np.arange(w0, w1))
+    side = min(geometry.nx, int(math.ceil(rules.reach_km / float(dx_rows.min()))) + 1)
+    return w0, w1, dx_rows, side
 
-    The grid is read only over those rows and a halo of `rules.reach_km`, so a grid opened lazily
-    (grid.open_grid) can be searched block by block; a candidate belongs to the block holding its
-    summit, and every block sees around it what the whole grid would show. A global grid is read
+
+def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = slice(None),
+                    cols: slice = slice(None)) -> pd.DataFrame:
+    """The candidates whose summits lie in `rows` × `cols` of the grid (all of it by default), measured.
+
+    The grid is read only over those cells and a halo of `rules.reach_km`, so a grid opened lazily
+    (grid.open_grid) can be searched tile by tile; a candidate belongs to the tile holding its
+    summit, and every tile sees around it what the whole grid would show. A global grid is read
     with the same halo across the antimeridian, so an edifice on it is found once, measured whole.
     """
     ny, nx = grid.shape
     r0, r1, _ = rows.indices(ny)
+    c0, c1, _ = cols.indices(nx)
     geometry = GridGeometry.of(grid)
     dy_km, _ = geometry.cell_size_km()
-    halo = int(math.ceil(rules.reach_km / dy_km)) + 1
-    w0, w1 = max(r0 - halo, 0), min(r1 + halo, ny)
-    _, dx_rows = geometry.row_km(np.arange(w0, w1))
-    wrap = geometry.wraps
-    side = min(nx, int(math.ceil(rules.reach_km / float(dx_rows.min()))) + 1) if wrap else 0
-    z = read_window(grid, w0, w1, -side, nx + side, wrap)
+    w0, w1, dx_rows, side = _halo(geometry, rules, r0, r1)
+    v0, v1 = (c0 - side, c1 + side) if geometry.wraps else (max(c0 - side, 0), min(c1 + side, nx))
+    z = read_window(grid, w0, w1, v0, v1, geometry.wraps)
     dx_mid = float(np.median(dx_rows))
     peaks = find_summits(z, dy_km, dx_mid, rules.separation_km)
     records = []
@@ -103,8 +112,8 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
     if len(table):
         drop = secondary(z, table, dy_km, dx_rows[table["row"].to_numpy(int)], PROMINENCE)
         table = table[~drop]
-    table = table.assign(row=table["row"] + w0, col=table["col"] - side)
-    owned = (table["row"] >= r0) & (table["row"] < r1) & (table["col"] >= 0) & (table["col"] < nx)
+    table = table.assign(row=table["row"] + w0, col=table["col"] + v0)
+    owned = (table["row"] >= r0) & (table["row"] < r1) & (table["col"] >= c0) & (table["col"] < c1)
     table = table[owned].reset_index(drop=True)
     table["x"] = geometry.x_of(table["col"].to_numpy(int))
     table["y"] = geometry.y_of(table["row"].to_numpy(int))
@@ -333,6 +342,9 @@ def best_f1_threshold(score: np.ndarray, label: np.ndarray, n_unseen: int = 0) -
 
 # Rows of the grid searched at once (plus their halo): bounds the memory of a lazily opened grid.
 BLOCK_CELLS = 1 << 22
+# Cells a search reads at most, halo included (128 MB of float32): wider grids are searched in
+# tiles of columns too (a global 15″ grid in about 8), narrower ones in whole rows.
+TILE_READ_CELLS = 1 << 25
 
 
 def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None), precision: str = "fp32") -> pd.DataFrame:
@@ -340,18 +352,25 @@ def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None),
     `precision`): the candidates table a score file carries (CANDIDATE_COLUMNS + error,
     latent_distance, score).
 
-    Read block by block, so a grid opened lazily is never loaded whole.
+    Read tile by tile (blocks of rows, cut into columns where a block would read more than
+    TILE_READ_CELLS), so a grid opened lazily is never loaded whole.
     """
     rules = CandidateRules.from_meta(meta)
     ny, nx = grid.shape
     r0, r1, _ = rows.indices(ny)
-    halo_rows = rules.reach_km / GridGeometry.of(grid).cell_size_km()[0]
+    geometry = GridGeometry.of(grid)
+    halo_rows = rules.reach_km / geometry.cell_size_km()[0]
     step = max(1, BLOCK_CELLS // max(nx, 1), int(4 * halo_rows))  # blocks no thinner than their halo
     parts = []
     for a in range(r0, r1, step):
-        found = find_candidates(grid, rules, slice(a, min(a + step, r1)))
-        if len(found):
-            parts.append(judge(grid, found, model, meta, precision))
+        block = slice(a, min(a + step, r1))
+        w0, w1, _, side = _halo(geometry, rules, block.start, block.stop)
+        n_tiles = -(-(w1 - w0) * (nx + 2 * side) // TILE_READ_CELLS)
+        width = -(-nx // n_tiles)
+        for c in range(0, nx, width):
+            found = find_candidates(grid, rules, block, slice(c, min(c + width, nx)))
+            if len(found):
+                parts.append(judge(grid, found, model, meta, precision))
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS)})
     # In grid order: the same table however the rows were cut into blocks or tiles.

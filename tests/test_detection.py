@@ -315,6 +315,10 @@ def global_band_scores(summit_col):
 def test_a_seamount_on_the_antimeridian_is_one_seamount_measured_whole(tmp_path):
     """Straddling ±180° on a global grid, a seamount is found once, measured and outlined as it is at 0°."""
     seam, middle = global_band_scores(0), global_band_scores(5400)
+    # Searched in tiles of columns, the seam's tiles read across it: the same candidates.
+    grid = seam["elevation"].assign_attrs(geographic=1, crs=WGS84_WKT)
+    tiles = pd.concat([t for c in range(0, 10800, 2700) if len(t := find_candidates(grid, RULES, cols=slice(c, c + 2700)))])
+    pd.testing.assert_frame_equal(tiles.sort_values(["row", "col"]).reset_index(drop=True), find_candidates(grid, RULES))
     (a, footprint_a), (b, footprint_b) = detect(seam, threshold=0.5), detect(middle, threshold=0.5)
     assert len(a) == len(b) == 1
     for name in ("height_m", "basal_radius_km", "summit_depth_m", "lat", "closure", "elongation"):

@@ -29,6 +29,11 @@ def test_candidates_found_block_by_block_equal_the_whole_grid(fabric):
     parts = pd.concat([find_candidates(fabric, RULES, slice(a, min(a + 37, 150))) for a in range(0, 150, 37)])
     pd.testing.assert_frame_equal(parts.sort_values(["row", "col"]).reset_index(drop=True),
                                   whole.sort_values(["row", "col"]).reset_index(drop=True))
+    # Tiles of rows and columns too (odd sizes, summits on their edges among them).
+    tiles = pd.concat([find_candidates(fabric, RULES, slice(a, min(a + 37, 150)), slice(c, min(c + 41, 180)))
+                       for a in range(0, 150, 37) for c in range(0, 180, 41)])
+    pd.testing.assert_frame_equal(tiles.sort_values(["row", "col"]).reset_index(drop=True),
+                                  whole.sort_values(["row", "col"]).reset_index(drop=True))
 
 
 def test_candidates_stand_their_minimum_height_away_from_missing_cells(fabric):
@@ -51,6 +56,9 @@ def test_judging_the_grid_in_blocks_is_judging_it_whole(fabric, monkeypatch):
     monkeypatch.setattr(evidence, "BLOCK_CELLS", 30 * 180)
     blocks = judge_grid(fabric, model, meta)
     pd.testing.assert_frame_equal(whole, blocks, rtol=1e-5)
+    monkeypatch.setattr(evidence, "TILE_READ_CELLS", 100 * 60)  # and in tiles of columns
+    tiles = judge_grid(fabric, model, meta)
+    pd.testing.assert_frame_equal(whole, tiles, rtol=1e-5)
     assert ((whole["score"] >= 0) & (whole["score"] <= 1)).all()
     assert np.isfinite(whole[["error", "error_contrast", "latent_distance"]].to_numpy()).all()
 
