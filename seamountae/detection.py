@@ -197,7 +197,7 @@ def footprint_polygons(ds: xr.Dataset) -> list[tuple[dict, list]]:
 
     Each footprint reads only the window of the `cluster` map that can hold it (footprint_window),
     so a dataset opened lazily is never loaded whole. On a global grid an outline across the
-    antimeridian continues past ±180° rather than being cut in two.
+    antimeridian continues past ±180° (catalogue.write_footprints cuts it there, as RFC 7946 asks).
     """
     from skimage.measure import find_contours
 
