@@ -27,6 +27,8 @@ from .geometry import GridGeometry
 from .grid import read_window
 from .morphology import FOOTPRINT_REACH, footprint
 
+# The detections file's `cluster` map is written in chunks of this many rows and columns.
+LABEL_CHUNKS = (256, 1024)
 COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
 # Also in the detections file, for diagnosis: the rest of each seamount's evidence.
 EXTRA_COLUMNS = ["closure", "elongation", "error", "error_contrast", "latent_distance", "window_km"]
@@ -130,7 +132,7 @@ def footprint_window(geometry: GridGeometry, row: int, col: int, radius_km: floa
 
 def label_footprints(labels, table: pd.DataFrame, grid: xr.DataArray) -> None:
     """Mark each seamount's footprint (morphology.footprint) in `labels` with its id (1, 2, … in table
-    order; a cell keeps the first).
+    order; a cell covered by several takes the first).
 
     `labels` is anything sliced like a 2-D array (a numpy array, a netCDF variable) and `grid` the
     elevation (in memory or opened lazily): each footprint reads and writes only its own window,
@@ -138,8 +140,13 @@ def label_footprints(labels, table: pd.DataFrame, grid: xr.DataArray) -> None:
     """
     geometry = GridGeometry.of(grid)
     dy_km, dx_rows = geometry.row_km(table["row"].to_numpy(int))
-    columns = ["row", "col", "base_m", "height_m", "basal_radius_km"]
-    for k, (row, col, base, height, radius) in enumerate(table[columns].itertuples(index=False)):
+    summits = table[["row", "col", "base_m", "height_m", "basal_radius_km"]].to_numpy(float)
+    # A cell takes the smallest id whose footprint covers it, whatever the order the footprints are
+    # drawn in: drawn along bands of LABEL_CHUNKS rows, west to east, a file's chunks are met one
+    # after the other, each decompressed about once, not once per seamount.
+    order = np.lexsort((summits[:, 1], summits[:, 0] // LABEL_CHUNKS[0]))
+    for k in order:
+        row, col, base, height, radius = summits[k]
         row, col = int(row), int(col)
         r0, r1, c0, c1 = footprint_window(geometry, row, col, radius)
         window = read_window(grid, r0, r1, c0, c1, geometry.wraps)
@@ -150,7 +157,7 @@ def label_footprints(labels, table: pd.DataFrame, grid: xr.DataArray) -> None:
         for part in np.split(np.arange(grid_cols.size), np.flatnonzero(np.diff(grid_cols) != 1) + 1):
             span = slice(int(grid_cols[part[0]]), int(grid_cols[part[-1]]) + 1)
             current = np.asarray(labels[rows, span])
-            labels[rows, span] = np.where(mask[:, part] & (current == 0), k + 1, current)
+            labels[rows, span] = np.where(mask[:, part] & ((current == 0) | (current > k + 1)), k + 1, current)
 
 
 def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:

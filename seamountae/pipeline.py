@@ -229,7 +229,8 @@ def detect_file(score_path, output, params: dict, overwrite: bool = False):
     """
     import netCDF4
 
-    from .detection import detections_dataset, elevation_grid, finish_table, label_footprints, resolve_threshold, select
+    from .detection import (LABEL_CHUNKS, detections_dataset, elevation_grid, finish_table, label_footprints,
+                            resolve_threshold, select)
     from .grid import HDF5_LOCK, from_cf_dataset, georeferenced
 
     check_writable(output, overwrite)
@@ -249,9 +250,13 @@ def detect_file(score_path, output, params: dict, overwrite: bool = False):
         with atomic_output(output, overwrite) as tmp:
             write_netcdf(cf.drop_vars("cluster"), tmp, overwrite=True, record=record, atomic=False)
             with HDF5_LOCK, netCDF4.Dataset(tmp, "a") as nc:
-                chunks = (min(shape[0], 256), min(shape[1], 1024))
+                chunks = (min(shape[0], LABEL_CHUNKS[0]), min(shape[1], LABEL_CHUNKS[1]))
                 labels = nc.createVariable("cluster", "i4", cluster.dims, zlib=True, complevel=4, chunksizes=chunks)
                 labels.setncatts(cluster.attrs)
+                # Room for three bands of chunks across the grid: a footprint reaches into the next band.
+                band_bytes = 4 * chunks[0] * shape[1]
+                labels.set_var_chunk_cache(size=3 * band_bytes, nelems=max(1009, 8 * -(-shape[1] // chunks[1])),
+                                           preemption=0.75)
                 for r in range(0, shape[0], chunks[0]):  # 0 where no seamount stands: written chunk by chunk
                     labels[r : r + chunks[0], :] = np.zeros((min(chunks[0], shape[0] - r), shape[1]), np.int32)
                 # The file's rows run as the grid's (ascending), whatever its CF layout names them.

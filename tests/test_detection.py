@@ -391,3 +391,24 @@ def test_detection_at_70n_behaves_as_at_the_equator_on_the_same_shapes():
     assert len(equator) == len(north) == 4
     np.testing.assert_allclose(north[["east", "north"]], equator[["east", "north"]], atol=0.5)  # km: about a cell
     np.testing.assert_allclose(north[["height_m", "basal_radius_km"]], equator[["height_m", "basal_radius_km"]], rtol=0.1)
+
+
+def test_overlapping_footprints_give_the_shared_cells_to_the_better_seamount():
+    """Drawn in any order, a cell both footprints cover carries the id of the first seamount (best score)."""
+    from seamountae.detection import label_footprints, select
+
+    # Two seamounts 11 km apart east-west: the southern one, first in drawing order, is
+    # the second in score order, so the order of drawing and of ids differ.
+    bumps = [(50, 60, 1500.0, 9.0, 0.6), (49, 67, 1400.0, 9.0, 0.9)]
+    table, footprints = detect(score_dataset(bumps), threshold=0.5, min_separation_km=6.0)
+    assert len(table) == 2 and table["score"].tolist() == [0.9, 0.6]
+    grid = score_dataset(bumps)["elevation"].assign_attrs(geographic=1, crs=WGS84_WKT)
+    chosen = select(score_dataset(bumps), threshold=0.5, min_separation_km=6.0)
+    masks = []
+    for k in range(2):  # each footprint alone
+        alone = np.zeros(footprints.shape, np.int32)
+        label_footprints(alone, chosen.iloc[[k]], grid)
+        masks.append(alone > 0)
+    shared = masks[0] & masks[1]
+    assert shared.any() and (footprints[shared] == 1).all()
+    assert (footprints[masks[1] & ~masks[0]] == 2).all()
