@@ -397,8 +397,8 @@ def test_overlapping_footprints_give_the_shared_cells_to_the_better_seamount():
     """Drawn in any order, a cell both footprints cover carries the id of the first seamount (best score)."""
     from seamountae.detection import label_footprints, select
 
-    # Two seamounts 11 km apart east-west: the southern one, first in drawing order, is
-    # the second in score order, so the order of drawing and of ids differ.
+    # Two seamounts 11 km apart east-west: the western one, drawn first, is the second in score
+    # order, so the order of drawing and of ids differ.
     bumps = [(50, 60, 1500.0, 9.0, 0.6), (49, 67, 1400.0, 9.0, 0.9)]
     table, footprints = detect(score_dataset(bumps), threshold=0.5, min_separation_km=6.0)
     assert len(table) == 2 and table["score"].tolist() == [0.9, 0.6]
