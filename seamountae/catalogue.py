@@ -7,12 +7,14 @@ source with lower-cased names.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
 import math
 import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -465,20 +467,21 @@ def _clip_side(lon: np.ndarray, lat: np.ndarray, side: float) -> list:
     return out
 
 
-def write_footprints(polygons: list[tuple[dict, list]], path, provenance=None, overwrite=False):
+def write_footprints(polygons: Iterable[tuple[dict, list]], path, provenance=None, overwrite=False):
     """Write seamount footprints as an RFC 7946 FeatureCollection of Polygons: [(properties, ring)],
-    each ring a closed list of [lon, lat], counter-clockwise (the right-hand rule)."""
-    features = []
-    for properties, ring in polygons:
-        props = {k: _json_value(v, k in ("lon", "lat")) for k, v in properties.items()}
-        parts = [[[[round(x, COORD_DECIMALS), round(y, COORD_DECIMALS)] for x, y in part]]
-                 for part in antimeridian_parts(ring)]
-        geometry = ({"type": "Polygon", "coordinates": parts[0]} if len(parts) == 1
-                    else {"type": "MultiPolygon", "coordinates": parts})
-        features.append({"type": "Feature", "id": props.get("id"), "geometry": geometry, "properties": props})
-    doc = {"type": "FeatureCollection", **({"seamountae": provenance} if provenance is not None else {}),
-           "features": features}
+    each ring a closed list of [lon, lat], counter-clockwise (the right-hand rule). Features are
+    written as `polygons` yields them (a generator: memory holds one footprint at a time)."""
+    dump = functools.partial(json.dumps, allow_nan=False, default=str, ensure_ascii=False)
+    head = {"type": "FeatureCollection", **({"seamountae": provenance} if provenance is not None else {})}
     with atomic_output(path, overwrite) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, allow_nan=False, default=str, ensure_ascii=False)
-            handle.write("\n")
+            handle.write(dump(head)[:-1] + ', "features": [')
+            for i, (properties, ring) in enumerate(polygons):
+                props = {k: _json_value(v, k in ("lon", "lat")) for k, v in properties.items()}
+                parts = [[[[round(x, COORD_DECIMALS), round(y, COORD_DECIMALS)] for x, y in part]]
+                         for part in antimeridian_parts(ring)]
+                geometry = ({"type": "Polygon", "coordinates": parts[0]} if len(parts) == 1
+                            else {"type": "MultiPolygon", "coordinates": parts})
+                feature = {"type": "Feature", "id": props.get("id"), "geometry": geometry, "properties": props}
+                handle.write((", " if i else "") + dump(feature))
+            handle.write("]}\n")

@@ -14,6 +14,7 @@ seamount score, the model's combined evidence (evidence.py). The rule here, in o
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -197,8 +198,8 @@ def table_from_detections(ds: xr.Dataset, columns=COLUMNS) -> pd.DataFrame:
     return table
 
 
-def footprint_polygons(ds: xr.Dataset) -> list[tuple[dict, list]]:
-    """The detections file's footprints as [(properties, ring)]: each seamount's outline (where its
+def footprint_polygons(ds: xr.Dataset) -> Iterator[tuple[dict, list]]:
+    """The detections file's footprints, one by one, as (properties, ring): each seamount's outline (where its
     label meets the rest, half a cell out from its cells) as a closed, counter-clockwise ring of
     [lon, lat], with the seamount's catalogue row as properties.
 
@@ -212,7 +213,6 @@ def footprint_polygons(ds: xr.Dataset) -> list[tuple[dict, list]]:
     geometry = GridGeometry.of(ds)
     labels = ds["cluster"]
     rows, cols = geometry.index(table["x"].to_numpy(float), table["y"].to_numpy(float))
-    out = []
     for k, seamount in enumerate(table[COLUMNS].itertuples(index=False)):
         r0, r1, c0, c1 = footprint_window(geometry, int(rows[k]), int(cols[k]), seamount.basal_radius_km)
         cells = read_window(labels, r0, r1, c0, c1, geometry.wraps, dtype=np.int32) == seamount.id
@@ -227,5 +227,4 @@ def footprint_polygons(ds: xr.Dataset) -> list[tuple[dict, list]]:
         points = [[float(a), float(b)] for a, b in zip(lon, lat)]
         if points[0] != points[-1]:
             points.append(points[0])
-        out.append((seamount._asdict(), points))
-    return out
+        yield seamount._asdict(), points

@@ -277,15 +277,15 @@ def export_file(detections_path, output, fmt: str = "auto", overwrite: bool = Fa
     fmt = format_of(output, None if fmt == "auto" else fmt)
     from .grid import from_cf_dataset
 
-    # Opened lazily: the table is read whole, the footprint map only around each seamount.
+    # Opened lazily: the table is read whole, the footprint map only around each seamount, and
+    # footprints are written one by one.
     with read_netcdf(detections_path, "detections", "detect", load=False) as raw:
         ds = from_cf_dataset(raw)
         table = table_from_detections(ds)
         record = provenance({"format": fmt}, {"detections": detections_path})
-        polygons = footprint_polygons(ds) if footprints is not None else None
-    write_catalogue(table, output, fmt=fmt, provenance=record, overwrite=overwrite)
-    if polygons is not None:
-        write_footprints(polygons, footprints, provenance=record, overwrite=overwrite)
+        write_catalogue(table, output, fmt=fmt, provenance=record, overwrite=overwrite)
+        if footprints is not None:
+            write_footprints(footprint_polygons(ds), footprints, provenance=record, overwrite=overwrite)
     return table
 
 
