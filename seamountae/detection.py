@@ -90,12 +90,13 @@ def select(scores: xr.Dataset, threshold: str | float = default("detect", "thres
     return suppress_duplicates(table, scores, float(min_separation_km))
 
 
-def _lonlat(table: pd.DataFrame, scores: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+def _lonlat_geometry(scores: xr.Dataset) -> GridGeometry:
+    """The score file's geometry, which must be able to give summits in lon/lat."""
     geometry = GridGeometry.of(scores)
     if not geometry.geographic and not geometry.crs:
         raise SeamountaeError("score file: the grid has projected x/y coordinates but no CRS, so summits cannot be "
                               "given in lon/lat; give the grid its CRS (GeoTIFF, or netCDF with crs_wkt) and score it again")
-    return geometry.to_lonlat(table["x"].to_numpy(float), table["y"].to_numpy(float))
+    return geometry
 
 
 def suppress_duplicates(table: pd.DataFrame, scores: xr.Dataset, separation_km: float) -> pd.DataFrame:
@@ -163,7 +164,7 @@ def label_footprints(labels, table: pd.DataFrame, grid: xr.DataArray) -> None:
 
 def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:
     """Candidates → the seamount table: WGS84 lon/lat, depths, ids in score order."""
-    lon, lat = _lonlat(table, scores)
+    lon, lat = _lonlat_geometry(scores).to_lonlat(table["x"].to_numpy(float), table["y"].to_numpy(float))
     out = pd.DataFrame({
         "id": np.arange(1, len(table) + 1),
         "lon": lon,
@@ -210,7 +211,7 @@ def footprint_polygons(ds: xr.Dataset) -> Iterator[tuple[dict, list]]:
     from skimage.measure import find_contours
 
     table = table_from_detections(ds, COLUMNS + ["x", "y"])
-    geometry = GridGeometry.of(ds)
+    geometry = _lonlat_geometry(ds)
     labels = ds["cluster"]
     rows, cols = geometry.index(table["x"].to_numpy(float), table["y"].to_numpy(float))
     for k, seamount in enumerate(table[COLUMNS].itertuples(index=False)):
@@ -221,7 +222,7 @@ def footprint_polygons(ds: xr.Dataset) -> Iterator[tuple[dict, list]]:
         mask = np.pad(cells, 1).astype(float)  # a margin of one cell: every outline closes
         ring = max(find_contours(mask, 0.5), key=len)
         x, y = geometry.x_of(ring[:, 1] + c0 - 1), geometry.y_of(ring[:, 0] + r0 - 1)
-        lon, lat = _lonlat(pd.DataFrame({"x": x, "y": y}), ds)
+        lon, lat = geometry.to_lonlat(x, y)
         if np.sum(lon[:-1] * lat[1:] - lon[1:] * lat[:-1]) < 0:  # clockwise: reverse (RFC 7946 §3.1.6)
             lon, lat = lon[::-1], lat[::-1]
         points = [[float(a), float(b)] for a, b in zip(lon, lat)]

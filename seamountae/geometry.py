@@ -8,7 +8,7 @@ A canonical grid (grid.py) has regular, ascending x and y. Its `GridGeometry`, b
 - coordinate ↔ index conversion (indices may run past the edges: callers read such windows with
   grid.read_window, which wraps them on a global grid);
 - the grid's longitude convention (-180..180, or ascending past 180 for a grid that straddles the
-  antimeridian) and its wrap period;
+  antimeridian) and whether it wraps (a global grid's period is its width, nx);
 - distances: great-circle on lon/lat grids (3-D chords for KD-trees), planar on projected ones;
 - lon/lat ↔ grid x/y (through the CRS of a projected grid).
 
@@ -133,11 +133,6 @@ class GridGeometry:
     def wraps(self) -> bool:
         """True for a lon/lat grid that goes all the way round in longitude."""
         return self.geographic and self.nx * self.dx >= 360.0 - self.dx / 2
-
-    @property
-    def period(self) -> int:
-        """Columns in one turn of a global grid (its width); 0 for a grid that does not wrap."""
-        return self.nx if self.wraps else 0
 
     def x_of(self, cols):
         return self.x0 + np.asarray(cols, float) * self.dx
