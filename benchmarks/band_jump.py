@@ -19,7 +19,7 @@ from seamountae import lattice
 from seamountae.geometry import KM_PER_DEGREE
 from seamountae.grid import canonical_grid
 from seamountae.models import BUILTIN
-from seamountae.training import read_model
+from seamountae.model import read_model
 
 
 def smooth_floor(step_deg: float):

@@ -90,7 +90,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PHASES = {
     "detect": ["seamountae.detection:select", "seamountae.detection:finish_table",
                "seamountae.detection:label_footprints", "seamountae.outputs:sha256", "seamountae.outputs:write_netcdf"],
-    "export": ["seamountae.outputs:read_netcdf", "seamountae.detection:footprint_polygons",
+    "export": ["seamountae.outputs:read_netcdf", "seamountae.export:footprint_polygons",
                "seamountae.catalogue:write_catalogue", "seamountae.catalogue:write_footprints", "seamountae.outputs:sha256"],
     "score": ["seamountae.scoring:judge_grid"],
 }

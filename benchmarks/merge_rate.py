@@ -3,7 +3,7 @@
     python benchmarks/merge_rate.py            # 3000 × 3000 grid in 4 tiles (~3 min on 2 CPU cores)
     python benchmarks/merge_rate.py --side 6000 --tiles 8
 
-A synthetic 15″-like grid (benchmarks/score_speed.py's Terrain: rough floor, seamounts, holes) is
+A synthetic 15″-like grid (benchmarks/common.py's Terrain: rough floor, seamounts, holes) is
 scored with the built-in model in `--tiles` parts (`score --tiles N --tile-index i`, as an array
 task does), then the parts are merged. Each command runs as a child under /usr/bin/time, for its
 seconds and peak RSS. Prints one JSON line: cells, per-tile and merge seconds and peak RSS, and
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from score_speed import Terrain  # noqa: E402
+from common import Terrain  # noqa: E402
 
 
 def timed(*args: str) -> dict:

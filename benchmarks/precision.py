@@ -26,29 +26,28 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import evidence as evidence_table  # noqa: E402
-import quality  # noqa: E402
+import common  # noqa: E402
 
 from seamountae.config import PRECISIONS
 from seamountae.detection import detect
-from seamountae.evidence import EVIDENCE, MODEL_EVIDENCE
+from seamountae.config import EVIDENCE, MODEL_EVIDENCE
 from seamountae.scoring import score
 
 log = logging.getLogger("precision")
 
 
 def run(epochs: int | None) -> list[dict]:
-    data = quality.azores_data()
+    data = common.azores_data()
     if data is None:
-        raise SystemExit(f"precision: {quality.SHARED.resolve()}/azores not found (see ../shared/data/README.md)")
+        raise SystemExit(f"precision: {common.SHARED.resolve()}/azores not found (see ../shared/data/README.md)")
     grid, catalogue = data
-    sm = quality.Seamountae(epochs, {})
-    params = quality.stage_params("score", score)
+    sm = common.Seamountae(epochs, {})
+    params = common.stage_params("score", score)
     rows = []
     for train_side, eval_side in (("west", "east"), ("east", "west")):
-        model, meta = sm.fit([(grid, quality.side(catalogue, train_side))], f"Azores {train_side}")
-        case = quality.Case(f"azores {train_side[0].upper()}→{eval_side[0].upper()}", grid,
-                            quality.side(catalogue, eval_side), "grid_relief_m", eval_side)
+        model, meta = sm.fit([(grid, common.side(catalogue, train_side))], f"Azores {train_side}")
+        case = common.Case(f"azores {train_side[0].upper()}→{eval_side[0].upper()}", grid,
+                            common.side(catalogue, eval_side), "grid_relief_m", eval_side)
         with_model = [n for n in EVIDENCE if n in meta["combiner"]["names"] or n in MODEL_EVIDENCE]
         reference = None
         for precision in PRECISIONS:
@@ -58,14 +57,14 @@ def run(epochs: int | None) -> list[dict]:
             start = time.perf_counter()
             scores = score(grid, model, meta, **{**params, "precision": precision})
             seconds = time.perf_counter() - start
-            judged = {"default": scores, "+ autoencoder evidence": evidence_table.rescored(scores, meta, with_model)}
+            judged = {"default": scores, "+ autoencoder evidence": common.rescored(scores, meta, with_model)}
             found = {label: detect(ds)[0] for label, ds in judged.items()}
             if reference is None:
                 reference = (scores, found, judged)
             row = {"case": case.name, "precision": precision, "score_seconds": round(seconds, 1),
                    "n_candidates": int(scores.sizes["candidate"])}
             for label, table in found.items():
-                m = quality.metrics([case.counts(table)])
+                m = common.metrics([case.counts(table)])
                 same = np.array_equal(table[["x", "y"]].to_numpy(float), reference[1][label][["x", "y"]].to_numpy(float))
                 row[label] = {"f1": m["f1"], "precision": m["precision"], "recall": m["recall"],
                               "n_found": m["n_found"], "same_catalogue_as_fp32": bool(same),
@@ -83,12 +82,12 @@ def run(epochs: int | None) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 epochs")
-    parser.add_argument("--output", default=str(quality.RESULTS / "precision.json"))
+    parser.add_argument("--output", default=str(common.RESULTS / "precision.json"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     rows = run(5 if args.quick else None)
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "git": quality.git_info(), "rows": rows}
-    quality.write_atomic(Path(args.output), json.dumps(out, indent=1) + "\n")
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "git": common.git_info(), "rows": rows}
+    common.write_atomic(Path(args.output), json.dumps(out, indent=1) + "\n")
     for r in rows:
         d, ae = r["default"], r["+ autoencoder evidence"]
         print(f"{r['case']:12s} {r['precision']:5s} F1 {d['f1']:.3f} (same catalogue as fp32: {d['same_catalogue_as_fp32']}, "

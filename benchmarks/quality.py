@@ -43,14 +43,9 @@ the area of the evaluated grid's valid (non-NaN) cells. Nothing is cached betwee
 from __future__ import annotations
 
 import argparse
-import inspect
-import json
 import logging
-import math
 import os
 import platform
-import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -61,30 +56,19 @@ import torch
 import xarray as xr
 
 import seamountae
-from seamountae.catalogue import read_catalogue
 from seamountae.config import defaults
-from seamountae.detection import detect
-from seamountae.evaluation import evaluate
-from seamountae.geometry import KM_PER_DEGREE, haversine_km
-from seamountae.grid import canonical_grid, read_grid
-from seamountae.patches import concat_patches, tile
-from seamountae.scoring import score
-from seamountae.synth import plant, synthesize
+from seamountae.grid import read_grid
+from seamountae.model import read_model
 from seamountae.models import BUILTIN
-from seamountae.training import read_model, train
+from seamountae.synth import plant, synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evidence as evidence_table  # noqa: E402
+from common import (MATCH_KM, MIN_TARGET_M, NEAR_CATALOGUE_KM, RESULTS, ROOT, SHARED, SPLIT_LON, WITH, WITHOUT,  # noqa: E402
+                    Case, Seamountae, azores_data, candidates_of, counterpart, counts, git_info, global_reference, lon_range, metrics, resample,
+                    side, to_json, valid_area_km2, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT / "../shared/data"
-RESULTS = ROOT / "benchmarks" / "results"
-
-MATCH_KM = 10.0
-NEAR_CATALOGUE_KM = 15.0  # planted case: a detection this close to a catalogued seamount counts neither way
-MIN_TARGET_M = 500.0  # recall counts reference seamounts at least this high
-SPLIT_LON = -28.0
 TRADITIONAL_CANDIDATES_M = (300, 400, 500, 600, 700, 800)
 TRADITIONAL_WINDOW_KM = 60.0
 SCENARIOS = ("plain", "fabric", "gaps", "empty", "ridges")
@@ -113,177 +97,6 @@ log = logging.getLogger("quality")
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def accepted(func, params: dict) -> dict:
-    """The keys of `params` that `func` accepts (new config keys must not break the benchmark)."""
-    sig = inspect.signature(func).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values()):
-        return dict(params)
-    return {k: v for k, v in params.items() if k in sig}
-
-
-def stage_params(stage: str, func, **overrides) -> dict:
-    return accepted(func, {**defaults(stage), **overrides})
-
-
-def valid_area_km2(grid: xr.DataArray, lon_range: tuple[float, float] | None = None) -> float:
-    """Area (km²) of the grid's non-NaN cells, optionally only those with lon in [lo, hi)."""
-    dy = float(grid.y[1] - grid.y[0])
-    dx = float(grid.x[1] - grid.x[0])
-    valid = np.isfinite(grid.values)
-    if lon_range is not None:
-        x = grid.x.values
-        valid = valid & ((x >= lon_range[0]) & (x < lon_range[1]))[None, :]
-    if int(grid.attrs.get("geographic", 0)):
-        row_km2 = (dy * KM_PER_DEGREE) * (dx * KM_PER_DEGREE) * np.cos(np.radians(grid.y.values))
-    else:
-        row_km2 = np.full(grid.sizes["y"], dy * dx / 1e6)
-    return float((valid.sum(1) * row_km2).sum())
-
-
-def side(table: pd.DataFrame, which: str | None) -> pd.DataFrame:
-    if which is None:
-        return table.reset_index(drop=True)
-    lon = pd.to_numeric(table["lon"], errors="coerce")
-    keep = lon >= SPLIT_LON if which == "east" else lon < SPLIT_LON
-    return table[keep.to_numpy()].reset_index(drop=True)
-
-
-def lon_range(which: str | None) -> tuple[float, float] | None:
-    return None if which is None else (SPLIT_LON, math.inf) if which == "east" else (-math.inf, SPLIT_LON)
-
-
-def far_from(table: pd.DataFrame, others: pd.DataFrame | None, km: float) -> pd.DataFrame:
-    """The rows of `table` farther than `km` from every row of `others`."""
-    if others is None or not len(table) or not len(others):
-        return table.reset_index(drop=True)
-    d = haversine_km(table["lon"].to_numpy(float)[:, None], table["lat"].to_numpy(float)[:, None],
-                     others["lon"].to_numpy(float)[None], others["lat"].to_numpy(float)[None])
-    return table[d.min(1) > km].reset_index(drop=True)
-
-
-class Case:
-    """One evaluation: a reference, the part of a grid evaluated, and what counts neither way."""
-
-    def __init__(self, name, grid, reference, height_column, region=None, ignore=None):
-        self.name, self.grid, self.reference, self.height_column = name, grid, reference, height_column
-        self.region, self.ignore = region, ignore  # region: "east"/"west"/None; ignore: catalogue or None
-        self.area_km2 = valid_area_km2(grid, lon_range(region))
-
-    def found(self, table: pd.DataFrame) -> pd.DataFrame:
-        return far_from(side(table, self.region), self.ignore, NEAR_CATALOGUE_KM)
-
-    def counts(self, table: pd.DataFrame) -> dict:
-        return counts(self.found(table), self.reference, self.area_km2, self.height_column)
-
-
-def counts(found: pd.DataFrame, reference: pd.DataFrame, area_km2: float, height_column: str) -> dict:
-    """evaluate() reduced to the counts that pool over grids, plus the mistakes for diagnosis."""
-    res = evaluate(found, reference, match_km=MATCH_KM, min_height_m=MIN_TARGET_M,
-                   height_column=height_column, area_km2=area_km2)
-    cols = [k for k in ("lon", "lat", "height_m", "score", "basal_radius_km") if k in found.columns]
-    false_rows = {"columns": cols, "rows": [[_num(found.iloc[item["index"]][k], 4 if k in ("lon", "lat") else 3 if k == "score" else 1)
-                                             for k in cols] for item in res["false_detections"]]}
-    misses = {"columns": ["lon", "lat", "height_m", "name"],
-              "rows": [[_num(item.get("lon"), 4), _num(item.get("lat"), 4), _num(item.get("height"), 0), item.get("name")]
-                       for item in res["misses"]]}
-    return {
-        "n_found": res["n_found"], "tp": res["true_positives"], "fp": res["false_positives"],
-        "n_targets": res["n_targets"], "matched_targets": res["matched_targets"],
-        "n_reference": res["n_reference"], "area_km2": area_km2,
-        "false_detections": false_rows, "misses": misses,
-    }
-
-
-def _num(v, digits=4):
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return round(v, digits) if math.isfinite(v) else None
-
-
-def metrics(parts: list[dict]) -> dict:
-    """P, R, F1 and false detections per 10⁴ km² from counts pooled over `parts`."""
-    s = {k: sum(p[k] for p in parts) for k in ("n_found", "tp", "fp", "n_targets", "matched_targets", "n_reference", "area_km2")}
-    precision = s["tp"] / s["n_found"] if s["n_found"] else None
-    recall = s["matched_targets"] / s["n_targets"] if s["n_targets"] else None
-    recall_all = s["tp"] / s["n_reference"] if s["n_reference"] else None
-    if precision is None or recall is None:
-        # No detections: F1 is 0 if there was something to find, undefined on a seamount-free grid.
-        f1 = 0.0 if s["n_targets"] else None
-    else:
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {**s, "precision": precision, "recall": recall, "recall_all": recall_all, "f1": f1,
-            "false_per_10k_km2": s["fp"] / s["area_km2"] * 1e4 if s["area_km2"] else None}
-
-
-def resample(grid: xr.DataArray, spacing_factor: float) -> xr.DataArray:
-    """Bilinear resampling to `spacing_factor` × the grid's spacing over the same extent (NaN stays NaN)."""
-    def axis(c):
-        c = np.asarray(c, float)
-        step = (c[-1] - c[0]) / (c.size - 1) * spacing_factor
-        n = int(math.floor((c[-1] - c[0]) / step + 1e-6)) + 1
-        return np.clip(c[0] + step * np.arange(n), c[0], c[-1])
-
-    x, y = axis(grid.x), axis(grid.y)
-    out = grid.interp(x=x, y=y, method="linear")
-    return canonical_grid(out.values, x, y, geographic=bool(int(grid.attrs.get("geographic", 0))),
-                          crs=grid.attrs.get("crs"), source=f"{grid.attrs.get('source', '')} resampled x{spacing_factor:g}",
-                          mask_land=True)
-
-
-def tile_many(pairs: list[tuple[xr.DataArray, pd.DataFrame]]) -> xr.Dataset:
-    """Training patches of several grids in one patch set."""
-    return concat_patches([tile(grid, catalogue, **stage_params("tile", tile)) for grid, catalogue in pairs])
-
-
-class Seamountae:
-    """The library's pipeline with default parameters (epochs overridable for --quick)."""
-
-    def __init__(self, epochs: int | None, timings: dict):
-        self.epochs = epochs
-        self.timings = timings
-        # Within one run only: the same grid scored by the same model twice is scored once.
-        self._scored: dict = {}
-
-    def _time(self, key, t0):
-        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
-
-    def fit(self, pairs, label):
-        t0 = time.perf_counter()
-        patches = tile_many(pairs)
-        self._time("tile_s", t0)
-        t0 = time.perf_counter()
-        extra = {"epochs": self.epochs} if self.epochs else {}
-        params = stage_params("train", train, **extra)
-        log.info("training %s: %d patches of %s seamounts, %d candidates, %s", label, patches.sizes["sample"],
-                 patches.attrs.get("n_seamounts", "?"), patches.sizes["candidate"], params)
-        model, meta = train(patches, **params, progress=False)
-        self._time("train_s", t0)
-        log.info("trained %s in %.0f s: calibration F1 %.3f at %.3f", label, time.perf_counter() - t0,
-                 meta["threshold"]["f1"], meta["threshold"]["value"])
-        return model, meta
-
-    def scores(self, grid, model_meta):
-        model, meta = model_meta
-        key = (grid.attrs.get("source"), grid.shape, float(grid.x[0]), float(grid.x[1]), id(model))
-        if key not in self._scored:
-            t0 = time.perf_counter()
-            self._scored[key] = (model, score(grid, model, meta, **stage_params("score", score)))
-            self._time("score_s", t0)
-        return self._scored[key][1]
-
-    def find(self, grid, model_meta, evidence=None):
-        """The catalogue of `grid` (with the score re-combined from `evidence` names, if given)."""
-        scores = self.scores(grid, model_meta)
-        if evidence is not None:
-            scores = evidence_table.rescored(scores, model_meta[1], evidence)
-        t0 = time.perf_counter()
-        table, _ = detect(scores, **stage_params("detect", detect))
-        self._time("detect_s", t0)
-        return table
 
 
 def traditional_choose(evals: list[tuple[xr.DataArray, np.ndarray, object]]) -> tuple[float, dict]:
@@ -317,11 +130,11 @@ class Runner:
     def evaluate(self, label: str, cases: list[Case], model_meta, traditional_m: float, note: str = "", extra=None):
         """seamountae, its ablation and the traditional detector on `cases` (pooled): three rows."""
         detail = {}
-        other, other_evidence = evidence_table.counterpart(model_meta[1]["combiner"]["names"])
+        other, other_evidence = counterpart(model_meta[1]["combiner"]["names"])
         per_case = {"seamountae": [], other: [], "traditional": []}
         for case in cases:
             scores = self.sm.scores(case.grid, model_meta)
-            self.candidates.append((label, evidence_table.candidates_of(scores, model_meta[1]), case))
+            self.candidates.append((label, candidates_of(scores, model_meta[1]), case))
             per_case["seamountae"].append(case.counts(self.sm.find(case.grid, model_meta)))
             per_case[other].append(case.counts(self.sm.find(case.grid, model_meta, other_evidence)))
             per_case["traditional"].append(case.counts(traditional_detect(case.grid, traditional_m, TRADITIONAL_WINDOW_KM)))
@@ -340,13 +153,6 @@ class Runner:
 
 
 # ----------------------------------------------------------------------------- (a, b, d) Azores
-
-
-def azores_data():
-    grid_path, cat_path = SHARED / "azores/azores_bathy_1m.nc", SHARED / "azores/azores_catalogue.csv"
-    if not (grid_path.exists() and cat_path.exists()):
-        return None
-    return read_grid(grid_path), read_catalogue(cat_path)
 
 
 def traditional_on_side(grid, catalogue, which) -> tuple[float, dict]:
@@ -434,22 +240,6 @@ def run_synthetic(runner: Runner, parts: set, n_seeds: int) -> None:
 # ----------------------------------------------------------------------------- (e) GEBCO 15″
 
 
-def global_reference(grid: xr.DataArray) -> pd.DataFrame:
-    """Kim & Wessel and Yesson et al. entries inside the grid, read as distributed; a Yesson peak within
-    MATCH_KM of a Kim & Wessel seamount is the same seamount, counted once."""
-    folder = SHARED / "catalogues"
-    x0, x1, y0, y1 = float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1])
-
-    def inside(path, prefix):
-        t = read_catalogue(path)
-        names = t["id"].astype(str) if "id" in t else prefix + t["peakid"].astype(str)
-        t = pd.DataFrame({"lon": t["lon"], "lat": t["lat"], "height_m": t["height_m"], "name": names})
-        return t[(t.lon >= x0) & (t.lon <= x1) & (t.lat >= y0) & (t.lat <= y1)].reset_index(drop=True)
-
-    kw, ys = inside(folder / "KWSMTSv01.txt", "KW-"), inside(folder / "yesson2019_seamounts.csv", "Y-")
-    return pd.concat([kw, far_from(ys, kw, MATCH_KM)], ignore_index=True)
-
-
 def run_gebco(runner: Runner) -> None:
     """The built-in model (what `seamountae find` uses) on the real 15″ grids."""
     data = azores_data()
@@ -520,8 +310,8 @@ def targets(out: dict) -> list[dict]:
     for case in ["synth fabric ×" + s for s in n] + ["planted in Azores", "azores W→E", "azores E→W"]:
         rows = {r["method"]: r for r in out["rows"] if r["case"] == case}
         default = rows.get("seamountae")
-        with_ = rows.get(evidence_table.WITH, default if evidence_table.WITHOUT in rows else None)
-        without = rows.get(evidence_table.WITHOUT, default if evidence_table.WITH in rows else None)
+        with_ = rows.get(WITH, default if WITHOUT in rows else None)
+        without = rows.get(WITHOUT, default if WITH in rows else None)
         if with_ and without and with_["f1"] is not None:
             drop = with_["f1"] - (without["f1"] or 0)
             add(f"Ablation {case}: F1 drops by ≥ {TARGETS['ablation_drop']:.2f} without the autoencoder's evidence",
@@ -595,24 +385,6 @@ def format_markdown(out: dict) -> str:
     lines.append(f"Runtime {out['runtime_s']:.0f} s on {out['machine']}; seamountae {out['seamountae_version']}, "
                  f"commit `{(out['git']['commit'] or '?')[:10]}`{' + uncommitted changes' if out['git']['dirty'] else ''}.")
     return "\n".join(lines) + "\n"
-
-
-def git_info() -> dict:
-    def git(*args):
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--", "seamountae", "benchmarks")
-    return {"commit": commit, "dirty": bool(status), "changed": status.splitlines() if status else []}
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 PARTS = ("azores", "planted", "synthetic", "resolution", "gebco")
@@ -723,23 +495,6 @@ def readme_tables(quality_md: str, evidence_md: str, readme: Path = ROOT / "READ
         head, rest = text.split(start, 1)
         text = head + start + "\n" + table.strip() + "\n" + end + rest.split(end, 1)[1]
     write_atomic(readme, text)
-
-
-def to_json(out: dict) -> str:
-    """Indented JSON with innermost lists on one line (the mistake tables stay short)."""
-    text = json.dumps(out, indent=1, ensure_ascii=False, default=_json_default, allow_nan=False)
-    # Raw newlines occur only between tokens (JSON escapes them inside strings), so this is safe.
-    return re.sub(r"\[([^\[\]{}]*)\]", lambda m: "[" + re.sub(r"\n\s*", " ", m.group(1)).strip() + "]", text)
-
-
-def _json_default(v):
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating,)):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, np.bool_):
-        return bool(v)
-    raise TypeError(type(v))
 
 
 if __name__ == "__main__":

@@ -62,9 +62,9 @@ import torch
 import xarray as xr
 
 import seamountae
-from seamountae.evidence import CandidateRules
+from seamountae.candidates import CandidateRules
 from seamountae.geometry import GridGeometry
-from seamountae.grid import canonical_grid, from_cf_dataset, open_grid, read_grid
+from seamountae.grid import from_cf_dataset, open_grid, read_grid
 from seamountae.config import PRECISIONS
 from seamountae.model import PatchAutoencoder, artifact, in_precision, masked_error, resolve_precision
 from seamountae.patches import MAX_NAN_FRACTION, bilinear, lowpass_sigma, lowpassed_window, normalise_batch, relief_batch
@@ -72,7 +72,9 @@ from seamountae.lattice import BandLattice, centre_stats, iter_levels, lattice_b
 from seamountae.runner import OUTPUTS, PatchScorer
 from seamountae.scorefile import score_dataset
 
-CELL_M = 463.3  # 15 arc-seconds at the equator
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CELL_M, Terrain  # noqa: E402
+
 PATCH_KM, PATCH_PX, STRIDE_PX = 48.0, 32, 2
 GLOBAL_15S = (43200, 86400)
 OCEAN_FRACTION = 0.71
@@ -83,71 +85,6 @@ def log(*args):
 
 
 # ------------------------------------------------------------------------------------ the grids
-
-
-class Terrain:
-    """A deterministic synthetic sea floor: any block of rows can be made on its own, so a huge grid
-    can be written strip by strip without holding it in memory."""
-
-    def __init__(self, n_rows: int, n_cols: int, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        self.shape = (n_rows, n_cols)
-        km = CELL_M / 1000.0
-        # Rough floor: plane waves of 15–150 km wavelength.
-        self.waves = [(rng.uniform(0, 2 * np.pi), 2 * np.pi / rng.uniform(15, 150) * km, rng.uniform(0, 2 * np.pi),
-                       rng.uniform(30, 300)) for _ in range(24)]
-        area_km2 = n_rows * n_cols * km * km
-        n = int(area_km2 / 2500)  # one seamount per 2500 km²
-        self.mounts = np.column_stack([rng.uniform(0, n_rows, n), rng.uniform(0, n_cols, n),
-                                       rng.uniform(3, 12, n) / km, rng.uniform(300, 2500, n)])  # row, col, radius (cells), height
-        n_holes = max(1, int(area_km2 / 200_000))  # gaps: a few percent of patches are partial
-        self.holes = np.column_stack([rng.uniform(0, n_rows, n_holes), rng.uniform(0, n_cols, n_holes),
-                                      rng.uniform(5, 25, n_holes) / km])
-
-    def rows(self, r0: int, r1: int) -> np.ndarray:
-        n_cols = self.shape[1]
-        rr = np.arange(r0, r1, dtype=np.float64)[:, None]
-        cc = np.arange(n_cols, dtype=np.float64)[None, :]
-        z = np.full((r1 - r0, n_cols), -4000.0)
-        for angle, k, phase, amplitude in self.waves:
-            z += amplitude * np.sin(k * (rr * np.cos(angle) + cc * np.sin(angle)) + phase)
-        for row, col, radius, height in self.mounts:
-            if r0 - 4 * radius <= row <= r1 + 4 * radius:
-                c0, c1 = max(int(col - 4 * radius), 0), min(int(col + 4 * radius) + 1, n_cols)
-                z[:, c0:c1] += height * np.exp(-((rr - row) ** 2 + (cc[:, c0:c1] - col) ** 2) / (2 * radius**2))
-        for row, col, radius in self.holes:
-            if r0 - radius <= row <= r1 + radius:
-                c0, c1 = max(int(col - radius), 0), min(int(col + radius) + 1, n_cols)
-                inside = (rr - row) ** 2 + (cc[:, c0:c1] - col) ** 2 <= radius**2
-                z[:, c0:c1][inside] = np.nan
-        return z.astype(np.float32)
-
-    def coords(self):
-        return CELL_M * np.arange(self.shape[1]) + 500_000.0, CELL_M * np.arange(self.shape[0]) + 1_000_000.0
-
-    def grid(self):
-        x, y = self.coords()
-        return canonical_grid(self.rows(0, self.shape[0]), x, y, False, "", "synthetic")
-
-    def write_netcdf(self, path, strip: int = 256) -> None:
-        """CF netCDF-4, chunked and compressed, written strip by strip (the generator stays small)."""
-        import netCDF4
-
-        x, y = self.coords()
-        with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
-            nc.createDimension("y", y.size)
-            nc.createDimension("x", x.size)
-            for name, values in (("y", y), ("x", x)):
-                v = nc.createVariable(name, "f8", (name,))
-                v[:] = values
-                v.units = "m"
-                v.standard_name = f"projection_{name}_coordinate"
-            z = nc.createVariable("z", "f4", ("y", "x"), zlib=True, complevel=1, chunksizes=(256, 256),
-                                  fill_value=np.float32(np.nan))
-            z.units = "m"
-            for r0 in range(0, y.size, strip):
-                r1 = min(r0 + strip, y.size)
-                z[r0:r1, :] = self.rows(r0, r1)
 
 
 def make_model(seed: int = 0):

@@ -3,6 +3,8 @@
 A catalogue is a pandas DataFrame whose first two columns are float64 `lon`, `lat` (for a projected
 grid they hold x/y in the grid's CRS; nothing here cares), followed by every other column of the
 source with lower-cased names.
+
+Layer 2, files: imports layers 1-2 only.
 """
 
 from __future__ import annotations

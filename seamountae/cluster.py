@@ -12,6 +12,8 @@ store (-o NAME.zarr) is created by the client and filled by the workers, each wr
 blocks (whole chunks, so no two workers touch the same chunk): nothing large crosses the network.
 
 dask and distributed are an optional extra: `pip install 'seamountae[dask]'`.
+
+Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """Every parameter's one default, TOML configuration files, and the resolved configuration.
 
 Precedence: command-line option > `--config FILE` > DEFAULTS. Option names, config keys and library
-keyword arguments are the same words (`patch_km` here, `--patch-km` on the command line).
+keyword arguments are the same words (`patch_km` here, `--patch-km` on the command line). The names
+every stage shares (precisions, evidence) are here too, so that nothing imports a stage for them.
+
+Layer 1, foundations: imports layer 1 only.
 """
 
 from __future__ import annotations
@@ -13,6 +16,11 @@ from .errors import SeamountaeError
 
 # The arithmetic the model's forward passes may run in (model.in_precision), fastest last.
 PRECISIONS = ("fp32", "bf16", "fp16")
+# The evidence a seamount score may combine ([train] evidence; evidence.evidence_table reads each
+# off a candidates table): the grid's own measures, then the autoencoder's.
+GRID_EVIDENCE = ("log_height", "log_steepness", "closure", "elongation")
+MODEL_EVIDENCE = ("log_error", "error_contrast", "latent_distance")
+EVIDENCE = GRID_EVIDENCE + MODEL_EVIDENCE
 
 # stage → parameter → (default, comment). The comment is what `seamountae config --template` prints.
 PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
@@ -42,7 +50,7 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "batch_size": (128, "patches per optimisation step"),
         "learning_rate": (0.002, "peak learning rate of the one-cycle schedule"),
         "folds": (4, "calibration folds: each fold of the training seamounts is judged by a model trained without it"),
-        "evidence": (["log_height", "log_steepness", "closure", "elongation"],
+        "evidence": (list(GRID_EVIDENCE),
                      "the evidence the seamount score combines (see the README's evidence table); the autoencoder's: log_error, error_contrast, latent_distance"),
         "device": ("auto", "auto, cpu, cuda or cuda:N"),
     },
@@ -117,12 +125,6 @@ def load(path: str | Path | None) -> dict:
     return content
 
 
-def _evidence_names() -> tuple[str, ...]:
-    from .evidence import EVIDENCE  # evidence.py takes its defaults from here: imported when first needed
-
-    return EVIDENCE
-
-
 # Allowed values beyond the default's type: (test, what the user is told).
 _POSITIVE = (lambda v: v > 0, "must be greater than 0")
 _AT_LEAST_1 = (lambda v: v >= 1, "must be 1 or more")
@@ -146,7 +148,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("train", "batch_size"): _AT_LEAST_1,
     ("train", "learning_rate"): _POSITIVE,
     ("train", "folds"): (lambda v: v >= 2, "must be 2 or more"),
-    ("train", "evidence"): (lambda v: len(v) > 0 and len(set(v)) == len(v) and set(v) <= set(_evidence_names()),
+    ("train", "evidence"): (lambda v: len(v) > 0 and len(set(v)) == len(v) and set(v) <= set(EVIDENCE),
                             "must be a non-empty list of distinct evidence names (see the README's evidence table)"),
     ("train", "device"): (lambda v: v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()),
                           "must be auto, cpu, cuda or cuda:N"),

@@ -9,12 +9,13 @@ seamount score, the model's combined evidence (evidence.py). The rule here, in o
 3. Each seamount's footprint (cells connected to its summit that stand above its base + 10 % of
    its height, within 1.5 basal radii: morphology.footprint) is labelled with its id in the
    `cluster` map.
+
+Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -90,7 +91,7 @@ def select(scores: xr.Dataset, threshold: str | float = default("detect", "thres
     return suppress_duplicates(table, scores, float(min_separation_km))
 
 
-def _lonlat_geometry(scores: xr.Dataset) -> GridGeometry:
+def lonlat_geometry(scores: xr.Dataset) -> GridGeometry:
     """The score file's geometry, which must be able to give summits in lon/lat."""
     geometry = GridGeometry.of(scores)
     if not geometry.geographic and not geometry.crs:
@@ -164,7 +165,7 @@ def label_footprints(labels, table: pd.DataFrame, grid: xr.DataArray) -> None:
 
 def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:
     """Candidates → the seamount table: WGS84 lon/lat, depths, ids in score order."""
-    lon, lat = _lonlat_geometry(scores).to_lonlat(table["x"].to_numpy(float), table["y"].to_numpy(float))
+    lon, lat = lonlat_geometry(scores).to_lonlat(table["x"].to_numpy(float), table["y"].to_numpy(float))
     out = pd.DataFrame({
         "id": np.arange(1, len(table) + 1),
         "lon": lon,
@@ -197,35 +198,3 @@ def table_from_detections(ds: xr.Dataset, columns=COLUMNS) -> pd.DataFrame:
     table = pd.DataFrame({name: ds[f"seamount_{name}"].values for name in columns})
     table["id"] = table["id"].astype(int)
     return table
-
-
-def footprint_polygons(ds: xr.Dataset) -> Iterator[tuple[dict, list]]:
-    """The detections file's footprints, one by one, as (properties, ring): each seamount's outline (where its
-    label meets the rest, half a cell out from its cells) as a closed, counter-clockwise ring of
-    [lon, lat], with the seamount's catalogue row as properties.
-
-    Each footprint reads only the window of the `cluster` map that can hold it (footprint_window),
-    so a dataset opened lazily is never loaded whole. On a global grid an outline across the
-    antimeridian continues past ±180° (catalogue.write_footprints cuts it there, as RFC 7946 asks).
-    """
-    from skimage.measure import find_contours
-
-    table = table_from_detections(ds, COLUMNS + ["x", "y"])
-    geometry = _lonlat_geometry(ds)
-    labels = ds["cluster"]
-    rows, cols = geometry.index(table["x"].to_numpy(float), table["y"].to_numpy(float))
-    for k, seamount in enumerate(table[COLUMNS].itertuples(index=False)):
-        r0, r1, c0, c1 = footprint_window(geometry, int(rows[k]), int(cols[k]), seamount.basal_radius_km)
-        cells = read_window(labels, r0, r1, c0, c1, geometry.wraps, dtype=np.int32) == seamount.id
-        if not cells.any():
-            continue
-        mask = np.pad(cells, 1).astype(float)  # a margin of one cell: every outline closes
-        ring = max(find_contours(mask, 0.5), key=len)
-        x, y = geometry.x_of(ring[:, 1] + c0 - 1), geometry.y_of(ring[:, 0] + r0 - 1)
-        lon, lat = geometry.to_lonlat(x, y)
-        if np.sum(lon[:-1] * lat[1:] - lon[1:] * lat[:-1]) < 0:  # clockwise: reverse (RFC 7946 §3.1.6)
-            lon, lat = lon[::-1], lat[::-1]
-        points = [[float(a), float(b)] for a, b in zip(lon, lat)]
-        if points[0] != points[-1]:
-            points.append(points[0])
-        yield seamount._asdict(), points

@@ -7,6 +7,8 @@ DistributedDataParallel averages them. Everything else here is small: who is ran
 writes files and shows progress), gathering per-process results, waiting for each other.
 Without torchrun (or with one process) none of it does anything, and training is the
 single-process code path unchanged.
+
+Layer 3, arithmetic: imports layers 1-3 only.
 """
 
 from __future__ import annotations

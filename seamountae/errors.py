@@ -2,6 +2,8 @@
 
 Raise SeamountaeError for anything the user can fix (a bad file, a bad option); its message names
 the file, the problem and the fix, on one line. Any other exception is a bug.
+
+Layer 1, foundations: imports layer 1 only.
 """
 
 

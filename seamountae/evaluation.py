@@ -2,6 +2,8 @@
 
 Matching is one-to-one and nearest first, so one reference seamount can confirm at most one
 detection, and a detection between two seamounts confirms the nearer one.
+
+Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations

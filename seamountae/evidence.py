@@ -1,133 +1,39 @@
-"""What the grid and the model say about each candidate seamount, and how it is combined into one score.
+"""What the grid and the model say about each candidate seamount, and its one combined score.
 
-A candidate is a local summit of the grid that stands at least `min_height_m` above its own
-surroundings and is the main top of its edifice (morphology.py). Every candidate is judged at its
-own scale: a window `radius_ratio` basal radii wide (within `window_km`), so that an isolated
-edifice closes inside it and a ridge crest does not. The evidence:
+Every candidate (candidates.py) is judged at its own scale. The evidence:
 
 - from the grid: height, steepness (height / basal radius), closure and elongation;
 - from the model: the autoencoder's reconstruction error of the candidate's own-scale patch, that
   error relative to its surroundings' (the same patch size around it), and the distance of its
   latent code from the training seamounts' codes (a Gaussian memory of them, as PaDiM keeps one).
 
-A logistic combination of the evidence named in `[train] evidence`, fitted when the model is
-trained (training.py) on the training grid's candidates — its catalogued seamounts (positives, each
-judged by a model that did not learn it) and its summits far from any catalogued seamount
-(background, mostly negatives) — turns the evidence into one score: the fraction of training-grid
-candidates with such evidence that were catalogued seamounts. The threshold that maximises F1 on
-those candidates is `auto`. Every candidate carries all the evidence, whichever the score combines.
+The combiner fitted when the model is trained (calibration.py) turns the evidence named in
+`[train] evidence` into one score; every candidate carries all the evidence, whichever the score
+combines. `judge_grid` is the candidate pass of `score`; `candidates_dataset` is the candidates
+table as a score file holds it.
+
+Layer 4, judgement: imports layers 1-4 only.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
 
-from .config import default
+from .calibration import Combiner
+from .candidates import CANDIDATE_COLUMNS, CandidateRules, search_tiles
 from .geometry import GridGeometry
-from .grid import read_window
-from .morphology import describe, find_summits, secondary
-
-# The ground between a summit and a higher one must drop this fraction of its height, or it is
-# the higher one's secondary top.
-PROMINENCE = 0.25
-# Background candidates of a training grid lie farther than this from every catalogued seamount.
-BACKGROUND_KM = 15.0
-
-
-@dataclass(frozen=True)
-class CandidateRules:
-    """How candidates are found and measured: recorded by `tile`, carried by the model, used by `score`."""
-
-    patch_km: float = default("tile", "patch_km")
-    window_km: tuple[float, float] = default("tile", "window_km")
-    radius_ratio: float = default("tile", "radius_ratio")
-    min_height_m: float = default("tile", "min_height_m")
-    separation_km: float = default("tile", "separation_km")
-    missing_buffer_km: float = default("tile", "missing_buffer_km")
-
-    @classmethod
-    def from_meta(cls, meta: dict) -> "CandidateRules":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["candidates"].items()})
-
-    def as_meta(self) -> dict:
-        return {"patch_km": float(self.patch_km), "window_km": [float(v) for v in self.window_km],
-                "radius_ratio": float(self.radius_ratio), "min_height_m": float(self.min_height_m),
-                "separation_km": float(self.separation_km), "missing_buffer_km": float(self.missing_buffer_km)}
-
-    @property
-    def reach_km(self) -> float:
-        """How far from a summit finding, measuring and pruning it look (its measuring window, and a
-        neighbour's, whose summit can be a window away)."""
-        return 2 * max(self.window_km[1], self.patch_km) + self.separation_km
-
-
-CANDIDATE_COLUMNS = ("row", "col", "x", "y", "summit_m", "height_m", "base_m", "basal_radius_km", "area_km2",
-                     "window_km", "closure", "elongation")
-
-
-def _halo(geometry: GridGeometry, rules: CandidateRules, r0: int, r1: int) -> tuple[int, int, np.ndarray, int]:
-    """The rows [w0, w1) a search of rows [r0, r1) reads, their km per column, and the columns it
-    reads on each side: `rules.reach_km` all round, at the narrowest row's scale."""
-    halo = int(math.ceil(rules.reach_km / geometry.cell_size_km()[0])) + 1
-    w0, w1 = max(r0 - halo, 0), min(r1 + halo, geometry.ny)
-    _, dx_rows = geometry.row_km(np.arange(w0, w1))
-    side = min(geometry.nx, int(math.ceil(rules.reach_km / float(dx_rows.min()))) + 1)
-    return w0, w1, dx_rows, side
-
-
-def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = slice(None),
-                    cols: slice = slice(None)) -> pd.DataFrame:
-    """The candidates whose summits lie in `rows` × `cols` of the grid (all of it by default), measured.
-
-    The grid is read only over those cells and a halo of `rules.reach_km`, so a grid opened lazily
-    (grid.open_grid) can be searched tile by tile; a candidate belongs to the tile holding its
-    summit, and every tile sees around it what the whole grid would show. A global grid is read
-    with the same halo across the antimeridian, so an edifice on it is found once, measured whole.
-    """
-    ny, nx = grid.shape
-    r0, r1, _ = rows.indices(ny)
-    c0, c1, _ = cols.indices(nx)
-    geometry = GridGeometry.of(grid)
-    dy_km, _ = geometry.cell_size_km()
-    w0, w1, dx_rows, side = _halo(geometry, rules, r0, r1)
-    v0, v1 = (c0 - side, c1 + side) if geometry.wraps else (max(c0 - side, 0), min(c1 + side, nx))
-    z = read_window(grid, w0, w1, v0, v1, geometry.wraps)
-    dx_mid = float(np.median(dx_rows))
-    peaks = find_summits(z, dy_km, dx_mid, rules.separation_km)
-    records = []
-    lo, hi = rules.window_km
-    for r, c in peaks:
-        found = describe(z, int(r), int(c), dy_km, float(dx_rows[r]), rules.patch_km, lo, hi, rules.radius_ratio)
-        if not (found["height_m"] >= rules.min_height_m and found["basal_radius_km"] > 0) \
-                or found["missing_km"] < rules.missing_buffer_km:
-            continue
-        records.append({"row": int(r), "col": int(c), "summit_m": float(z[r, c]), **found})
-    table = pd.DataFrame(records, columns=[c for c in CANDIDATE_COLUMNS if c not in ("x", "y")] + ["missing_km"])
-    if len(table):
-        drop = secondary(z, table, dy_km, dx_rows[table["row"].to_numpy(int)], PROMINENCE)
-        table = table[~drop]
-    table = table.assign(row=table["row"] + w0, col=table["col"] + v0)
-    owned = (table["row"] >= r0) & (table["row"] < r1) & (table["col"] >= c0) & (table["col"] < c1)
-    table = table[owned].reset_index(drop=True)
-    table["x"] = geometry.x_of(table["col"].to_numpy(int))
-    table["y"] = geometry.y_of(table["row"].to_numpy(int))
-    return table[list(CANDIDATE_COLUMNS)]
-
+from .model import in_precision, masked_error
+from .patches import normalise_batch, sample_patches
 
 # ------------------------------------------------------------------------------------------- evidence
 
 # The autoencoder's measurements of a candidate (model_evidence), as the candidates table holds them.
 MODEL_COLUMNS = ("error", "error_contrast", "latent_distance")
-# Evidence → how each is read off a candidate table; MODEL_EVIDENCE come from the autoencoder.
-GRID_EVIDENCE = ("log_height", "log_steepness", "closure", "elongation")
-MODEL_EVIDENCE = ("log_error", "error_contrast", "latent_distance")
-EVIDENCE = GRID_EVIDENCE + MODEL_EVIDENCE
 
 
 def evidence_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -183,9 +89,6 @@ class LatentMemory:
 def encode(model, patches: np.ndarray, batch_size: int = 512, precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
     """Reconstruction errors and latent codes of raw patches (n, p, p) in metres, normalised as in
     training, with the forward pass at `precision` (config.PRECISIONS)."""
-    from .model import in_precision, masked_error
-    from .patches import normalise_batch
-
     device = next(model.parameters()).device
     errors, codes = [], []
     with torch.inference_mode(), in_precision(device, precision):
@@ -212,8 +115,6 @@ N_NEIGHBOURS = 8 * len(NEIGHBOUR_OFFSETS)
 def candidate_patches(grid: xr.DataArray, table: pd.DataFrame, patch_px: int, patch_km: float) -> np.ndarray:
     """(n, 1 + N_NEIGHBOURS, p, p): each candidate's own-scale patch (`window_km` wide, centred on its
     summit, low-passed and resampled), then its neighbours' (NEIGHBOUR_OFFSETS)."""
-    from .patches import sample_patches
-
     x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
     window = table["window_km"].to_numpy(float)
     geometry = GridGeometry.of(grid)
@@ -255,96 +156,7 @@ def judge(grid: xr.DataArray, table: pd.DataFrame, model, meta: dict, precision:
     return table
 
 
-# ------------------------------------------------------------------------------------------- combiner
-
-
-class Combiner:
-    """Logistic regression of "is a seamount" on standardised evidence, with an L2 penalty.
-
-    Missing evidence (a candidate whose footprint is too small to have an elongation, say) counts
-    as the training candidates' mean.
-    """
-
-    L2 = 1.0
-
-    def __init__(self, names, mean, scale, coef, intercept):
-        self.names = tuple(names)
-        self.mean, self.scale = np.asarray(mean, float), np.asarray(scale, float)
-        self.coef, self.intercept = np.asarray(coef, float), float(intercept)
-
-    def _design(self, evidence: pd.DataFrame) -> np.ndarray:
-        x = (evidence[list(self.names)].to_numpy(float) - self.mean) / self.scale
-        return np.where(np.isfinite(x), x, 0.0)
-
-    @classmethod
-    def fit(cls, evidence: pd.DataFrame, label: np.ndarray, names=EVIDENCE) -> "Combiner":
-        names = [n for n in names if n in evidence]
-        raw = evidence[names].to_numpy(float)
-        mean = np.array([np.nanmean(col) if np.isfinite(col).any() else 0.0 for col in raw.T])
-        scale = np.array([np.nanstd(col) if np.isfinite(col).sum() > 1 else 1.0 for col in raw.T])
-        scale = np.where(scale > 0, scale, 1.0)
-        combiner = cls(names, mean, scale, np.zeros(len(names)), 0.0)
-        x = np.column_stack([combiner._design(evidence), np.ones(len(raw))])
-        y = np.asarray(label, float)
-        w = np.zeros(x.shape[1])
-        penalty = np.diag([cls.L2] * len(names) + [0.0])
-        for _ in range(50):  # Newton's method (IRLS): the penalised log-likelihood is concave
-            p = 1 / (1 + np.exp(-np.clip(x @ w, -30, 30)))
-            grad = x.T @ (y - p) - penalty @ w
-            hess = (x * (p * (1 - p))[:, None]).T @ x + penalty + 1e-9 * np.eye(len(w))
-            step = np.linalg.solve(hess, grad)
-            w += step
-            if np.abs(step).max() < 1e-8:
-                break
-        combiner.coef, combiner.intercept = w[:-1], float(w[-1])
-        return combiner
-
-    def score(self, evidence: pd.DataFrame) -> np.ndarray:
-        return 1 / (1 + np.exp(-np.clip(self._design(evidence) @ self.coef + self.intercept, -30, 30)))
-
-    def as_meta(self) -> dict:
-        return {"names": list(self.names), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "coef": self.coef.tolist(), "intercept": self.intercept}
-
-    @classmethod
-    def from_meta(cls, meta: dict) -> "Combiner":
-        return cls(meta["names"], meta["mean"], meta["scale"], meta["coef"], meta["intercept"])
-
-
-def calibrate(evidence: pd.DataFrame, label: np.ndarray, n_unseen: int = 0, names=EVIDENCE) -> tuple[Combiner, dict]:
-    """The combiner of `names` fitted to judged candidates (label 1 seamount, 0 background, -1 left out),
-    and its best-F1 threshold (`best_f1_threshold`)."""
-    label = np.asarray(label, int)
-    known = label >= 0
-    combiner = Combiner.fit(evidence[known], label[known], names)
-    return combiner, best_f1_threshold(combiner.score(evidence[known]), label[known], n_unseen)
-
-
-def best_f1_threshold(score: np.ndarray, label: np.ndarray, n_unseen: int = 0) -> dict:
-    """The score threshold with the best F1 over candidates (label 1 seamount, 0 background), counting
-    `n_unseen` seamounts that no candidate stands for as always missed. Ties go to the higher threshold."""
-    score, label = np.asarray(score, float), np.asarray(label, int)
-    n_pos = int((label == 1).sum()) + int(n_unseen)
-    best = {"threshold": 0.5, "f1": 0.0, "precision": 0.0, "recall": 0.0}
-    levels = np.unique(score)
-    for k, t in enumerate(levels):
-        kept = score >= t
-        tp, fp = int((kept & (label == 1)).sum()), int((kept & (label == 0)).sum())
-        f1 = 2 * tp / (2 * tp + fp + (n_pos - tp)) if n_pos + tp + fp else 0.0
-        if f1 >= best["f1"]:
-            # Halfway to the next lower score: the rule keeps what it kept here, with room for rounding.
-            cut = 0.5 * (t + levels[k - 1]) if k else t
-            best = {"threshold": float(cut), "f1": f1, "precision": tp / max(tp + fp, 1), "recall": tp / max(n_pos, 1)}
-    return best
-
-
 # ------------------------------------------------------------------------------------------- a grid
-
-# Rows of the grid searched at once (plus their halo): bounds the memory of a lazily opened grid.
-BLOCK_CELLS = 1 << 22
-# Cells a search reads at most, halo included (128 MB of float32): wider grids are searched in
-# tiles of columns too (a global 15″ grid in about 8), narrower ones in whole rows.
-TILE_READ_CELLS = 1 << 25
 
 
 def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None), precision: str = "fp32") -> pd.DataFrame:
@@ -352,25 +164,10 @@ def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None),
     `precision`): the candidates table a score file carries (CANDIDATE_COLUMNS + error,
     latent_distance, score).
 
-    Read tile by tile (blocks of rows, cut into columns where a block would read more than
-    TILE_READ_CELLS), so a grid opened lazily is never loaded whole.
+    Searched tile by tile (candidates.search_tiles), so a grid opened lazily is never loaded whole.
     """
-    rules = CandidateRules.from_meta(meta)
-    ny, nx = grid.shape
-    r0, r1, _ = rows.indices(ny)
-    geometry = GridGeometry.of(grid)
-    halo_rows = rules.reach_km / geometry.cell_size_km()[0]
-    step = max(1, BLOCK_CELLS // max(nx, 1), int(4 * halo_rows))  # blocks no thinner than their halo
-    parts = []
-    for a in range(r0, r1, step):
-        block = slice(a, min(a + step, r1))
-        w0, w1, _, side = _halo(geometry, rules, block.start, block.stop)
-        n_tiles = -(-(w1 - w0) * (nx + 2 * side) // TILE_READ_CELLS)
-        width = -(-nx // n_tiles)
-        for c in range(0, nx, width):
-            found = find_candidates(grid, rules, block, slice(c, min(c + width, nx)))
-            if len(found):
-                parts.append(judge(grid, found, model, meta, precision))
+    parts = [judge(grid, found, model, meta, precision)
+             for found in search_tiles(grid, CandidateRules.from_meta(meta), rows)]
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS)})
     # In grid order: the same table however the rows were cut into blocks or tiles.

@@ -14,6 +14,8 @@ A canonical grid (grid.py) has regular, ascending x and y. Its `GridGeometry`, b
 
 The Earth is the sphere of mean radius EARTH_RADIUS_KM: over the 1–100 km of a seamount it is
 within 0.5 % of the ellipsoid, far inside what the grids resolve.
+
+Layer 1, foundations: imports layer 1 only.
 """
 
 from __future__ import annotations

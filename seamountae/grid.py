@@ -7,6 +7,8 @@ Its attrs are units="m", geographic (1 for lon/lat degrees, 0 for projected metr
 EPSG:4326 for geographic grids, "" for a projected grid of unknown CRS) and source (the file path).
 Geographic longitudes lie in -180..180, except a regional grid that straddles the antimeridian,
 which keeps ascending longitudes past 180. Downstream code relies on all of this without re-checking.
+
+Layer 2, files: imports layers 1-2 only.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ copy per patch, no Python loop per patch) and scored in batches by the model run
 while a second thread reads the next window (`read_ahead`). Cells whose four surrounding centres
 are done are interpolated and handed on (`iter_score`) in tiles aligned to the score file's chunks,
 so memory depends on the window size, not on the grid size.
+
+Layer 3, arithmetic: imports layers 1-3 only.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .config import default
 from .geometry import GridGeometry
 from .model import PatchAutoencoder
 from .patches import lowpass_sigma, lowpassed_window
+from .progress import progress_bar
 from .runner import PatchScorer, score_precision
 
 BAND_DEG = 1.0  # latitude band height for geographic grids
@@ -327,8 +330,6 @@ def iter_levels(grid: xr.DataArray, scorer: PatchScorer, meta: dict, stride_px: 
 
 def progress_cells(tiles, enabled: bool, total: int):
     """Pass (level, rows, cols, out) tiles through, advancing a progress bar by each tile's cells."""
-    from .training import progress_bar
-
     bar = progress_bar(None, enabled, desc="score", unit="cell", unit_scale=True, total=total) if enabled else None
     if bar is None or not hasattr(bar, "update"):
         yield from tiles

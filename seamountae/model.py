@@ -3,6 +3,8 @@
 The artifact is a plain dict of tensors, numbers, strings and lists saved with torch.save and
 loaded with `torch.load(weights_only=True)`, which refuses to unpickle anything else: a model file
 can never run code. It carries everything `score` needs besides the grid.
+
+Layer 3, arithmetic: imports layers 1-3 only.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from torch import nn
 
 from . import config
+from .errors import SeamountaeError
 
 ARTIFACT_FORMAT = "seamountae-model"
 ARTIFACT_VERSION = 1
@@ -155,7 +158,7 @@ def calibrated_precisions(meta: dict) -> tuple[str, ...]:
 
 def calibration_errors(meta: dict, precision: str) -> list[float]:
     """The training seamounts' held-out errors, computed at `precision` (one of calibrated_precisions):
-    what a map scored at that precision is compared with (training.conformal_score)."""
+    what a map scored at that precision is compared with (calibration.conformal_score)."""
     errors = meta["calibration"]["errors"]
     return (errors if isinstance(errors, dict) else {"fp32": errors})[precision]
 
@@ -209,3 +212,24 @@ def load_artifact(path) -> tuple[PatchAutoencoder, dict]:
     model.eval()
     meta = {k: v for k, v in content.items() if k not in ("state_dict",)}
     return model, meta
+
+
+def save_model(model: PatchAutoencoder, meta: dict, path) -> None:
+    """Save the model artifact to a path or a binary file handle.
+
+    Saved through a handle, so the archive's inner folder name does not come from the (random)
+    temporary file name: the same model gives the same bytes.
+    """
+    if hasattr(path, "write"):
+        torch.save(artifact(model, **meta), path)
+        return
+    with open(path, "wb") as handle:
+        torch.save(artifact(model, **meta), handle)
+
+
+def read_model(path) -> tuple[PatchAutoencoder, dict]:
+    """Load a model file safely (no code runs), as a SeamountaeError if it is not one."""
+    try:
+        return load_artifact(path)
+    except ValueError as exc:
+        raise SeamountaeError(str(exc)) from None

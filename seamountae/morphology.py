@@ -4,6 +4,8 @@ basal radius, and their shape at their own scale.
 Used by `tile` (to size each training patch to its seamount and to describe the training grid's
 candidates) and by `detect` (to describe what it found), so training and detection see seamounts
 the same way.
+
+Layer 3, arithmetic: imports layers 1-3 only.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """The stages as file-to-file functions, and `run`: the whole chain from one configuration file.
 
 Each stage function takes input paths and resolved parameters, calls the stage's library function
-(`patches.tile`, `training.train`, `scoring.write_score`, `detection.detect`,
+(`tile.tile`, `training.train`, `scoring.write_score`, `detection.detect`,
 `catalogue.write_catalogue`) and writes its artifact atomically, with a provenance record of the
 parameters and the SHA-256 of its inputs. The click commands are thin wrappers over them, and
 `run` calls them in order, skipping a stage whose output already records the same parameters,
 input hashes and seamountae version (content, not file times, decides: a stage re-run that
 writes the same bytes leaves the next stage up to date).
+
+Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def tile_file(grid_path, catalogue_path, output, params: dict, grid_params: dict
               progress: bool = False):
     """GRID + CATALOGUE → PATCHES.nc; returns the patches dataset."""
     from .grid import read_grid
-    from .patches import tile
+    from .tile import tile
 
     check_writable(output, overwrite)
     grid = read_grid(grid_path, **grid_kwargs(grid_params))
@@ -110,8 +112,9 @@ def train_file(patches_paths, output, params: dict, overwrite: bool = False, res
     model is saved. resume=True continues from it (see training.train); resume="auto" does so
     only if it was made from the same patches and parameters, and otherwise starts afresh.
     """
-    from .patches import concat_patches
-    from .training import checkpoint_mismatch, checkpoint_path, fingerprint, read_checkpoint, save_model, train
+    from .model import save_model
+    from .tile import concat_patches
+    from .training import checkpoint_mismatch, checkpoint_path, fingerprint, read_checkpoint, train
     from . import distributed
 
     check_writable(output, overwrite)
@@ -152,14 +155,14 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     """GRID + MODEL.pt → SCORE.nc (or a Zarr store, or a GeoTIFF of the maps for viewing), streamed
     window by window; returns scoring.write_score's counts.
 
-    tile=(N, I): write only the I-th of N strips of rows, a part for `seamountae merge` (tiling.py).
+    tile=(N, I): write only the I-th of N strips of rows, a part for `seamountae merge` (parts.py).
     params["scheduler"] (if set): score on a dask cluster (local:N, a scheduler address or file; see
     cluster.py) with `threads` torch threads per worker.
     """
     from .grid import open_grid, read_grid
     from .patches import MAX_NAN_FRACTION
     from . import lattice, runner, scorefile, scoring
-    from .training import read_model
+    from .model import read_model
 
     check_writable(output, overwrite)
     if tile is not None and (is_zarr(output) or scorefile.is_geotiff(output)):
@@ -177,7 +180,7 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     try:
         check_grid_fits(grid, grid_path, meta["patch_km"], f" of {model_path}")
         if tile is not None:
-            from .tiling import part_attrs, tile_rows
+            from .parts import part_attrs, tile_rows
 
             rows = tile_rows(grid.sizes["y"], *tile, align=lattice.CHUNK_ROWS)
             recorded.update(tiles=tile[0], tile_index=tile[1])
@@ -269,7 +272,8 @@ def export_file(detections_path, output, fmt: str = "auto", overwrite: bool = Fa
     `footprints`, each seamount's footprint as a GeoJSON Polygon; returns the table. Streams: memory
     follows the number of seamounts, not the grid's size."""
     from .catalogue import format_of, write_footprints
-    from .detection import footprint_polygons, table_from_detections
+    from .detection import table_from_detections
+    from .export import footprint_polygons
 
     check_writable(output, overwrite)
     if footprints is not None:

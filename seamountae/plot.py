@@ -9,6 +9,8 @@ colours, and the title gives precision and recall.
 matplotlib is an optional dependency (`pip install seamountae[plot]`), imported only when a map is
 drawn. The figure is drawn on a bare `matplotlib.figure.Figure` (no pyplot), so drawing never
 touches a notebook's or a GUI's own figures and needs no display.
+
+Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations

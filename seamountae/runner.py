@@ -4,6 +4,8 @@ statistics (reconstruction error and relief), at the precision a score runs at.
 One runner serves every forward pass of a score (the map's lattice, lattice.py, and the
 candidates' evidence) and of training's map calibration, so errors are compared with calibration
 errors computed by the same arithmetic at the same precision.
+
+Layer 3, arithmetic: imports layers 1-3 only.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 A score file holds the grid's elevation, the error, relief and conformal score of every pyramid
 level (dims level, y, x) and the judged candidates table (evidence.py). It is written in memory
 (`score_dataset`) or tile by tile into chunked, compressed netCDF-4 or Zarr (`create_score_file`,
-`write_tiles`), by `score`, SLURM tiles (tiling.py) and dask (cluster.py); `merge`, `detect` and
+`write_tiles`), by `score`, SLURM array parts (parts.py) and dask (cluster.py); `merge`, `detect` and
 `plot` read it; `geotiff_from_score` turns its maps into a Cloud-Optimized GeoTIFF for viewing.
+
+Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .grid import HDF5_LOCK, read_window
 from .model import calibration_errors
 from .outputs import is_zarr
 from .runner import OUTPUTS
-from .training import conformal_score
+from .calibration import conformal_score
 
 # Zarr stores keep every chunk in its own file: taller chunks (1 MB), so a global grid is not
 # hundreds of thousands of files. Dask blocks that write into a store are aligned to them.

@@ -4,6 +4,8 @@ The map comes from the scoring lattice (lattice.py), its forward passes from the
 (runner.py), every candidate summit's judgement from evidence.py, and the file's layout and
 writers from scorefile.py. `score` builds the dataset in memory; `write_score` streams a grid of
 any size straight into a chunked, compressed netCDF file (or Zarr store) in bounded memory.
+
+Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     variables, coordinates and attributes; `attrs` are added as global attributes), but it is
     written tile by tile into chunked, compressed variables, so memory stays bounded whatever the
     grid size; the judged candidates of the same rows follow. `rows` writes only those rows (a SLURM
-    array task's part, see tiling.py). `path` is written in place: callers wrap it in
+    array task's part, see parts.py). `path` is written in place: callers wrap it in
     outputs.atomic_output. Every forward pass runs at `precision` (score_precision). Returns
     counts: cells, valid (cells with an elevation), scored (cells with an error), patches (model
     inputs) and candidates.

@@ -10,6 +10,8 @@ seafloor with and without any one of them.
 Seamount shapes follow GMT grdseamount (Gaussian, cone, polynomial, parabolic; elliptical with an
 azimuth; flattened tops), plus summit craters and overlapping chains. Sizes follow the observed
 height-to-radius ratio of seamounts, h/r ~ 0.21 +- 0.08 (Smith 1988).
+
+Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Calibration is what gives a score meaning. The training seamounts are split into folds; a model
 trained without one fold judges that fold's candidates, so every catalogued seamount of the training
 grid is judged as an unseen seamount would be, and so is the grid's background. The combination
-of evidence (evidence.Combiner) and the threshold `auto` are fitted to those judgements; the
+of evidence (calibration.Combiner) and the threshold `auto` are fitted to those judgements; the
 model saved is then trained on every seamount. Judging the training seamounts with the model that
 learnt them would be optimistic and set the threshold where unseen seamounts are lost.
 
@@ -12,6 +12,8 @@ same run: every process draws the same shuffled order and augmentation from the 
 generator, takes its share of each batch of `batch_size`, and DistributedDataParallel averages the
 gradients. The batches, the number of steps and the learning-rate schedule are those of one
 process, so N processes fit the model one process would, up to the order of floating-point sums.
+
+Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import hashlib
 import json
 import logging
 import math
-import sys
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -31,11 +32,16 @@ import torch
 import xarray as xr
 
 from . import __version__, config, distributed
-from .config import default
+from .calibration import calibrate
+from .candidates import BACKGROUND_KM
+from .config import EVIDENCE, MODEL_EVIDENCE, default
 from .errors import SeamountaeError
-from .model import PatchAutoencoder, artifact, load_artifact, masked_error, resolve_device
+from .evidence import MODEL_COLUMNS, LatentMemory, encode, evidence_table, model_evidence
+from .model import PatchAutoencoder, masked_error, resolve_device
 from .outputs import atomic_output
 from .patches import normalise
+from .progress import progress_bar
+from .runner import PatchScorer
 
 log = logging.getLogger("seamountae")
 
@@ -61,14 +67,6 @@ def reconstruction_errors(model: torch.nn.Module, x: torch.Tensor, valid: torch.
             xb, vb = x[i : i + batch_size].to(device), valid[i : i + batch_size].to(device)
             out.append(masked_error(model(xb), xb, vb).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
-
-
-def progress_bar(iterable, enabled: bool, **kw):
-    if enabled and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        return tqdm(iterable, file=sys.stderr, **kw)
-    return iterable
 
 
 CHECKPOINT_FORMAT = "seamountae-checkpoint"
@@ -144,7 +142,7 @@ def train(
     Calibration is cross-fitted: the training seamounts are split into `folds`; for each fold a
     model is trained without it and judges that fold's candidates (and a share of the background
     candidates), so every training-grid candidate is judged by a model that never learnt it. The
-    combiner (evidence.Combiner) is fitted to those judgements, and the threshold `auto` is the one
+    combiner (calibration.Combiner) is fitted to those judgements, and the threshold `auto` is the one
     with the best F1 on them. The model returned is then trained on every seamount. Each of the
     folds + 1 runs has `epochs` epochs.
 
@@ -191,9 +189,6 @@ def assign_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate, folds, evidence_names, progress,
            checkpoint, resume, on_epoch):
-    from .evidence import (BACKGROUND_KM, EVIDENCE, MODEL_COLUMNS, MODEL_EVIDENCE, LatentMemory, calibrate, encode,
-                           evidence_table, model_evidence)
-
     main = distributed.rank() == 0
     x_np, valid_np, _ = normalise(patches["patch"].values)
     x = torch.from_numpy(x_np)[:, None]
@@ -332,8 +327,6 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
 def map_errors(model: PatchAutoencoder, device: torch.device, patches: np.ndarray, precision: str) -> np.ndarray:
     """Errors of raw patches (n, p, p) as the score map computes them (runner.PatchScorer) at
     `precision`; NaN throughout where the device cannot run that precision."""
-    from .runner import PatchScorer
-
     try:
         return PatchScorer(model, str(device), precision=precision)(torch.from_numpy(patches))["error"].numpy()
     except RuntimeError as exc:  # e.g. bf16 on a GPU without it: that precision stays uncalibrated
@@ -433,36 +426,3 @@ def _fit(x_fit, v_fit, dev, epochs, seed, latent, width, batch_size, learning_ra
         del net  # DDP's reducer must be freed before the process group (see distributed.teardown)
     model.eval()
     return model, history
-
-
-def save_model(model: PatchAutoencoder, meta: dict, path) -> None:
-    """Save the model artifact to a path or a binary file handle.
-
-    Saved through a handle, so the archive's inner folder name does not come from the (random)
-    temporary file name: the same model gives the same bytes.
-    """
-    if hasattr(path, "write"):
-        torch.save(artifact(model, **meta), path)
-        return
-    with open(path, "wb") as handle:
-        torch.save(artifact(model, **meta), handle)
-
-
-def read_model(path) -> tuple[PatchAutoencoder, dict]:
-    """Load a model file safely (no code runs), as a SeamountaeError if it is not one."""
-    try:
-        return load_artifact(path)
-    except ValueError as exc:
-        raise SeamountaeError(str(exc)) from None
-
-
-def conformal_score(errors: np.ndarray, calibration_errors) -> np.ndarray:
-    """Seamount-likeness on [0, 1]: (1 + #held-out errors ≥ e) / (n + 1), NaN stays NaN.
-
-    A real seamount's score is uniform on [0, 1], so score ≥ α keeps a fraction 1 − α of them.
-    """
-    ref = np.sort(np.asarray(calibration_errors, np.float64))
-    e = np.asarray(errors, np.float64)
-    count_ge = len(ref) - np.searchsorted(ref, e, side="left")
-    score = (1.0 + count_ge) / (len(ref) + 1.0)
-    return np.where(np.isfinite(e), score, np.nan).astype(np.float32)

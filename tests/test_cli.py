@@ -19,7 +19,7 @@ from conftest import (GRID_SHAPE, N_SEAMOUNTS, PATCH_PX, SEED, TILE_OPTIONS, TRA
 from seamountae.catalogue import read_catalogue
 from seamountae.grid import read_grid
 from seamountae.synth import synthesize
-from seamountae.training import read_model
+from seamountae.model import read_model
 
 COMMANDS = ["synth", "tile", "train", "score", "detect", "export", "evaluate", "config"]
 PROPERTIES = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]

@@ -15,7 +15,7 @@ from seamountae.catalogue import read_catalogue
 from seamountae.grid import from_cf_dataset
 from seamountae.models import BUILTIN
 from seamountae.outputs import read_provenance
-from seamountae.training import read_model
+from seamountae.model import read_model
 
 
 def test_find_equals_score_detect_export(tmp_path, grid_file, model_file, detections_file):

@@ -17,7 +17,7 @@ from conftest import ok, run_cli
 from seamountae import cluster, lattice, scorefile
 from seamountae.detection import table_from_detections
 from seamountae.geometry import KM_PER_DEGREE
-from seamountae.tiling import tile_rows
+from seamountae.parts import tile_rows
 
 VARIABLES = ("elevation", "error", "score", "relief_m")
 TILES = 4  # a border falls 4 rows (7 km) from a detected summit: the seam cuts that seamount

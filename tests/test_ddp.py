@@ -29,7 +29,9 @@ from conftest import EPOCHS
 from seamountae import distributed
 from seamountae.errors import SeamountaeError
 from seamountae.patches import normalise
-from seamountae.training import conformal_score, read_checkpoint, read_model, reconstruction_errors, train
+from seamountae.calibration import conformal_score
+from seamountae.model import read_model
+from seamountae.training import read_checkpoint, reconstruction_errors, train
 
 RELATIVE = 1e-5  # errors and weights; measured at most 1.2e-7 (see above)
 TRAIN = ["--epochs", str(EPOCHS), "--seed", "0", "--device", "cpu"]  # = conftest's TRAIN_OPTIONS (model_file)

@@ -15,7 +15,8 @@ from rasterio.warp import transform
 from conftest import ok, run_cli
 from seamountae.detection import COLUMNS, detect, detections_dataset, resolve_threshold, suppress_duplicates, table_from_detections
 from seamountae.errors import SeamountaeError
-from seamountae.evidence import MODEL_COLUMNS, CandidateRules, candidates_dataset, find_candidates
+from seamountae.candidates import CandidateRules, find_candidates
+from seamountae.evidence import MODEL_COLUMNS, candidates_dataset
 from seamountae.geometry import KM_PER_DEGREE
 from seamountae.grid import WGS84_WKT, georeferenced
 from seamountae.outputs import write_netcdf

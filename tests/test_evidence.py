@@ -9,9 +9,11 @@ import torch
 import xarray as xr
 
 from conftest import model_meta
-from seamountae.evidence import (EVIDENCE, GRID_EVIDENCE, N_NEIGHBOURS, NEIGHBOUR_OFFSETS, CandidateRules, Combiner,
-                                 LatentMemory, best_f1_threshold, calibrate, candidate_patches, encode, evidence_table,
-                                 find_candidates, judge_grid, model_evidence)
+from seamountae.calibration import Combiner, best_f1_threshold, calibrate
+from seamountae.candidates import CandidateRules, find_candidates
+from seamountae.config import EVIDENCE, GRID_EVIDENCE
+from seamountae.evidence import (N_NEIGHBOURS, NEIGHBOUR_OFFSETS, LatentMemory, candidate_patches, encode, evidence_table,
+                                 judge_grid, model_evidence)
 from seamountae.model import PatchAutoencoder
 from seamountae.synth import synthesize
 
@@ -47,16 +49,16 @@ def test_candidates_stand_their_minimum_height_away_from_missing_cells(fabric):
 
 
 def test_judging_the_grid_in_blocks_is_judging_it_whole(fabric, monkeypatch):
-    import seamountae.evidence as evidence
+    import seamountae.candidates as candidates
 
     torch.manual_seed(0)
     model = PatchAutoencoder(patch_px=16, latent=4, width=4).eval()
     meta = {**model_meta(24.0, 16), "candidates": RULES.as_meta()}
     whole = judge_grid(fabric, model, meta)
-    monkeypatch.setattr(evidence, "BLOCK_CELLS", 30 * 180)
+    monkeypatch.setattr(candidates, "BLOCK_CELLS", 30 * 180)
     blocks = judge_grid(fabric, model, meta)
     pd.testing.assert_frame_equal(whole, blocks, rtol=1e-5)
-    monkeypatch.setattr(evidence, "TILE_READ_CELLS", 100 * 60)  # and in tiles of columns
+    monkeypatch.setattr(candidates, "TILE_READ_CELLS", 100 * 60)  # and in tiles of columns
     tiles = judge_grid(fabric, model, meta)
     pd.testing.assert_frame_equal(whole, tiles, rtol=1e-5)
     assert ((whole["score"] >= 0) & (whole["score"] <= 1)).all()

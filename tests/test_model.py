@@ -11,7 +11,7 @@ import torch
 from conftest import model_meta
 from seamountae.errors import SeamountaeError
 from seamountae.model import ARTIFACT_FORMAT, ARTIFACT_VERSION, PatchAutoencoder, artifact, load_artifact, masked_error
-from seamountae.training import read_model, save_model
+from seamountae.model import read_model, save_model
 
 
 def small_meta():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from seamountae.evidence import CandidateRules, find_candidates
+from seamountae.candidates import CandidateRules, find_candidates
 from seamountae.morphology import describe, find_summits, footprint, measure, secondary
 from seamountae.synth import render_seamount
 

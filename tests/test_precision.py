@@ -13,7 +13,9 @@ from seamountae import model as model_module
 from seamountae.errors import SeamountaeError
 from seamountae.model import PatchAutoencoder, resolve_precision
 from seamountae.runner import PatchScorer, score_precision
-from seamountae.training import conformal_score, map_errors, read_model
+from seamountae.calibration import conformal_score
+from seamountae.model import read_model
+from seamountae.training import map_errors
 
 CPU = torch.device("cpu")
 

@@ -22,7 +22,8 @@ from hypothesis.extra import numpy as hnp
 from seamountae.catalogue import read_catalogue
 from seamountae.detection import detect
 from seamountae.errors import SeamountaeError
-from seamountae.evidence import CANDIDATE_COLUMNS, MODEL_COLUMNS, CandidateRules, candidates_dataset, find_candidates
+from seamountae.candidates import CANDIDATE_COLUMNS, CandidateRules, find_candidates
+from seamountae.evidence import MODEL_COLUMNS, candidates_dataset
 from seamountae.grid import read_grid
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],

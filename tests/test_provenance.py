@@ -14,7 +14,7 @@ import seamountae
 from conftest import TILE_OPTIONS, TRAIN_OPTIONS, file_digest, ok, run_cli
 from seamountae.config import defaults
 from seamountae.outputs import canonical, provenance, read_provenance, set_command
-from seamountae.training import read_model
+from seamountae.model import read_model
 
 CHAIN = [
     ["tile", "grid.nc", "--catalogue", "truth.csv", *TILE_OPTIONS, "-o", "patches.nc"],

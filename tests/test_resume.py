@@ -14,7 +14,8 @@ import torch
 from conftest import file_digest, ok, run_cli, state_bytes
 from seamountae.config import default
 from seamountae.errors import SeamountaeError
-from seamountae.training import checkpoint_path, read_checkpoint, read_model, train
+from seamountae.model import read_model
+from seamountae.training import checkpoint_path, read_checkpoint, train
 
 FAST = {"epochs": 4, "device": "cpu", "latent": 4, "width": 4, "batch_size": 64, "progress": False, "seed": 2}
 

@@ -14,8 +14,11 @@ from conftest import TRAIN_OPTIONS, ok, run_cli, state_bytes
 from seamountae.errors import SeamountaeError
 from seamountae.model import masked_error
 from seamountae.patches import normalise
-from seamountae.evidence import EVIDENCE, GRID_EVIDENCE, MODEL_EVIDENCE, candidates_from_dataset
-from seamountae.training import assign_folds, conformal_score, dihedral, read_model, train
+from seamountae.calibration import conformal_score
+from seamountae.config import EVIDENCE, GRID_EVIDENCE, MODEL_EVIDENCE
+from seamountae.evidence import candidates_from_dataset
+from seamountae.model import read_model
+from seamountae.training import assign_folds, dihedral, train
 
 FAST = {"epochs": 2, "device": "cpu", "latent": 4, "width": 4, "batch_size": 64, "progress": False}
 
@@ -67,14 +70,13 @@ def test_folds_hold_out_whole_seamounts_in_balanced_shares(n_groups, per_group, 
 
 def test_each_candidate_is_judged_by_a_model_that_did_not_learn_it(patches, monkeypatch):
     """The fold models never train on the seamount whose candidate they judge; every candidate is judged once."""
-    import seamountae.evidence as evidence_module
     import seamountae.training as training
 
     x, _, _ = normalise(patches["patch"].values)
     seamount_of_patch = {row.tobytes(): s for row, s in zip(x, patches["seamount"].values)}
     candidate_of_patch = {c[0].tobytes(): i for i, c in enumerate(patches["candidate_patch"].values)}
     trained, judged = [], []
-    fit, evidence = training._fit, evidence_module.model_evidence
+    fit, evidence = training._fit, training.model_evidence
 
     def spy_fit(x_fit, *args, **kwargs):
         trained.append({seamount_of_patch[row.tobytes()] for row in x_fit[:, 0].numpy()})
@@ -85,7 +87,7 @@ def test_each_candidate_is_judged_by_a_model_that_did_not_learn_it(patches, monk
         return evidence(model, cand_patches, memory)
 
     monkeypatch.setattr(training, "_fit", spy_fit)
-    monkeypatch.setattr(evidence_module, "model_evidence", spy_evidence)
+    monkeypatch.setattr(training, "model_evidence", spy_evidence)
     _, meta = train(patches, seed=0, folds=3, **FAST)
     every = set(patches["seamount"].values.tolist())
     assert len(trained) == 4 and trained[-1] == every and all(t < every for t in trained[:3])  # 3 folds, then all
@@ -112,7 +114,7 @@ def test_calibration_evidence_and_map_errors_come_from_the_fold_models(patches):
 
 
 def test_threshold_is_the_best_f1_on_the_calibration_candidates(patches):
-    from seamountae.evidence import Combiner, best_f1_threshold
+    from seamountae.calibration import Combiner, best_f1_threshold
     import pandas as pd
 
     _, meta = train(patches, seed=0, **FAST)

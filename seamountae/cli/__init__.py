@@ -1,10 +1,12 @@
-"""The `seamountae` command: one module per command, each a thin layer over a library function."""
+"""The `seamountae` command: one module per command, each a thin layer over a library function.
+
+Layer 6, command line: imports layers 1-6 only.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
-import sys
 import traceback
 
 import click
@@ -12,6 +14,7 @@ import click
 from .. import __version__
 from ..errors import SeamountaeError
 from ..outputs import set_command
+from ..progress import log_to_stderr
 from . import options
 
 
@@ -80,32 +83,8 @@ def cli(ctx: click.Context) -> None:
       seamountae run configs/demo.toml
     """
     state = ctx.ensure_object(dict)
-    logger = logging.getLogger("seamountae")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("seamountae: %(message)s"))
-        logger.addHandler(handler)
-    if not (state.get("quiet") or state.get("verbose")):  # -q/-v given here have set the level already
-        logger.setLevel(logging.WARNING)
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time of each message, not the one of the first call.
-
-    A handler bound to the stream of the first invocation would write later messages (a second
-    command in the same process: a notebook, a test runner) to a stale or closed stream.
-    """
-
-    def __init__(self):
-        super().__init__(sys.stderr)
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass
+    # -q/-v given here have set the level already
+    log_to_stderr(None if state.get("quiet") or state.get("verbose") else logging.WARNING)
 
 
 class Terminated(KeyboardInterrupt):

@@ -1,3 +1,8 @@
+"""`seamountae config`: print every parameter with its default, as a TOML template.
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import click
 
 from ..config import template

@@ -1,3 +1,8 @@
+"""`seamountae detect`: the seamounts of a score file, by the model's threshold (pipeline.detect_file).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import click
 
 from ..outputs import check_writable

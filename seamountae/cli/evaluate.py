@@ -1,3 +1,8 @@
+"""`seamountae evaluate`: a found catalogue scored against a reference catalogue (evaluation.py).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import json
 
 import click

@@ -1,3 +1,8 @@
+"""`seamountae export`: a detections file as a GeoJSON, CSV or GMT catalogue, with footprints (pipeline.export_file).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import click
 
 from ..outputs import check_writable

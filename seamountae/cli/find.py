@@ -1,3 +1,8 @@
+"""`seamountae find`: a grid to a catalogue in one command, score, detect and export (pipeline.find_file).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import click
 
 from ..outputs import check_writable

@@ -1,3 +1,8 @@
+"""`seamountae merge`: the parts of a score run in parts joined into one score file (parts.py).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import click
 
 from . import options, summary
@@ -19,7 +24,7 @@ def command(parts, output, overwrite):
     Example:
       seamountae merge part_*.nc -o score.nc
     """
-    from ..tiling import merge
+    from ..parts import merge
 
     counts = merge(parts, output, overwrite)
     summary(f"{output}: merged {counts['parts']} parts ({counts['rows']} x {counts['cols']} cells)")

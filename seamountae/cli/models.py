@@ -1,3 +1,8 @@
+"""`seamountae models`: the card of a model file, or of the built-in model (models/).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import click
 
 from . import options
@@ -18,7 +23,7 @@ def command(model_paths, config_file):
       seamountae models model.pt
     """
     from ..models import BUILTIN, card
-    from ..training import read_model
+    from ..model import read_model
 
     for path in model_paths or (BUILTIN,):
         click.echo(card(read_model(path)[1], path))

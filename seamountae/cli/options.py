@@ -1,4 +1,7 @@
-"""Options shared by every command, so that each means the same thing everywhere."""
+"""Options shared by every command, so that each means the same thing everywhere.
+
+Layer 6, command line: imports layers 1-6 only.
+"""
 
 from __future__ import annotations
 

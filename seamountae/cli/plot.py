@@ -1,3 +1,8 @@
+"""`seamountae plot`: a map of the bathymetry, the seamounts found and the model's error map (plot.py).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import click
 
 from ..outputs import check_writable

@@ -1,3 +1,8 @@
+"""`seamountae run`: the whole chain from one config file, skipping what is up to date (pipeline.run).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import json
 
 import click

@@ -1,3 +1,8 @@
+"""`seamountae score`: a grid and a model to a score file, in this process, in parts or on dask (pipeline.score_file).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import click
 
 from ..config import PRECISIONS

@@ -1,3 +1,8 @@
+"""`seamountae synth`: a synthetic grid and its true seamounts (synth.py).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 from pathlib import Path
 
 import click

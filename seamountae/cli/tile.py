@@ -1,3 +1,8 @@
+"""`seamountae tile`: training patches and labelled candidates of a grid and its catalogue (pipeline.tile_file).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import click
 
 from . import options, summary

@@ -1,3 +1,8 @@
+"""`seamountae train`: the autoencoder trained and calibrated on patch files (pipeline.train_file).
+
+Layer 6, command line: imports layers 1-6 only.
+"""
+
 import logging
 
 import click

@@ -3,6 +3,8 @@
 `builtin.pt` is rebuilt, byte for byte on the same kind of machine, by `make builtin-model` from
 configs/builtin.toml: the Azores grid and catalogue of sample_data/ (both halves) and two synthetic
 grids. Its model card is in the README and in `seamountae models`.
+
+Layer 3, arithmetic: imports layers 1-3 only.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ so its cells get exactly the values a single-piece run gives them. `seamountae m
 the parts come from the same grid, model, parameters and seamountae version, that none is missing
 or repeated, and copies them into one file, strip by strip: the result is the single-piece score
 file, with the same variables, chunks and provenance (the command line aside).
+
+Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations

@@ -1,0 +1,140 @@
+"""Candidate seamounts: the summits of a grid that stand high enough to be judged, each measured
+at its own scale.
+
+A candidate is a local summit (morphology.find_summits) that stands at least `min_height_m` above
+its own surroundings, lies far enough from missing cells, and is the main top of its edifice (not
+a secondary top: morphology.secondary). Each is measured (morphology.describe) in a window
+`radius_ratio` basal radii wide, within `window_km`, so that an isolated edifice closes inside it
+and a ridge crest does not. The rules are recorded by `tile`, carried by the model and used by
+`score`, so training and detection see candidates the same way. A grid is searched in tiles of
+rows and columns with a halo, so a lazily opened grid is never loaded whole.
+
+Layer 3, arithmetic: imports layers 1-3 only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .config import default
+from .geometry import GridGeometry
+from .grid import read_window
+from .morphology import describe, find_summits, secondary
+
+# The ground between a summit and a higher one must drop this fraction of its height, or it is
+# the higher one's secondary top.
+PROMINENCE = 0.25
+# Background candidates of a training grid lie farther than this from every catalogued seamount.
+BACKGROUND_KM = 15.0
+
+
+@dataclass(frozen=True)
+class CandidateRules:
+    """How candidates are found and measured: recorded by `tile`, carried by the model, used by `score`."""
+
+    patch_km: float = default("tile", "patch_km")
+    window_km: tuple[float, float] = default("tile", "window_km")
+    radius_ratio: float = default("tile", "radius_ratio")
+    min_height_m: float = default("tile", "min_height_m")
+    separation_km: float = default("tile", "separation_km")
+    missing_buffer_km: float = default("tile", "missing_buffer_km")
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "CandidateRules":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["candidates"].items()})
+
+    def as_meta(self) -> dict:
+        return {"patch_km": float(self.patch_km), "window_km": [float(v) for v in self.window_km],
+                "radius_ratio": float(self.radius_ratio), "min_height_m": float(self.min_height_m),
+                "separation_km": float(self.separation_km), "missing_buffer_km": float(self.missing_buffer_km)}
+
+    @property
+    def reach_km(self) -> float:
+        """How far from a summit finding, measuring and pruning it look (its measuring window, and a
+        neighbour's, whose summit can be a window away)."""
+        return 2 * max(self.window_km[1], self.patch_km) + self.separation_km
+
+
+CANDIDATE_COLUMNS = ("row", "col", "x", "y", "summit_m", "height_m", "base_m", "basal_radius_km", "area_km2",
+                     "window_km", "closure", "elongation")
+
+
+def _halo(geometry: GridGeometry, rules: CandidateRules, r0: int, r1: int) -> tuple[int, int, np.ndarray, int]:
+    """The rows [w0, w1) a search of rows [r0, r1) reads, their km per column, and the columns it
+    reads on each side: `rules.reach_km` all round, at the narrowest row's scale."""
+    halo = int(math.ceil(rules.reach_km / geometry.cell_size_km()[0])) + 1
+    w0, w1 = max(r0 - halo, 0), min(r1 + halo, geometry.ny)
+    _, dx_rows = geometry.row_km(np.arange(w0, w1))
+    side = min(geometry.nx, int(math.ceil(rules.reach_km / float(dx_rows.min()))) + 1)
+    return w0, w1, dx_rows, side
+
+
+def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = slice(None),
+                    cols: slice = slice(None)) -> pd.DataFrame:
+    """The candidates whose summits lie in `rows` × `cols` of the grid (all of it by default), measured.
+
+    The grid is read only over those cells and a halo of `rules.reach_km`, so a grid opened lazily
+    (grid.open_grid) can be searched tile by tile; a candidate belongs to the tile holding its
+    summit, and every tile sees around it what the whole grid would show. A global grid is read
+    with the same halo across the antimeridian, so an edifice on it is found once, measured whole.
+    """
+    ny, nx = grid.shape
+    r0, r1, _ = rows.indices(ny)
+    c0, c1, _ = cols.indices(nx)
+    geometry = GridGeometry.of(grid)
+    dy_km, _ = geometry.cell_size_km()
+    w0, w1, dx_rows, side = _halo(geometry, rules, r0, r1)
+    v0, v1 = (c0 - side, c1 + side) if geometry.wraps else (max(c0 - side, 0), min(c1 + side, nx))
+    z = read_window(grid, w0, w1, v0, v1, geometry.wraps)
+    dx_mid = float(np.median(dx_rows))
+    peaks = find_summits(z, dy_km, dx_mid, rules.separation_km)
+    records = []
+    lo, hi = rules.window_km
+    for r, c in peaks:
+        found = describe(z, int(r), int(c), dy_km, float(dx_rows[r]), rules.patch_km, lo, hi, rules.radius_ratio)
+        if not (found["height_m"] >= rules.min_height_m and found["basal_radius_km"] > 0) \
+                or found["missing_km"] < rules.missing_buffer_km:
+            continue
+        records.append({"row": int(r), "col": int(c), "summit_m": float(z[r, c]), **found})
+    table = pd.DataFrame(records, columns=[c for c in CANDIDATE_COLUMNS if c not in ("x", "y")] + ["missing_km"])
+    if len(table):
+        drop = secondary(z, table, dy_km, dx_rows[table["row"].to_numpy(int)], PROMINENCE)
+        table = table[~drop]
+    table = table.assign(row=table["row"] + w0, col=table["col"] + v0)
+    owned = (table["row"] >= r0) & (table["row"] < r1) & (table["col"] >= c0) & (table["col"] < c1)
+    table = table[owned].reset_index(drop=True)
+    table["x"] = geometry.x_of(table["col"].to_numpy(int))
+    table["y"] = geometry.y_of(table["row"].to_numpy(int))
+    return table[list(CANDIDATE_COLUMNS)]
+
+
+# Rows of the grid searched at once (plus their halo): bounds the memory of a lazily opened grid.
+BLOCK_CELLS = 1 << 22
+# Cells a search reads at most, halo included (128 MB of float32): wider grids are searched in
+# tiles of columns too (a global 15″ grid in about 8), narrower ones in whole rows.
+TILE_READ_CELLS = 1 << 25
+
+
+def search_tiles(grid: xr.DataArray, rules: CandidateRules, rows: slice = slice(None)) -> Iterator[pd.DataFrame]:
+    """The candidates of the grid's `rows` (default all), tile by tile: blocks of rows, cut into
+    columns where a block would read more than TILE_READ_CELLS. Tiles without candidates are skipped."""
+    ny, nx = grid.shape
+    r0, r1, _ = rows.indices(ny)
+    geometry = GridGeometry.of(grid)
+    halo_rows = rules.reach_km / geometry.cell_size_km()[0]
+    step = max(1, BLOCK_CELLS // max(nx, 1), int(4 * halo_rows))  # blocks no thinner than their halo
+    for a in range(r0, r1, step):
+        block = slice(a, min(a + step, r1))
+        w0, w1, _, side = _halo(geometry, rules, block.start, block.stop)
+        n_tiles = -(-(w1 - w0) * (nx + 2 * side) // TILE_READ_CELLS)
+        width = -(-nx // n_tiles)
+        for c in range(0, nx, width):
+            found = find_candidates(grid, rules, block, slice(c, min(c + width, nx)))
+            if len(found):
+                yield found
