@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from seamountae.config import EVIDENCE, MODEL_EVIDENCE, defaults
 from seamountae.detection import detect
 from seamountae.evaluation import evaluate, match_catalogues
 from seamountae.evidence import candidates_from_dataset, evidence_table
-from seamountae.geometry import KM_PER_DEGREE, haversine_km
+from seamountae.geometry import KM_PER_DEGREE, GridGeometry, haversine_km
 from seamountae.grid import canonical_grid, read_grid
 from seamountae.scoring import score
 from seamountae.tile import concat_patches, tile
@@ -408,3 +409,93 @@ class Terrain:
             for r0 in range(0, y.size, strip):
                 r1 = min(r0 + strip, y.size)
                 z[r0:r1, :] = self.rows(r0, r1)
+
+
+# ----------------------------------------------------------------------------- regions
+# Every real grid the project holds, each a region of its own, grouped by ocean. A region-held-out
+# benchmark trains on the other oceans and evaluates on one: neighbours share their sea floor, so
+# a split within an ocean (or by random patches) would flatter a detector.
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    ocean: str
+    file: str  # under ../shared/data
+    lon: tuple[float, float] | None = None  # a longitude band of the file (the Azores halves)
+
+    def grid(self, mask_land: bool = True) -> xr.DataArray:
+        grid = read_grid(SHARED / self.file, mask_land=mask_land)
+        if self.lon is not None:
+            x = grid.x.values
+            keep = (x >= self.lon[0]) & (x < self.lon[1])
+            grid = canonical_grid(grid.values[:, keep], x[keep], grid.y.values, True, grid.attrs.get("crs"),
+                                  f"{grid.attrs.get('source', '')} lon [{self.lon[0]:g}, {self.lon[1]:g})", mask_land)
+        return grid
+
+    def reference(self, grid: xr.DataArray) -> pd.DataFrame:
+        """The region's reference seamounts with `grid_relief_m`, how high each stands in this grid."""
+        if self.file.startswith("azores/"):
+            cat = read_catalogue(SHARED / "azores/azores_catalogue.csv")
+            x = cat["lon"].to_numpy(float)
+            return cat[(x >= float(grid.x[0])) & (x <= float(grid.x[-1]))].reset_index(drop=True)
+        ref = global_reference(grid)
+        ref["grid_relief_m"] = grid_relief_m(self.grid(mask_land=False), ref)
+        return ref
+
+
+def _gebco(name, ocean, tile):
+    return Region(name, ocean, f"gebco15s/gebco15s_{tile}.tif")
+
+
+REGIONS = (
+    Region("azores west", "atlantic", "azores/azores_bathy_1m.nc", (-math.inf, SPLIT_LON)),
+    Region("azores east", "atlantic", "azores/azores_bathy_1m.nc", (SPLIT_LON, math.inf)),
+    _gebco("guinea plain", "atlantic", "-3.72_-6.76"),
+    _gebco("lesser antilles", "atlantic", "15.82_-61.3"),
+    _gebco("central indian", "indian", "-6.82_86.01"),
+    _gebco("laccadive", "indian", "10.43_75.75"),
+    _gebco("maldives", "indian", "3.47_73.43"),
+    _gebco("gulf of aden", "indian", "12.13_53.31"),
+    _gebco("mascarene", "indian", "-10.8_61.55"),
+    Region("ryukyu", "west pacific", "gebco15s/gebco2024_15s_ryukyu_n33_s28_w128_e134.nc"),
+    _gebco("mindanao", "west pacific", "6.57_125.8"),
+    _gebco("banda arc", "west pacific", "-8.61_124.9"),
+    _gebco("new ireland", "south-west pacific", "-3.69_151.5"),
+    _gebco("solomon", "south-west pacific", "-8.67_159.3"),
+    _gebco("marshall", "south-west pacific", "9.24_167.3"),
+    _gebco("hawaiian ridge", "east pacific", "20.95_-156.0"),
+    _gebco("guayaquil", "east pacific", "-3.16_-80.7"),
+)
+OCEANS = tuple(dict.fromkeys(r.ocean for r in REGIONS))
+
+
+def available_regions() -> tuple[Region, ...]:
+    return tuple(r for r in REGIONS if (SHARED / r.file).exists())
+
+
+def grid_relief_m(grid: xr.DataArray, table: pd.DataFrame) -> np.ndarray:
+    """How high each catalogue entry stands in `grid` (land kept, read with mask_land=False), measured
+    as the Azores catalogue's `grid_relief_m`: the highest cell within half a radius (at least 2
+    cells) minus the median of the ring from 1 to 2 radii. Land counts at 0 m, so an island's edifice
+    stands to sea level. The radius is the catalogue's (Kim & Wessel), from the footprint area
+    (Yesson), else 10 km."""
+    geometry = GridGeometry.of(grid)
+    dy_km, _ = geometry.cell_size_km()
+    z = np.minimum(np.asarray(grid.values, float), 0.0)
+    radius = table["radius_km"].to_numpy(float) if "radius_km" in table else np.full(len(table), np.nan)
+    if "area2d" in table:
+        radius = np.where(np.isfinite(radius), radius, np.sqrt(table["area2d"].to_numpy(float) / np.pi))
+    radius = np.where(np.isfinite(radius) & (radius > 0), radius, 10.0)
+    rows, cols = geometry.index(*geometry.from_lonlat(table["lon"].to_numpy(float), table["lat"].to_numpy(float)))
+    _, dx_rows = geometry.row_km(np.clip(rows, 0, geometry.ny - 1))
+    out = np.full(len(table), np.nan)
+    for i, (row, col, dx_km, r_km) in enumerate(zip(rows, cols, dx_rows, radius)):
+        ry, rx = int(math.ceil(2 * r_km / dy_km)), int(math.ceil(2 * r_km / dx_km))
+        r0, c0 = max(row - ry, 0), max(col - rx, 0)
+        win = z[r0 : row + ry + 1, c0 : col + rx + 1]
+        d = np.hypot((np.arange(win.shape[0])[:, None] + r0 - row) * dy_km, (np.arange(win.shape[1])[None] + c0 - col) * dx_km)
+        top, ring = win[d <= max(0.5 * r_km, 2 * dy_km)], win[(d >= r_km) & (d <= 2 * r_km)]
+        if np.isfinite(top).any() and np.isfinite(ring).sum() >= 4:
+            out[i] = np.nanmax(top) - np.nanmedian(ring)
+    return out
