@@ -34,6 +34,7 @@ from seamountae.grid import canonical_grid, read_grid
 from seamountae.scoring import score
 from seamountae.tile import concat_patches, tile
 from seamountae.training import train
+from traditional import traditional_detect
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / "../shared/data"
@@ -260,6 +261,15 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def readme_table(name: str, table: str, readme: Path = ROOT / "README.md") -> None:
+    """Replace a benchmark's table in the README, between `<!-- NAME table: benchmarks/results/NAME.md -->`
+    and `<!-- end of NAME table -->`."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = f"<!-- {name} table: benchmarks/results/{name}.md -->", f"<!-- end of {name} table -->"
+    head, rest = text.split(start, 1)
+    write_atomic(readme, head + start + "\n" + table.strip() + "\n" + end + rest.split(end, 1)[1])
+
+
 def to_json(out: dict) -> str:
     """Indented JSON with innermost lists on one line (the mistake tables stay short)."""
     text = json.dumps(out, indent=1, ensure_ascii=False, default=_json_default, allow_nan=False)
@@ -275,6 +285,21 @@ def _json_default(v):
     if isinstance(v, np.bool_):
         return bool(v)
     raise TypeError(type(v))
+
+
+TRADITIONAL_CANDIDATES_M = (300, 400, 500, 600, 700, 800)
+TRADITIONAL_WINDOW_KM = 60.0
+
+
+def traditional_choose(evals: list[tuple[xr.DataArray, np.ndarray, object]]) -> tuple[float, dict]:
+    """The traditional detector's best min_residual_m by pooled F1 over `evals` = [(grid, residual,
+    scorer(found) -> counts)]: its threshold, chosen on data the evaluation does not use."""
+    f1s = {}
+    for m in TRADITIONAL_CANDIDATES_M:
+        parts = [scorer(traditional_detect(grid, m, TRADITIONAL_WINDOW_KM, residual=res)) for grid, res, scorer in evals]
+        f1s[m] = metrics(parts)["f1"] or 0.0
+    best = max(TRADITIONAL_CANDIDATES_M, key=lambda m: (f1s[m], -abs(m - 500)))
+    return float(best), {str(k): v for k, v in f1s.items()}
 
 
 POSITIVE_KM, NEGATIVE_KM = 10.0, 15.0  # candidate labels: matched within, background beyond

@@ -50,10 +50,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
-import xarray as xr
 
 import seamountae
 from seamountae.config import defaults
@@ -64,13 +62,12 @@ from seamountae.synth import plant, synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evidence as evidence_table  # noqa: E402
-from common import (MATCH_KM, MIN_TARGET_M, NEAR_CATALOGUE_KM, RESULTS, ROOT, SHARED, SPLIT_LON, WITH, WITHOUT,  # noqa: E402
+from common import (MATCH_KM, MIN_TARGET_M, NEAR_CATALOGUE_KM, RESULTS, ROOT, SHARED, SPLIT_LON, TRADITIONAL_CANDIDATES_M,  # noqa: E402
+                    TRADITIONAL_WINDOW_KM, WITH, WITHOUT, traditional_choose, readme_table,
                     Case, Seamountae, azores_data, candidates_of, counterpart, counts, git_info, global_reference, lon_range, metrics, resample,
                     side, to_json, valid_area_km2, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
 
-TRADITIONAL_CANDIDATES_M = (300, 400, 500, 600, 700, 800)
-TRADITIONAL_WINDOW_KM = 60.0
 SCENARIOS = ("plain", "fabric", "gaps", "empty", "ridges")
 SEAMOUNT_FREE = ("empty", "ridges")
 TRAIN_SYNTH = ((1000, "plain"), (1001, "fabric"))  # disjoint from the test seeds 0..N-1
@@ -97,16 +94,6 @@ log = logging.getLogger("quality")
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def traditional_choose(evals: list[tuple[xr.DataArray, np.ndarray, object]]) -> tuple[float, dict]:
-    """Best min_residual_m by pooled F1 over `evals` = [(grid, residual, scorer(found) -> counts)]."""
-    f1s = {}
-    for m in TRADITIONAL_CANDIDATES_M:
-        parts = [scorer(traditional_detect(grid, m, TRADITIONAL_WINDOW_KM, residual=res)) for grid, res, scorer in evals]
-        f1s[m] = metrics(parts)["f1"] or 0.0
-    best = max(TRADITIONAL_CANDIDATES_M, key=lambda m: (f1s[m], -abs(m - 500)))
-    return float(best), {str(k): v for k, v in f1s.items()}
 
 
 def row(case, method, m, note="", **extra):
@@ -488,13 +475,8 @@ def main(argv=None) -> int:
 
 def readme_tables(quality_md: str, evidence_md: str, readme: Path = ROOT / "README.md") -> None:
     """Replace the quality and evidence tables in the README (between their marker comments)."""
-    text = readme.read_text(encoding="utf-8")
     for name, table in (("quality", quality_md), ("evidence", evidence_md)):
-        start = f"<!-- {name} table: benchmarks/results/{name}.md -->"
-        end = f"<!-- end of {name} table -->"
-        head, rest = text.split(start, 1)
-        text = head + start + "\n" + table.strip() + "\n" + end + rest.split(end, 1)[1]
-    write_atomic(readme, text)
+        readme_table(name, table, readme)
 
 
 if __name__ == "__main__":

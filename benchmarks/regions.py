@@ -36,11 +36,14 @@ import torch
 
 import seamountae
 from seamountae.candidates import CandidateRules, search_tiles
+from seamountae.evidence import candidates_from_dataset
 from seamountae.geometry import haversine_km
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (MATCH_KM, MIN_TARGET_M, RESULTS, Case, available_regions, git_info,  # noqa: E402
-                    to_json, write_atomic)
+from common import (MATCH_KM, MIN_TARGET_M, OCEANS, RESULTS, TRADITIONAL_WINDOW_KM, Case, Seamountae,  # noqa: E402
+                    available_regions, counterpart, git_info, metrics, readme_table, to_json, traditional_choose,
+                    write_atomic)
+from traditional import residual_relief, traditional_detect  # noqa: E402
 
 log = logging.getLogger("regions")
 HEIGHT = "grid_relief_m"
@@ -58,10 +61,11 @@ def candidate_recall(candidates: pd.DataFrame, reference: pd.DataFrame) -> dict:
     if not len(targets):
         return {"n_targets": 0, "proposed": 0, "unproposed": []}
     proposed = np.zeros(len(targets), bool)
-    if len(candidates):
-        d = haversine_km(targets["lon"].to_numpy(float)[:, None], targets["lat"].to_numpy(float)[:, None],
-                         candidates["lon"].to_numpy(float)[None], candidates["lat"].to_numpy(float)[None])
-        proposed = d.min(1) <= MATCH_KM
+    for lon, lat in (("lon", "lat"), ("centre_lon", "centre_lat")):  # at its summit or its centre
+        if len(candidates) and lon in candidates:
+            d = haversine_km(targets["lon"].to_numpy(float)[:, None], targets["lat"].to_numpy(float)[:, None],
+                             candidates[lon].to_numpy(float)[None], candidates[lat].to_numpy(float)[None])
+            proposed |= d.min(1) <= MATCH_KM
     missed = targets[~proposed]
     return {"n_targets": int(len(targets)), "proposed": int(proposed.sum()),
             "unproposed": [[round(float(r["lon"]), 4), round(float(r["lat"]), 4), round(float(r[HEIGHT])), str(r.get("name", ""))]
@@ -71,7 +75,7 @@ def candidate_recall(candidates: pd.DataFrame, reference: pd.DataFrame) -> dict:
 def search(grid, rules: CandidateRules) -> pd.DataFrame:
     found = list(search_tiles(grid, rules))
     table = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=["x", "y"])
-    return table.assign(lon=table["x"], lat=table["y"])
+    return table.assign(lon=table["x"], lat=table["y"], centre_lon=table["centre_x"], centre_lat=table["centre_y"])
 
 
 def run_candidates() -> dict:
@@ -104,6 +108,109 @@ def format_candidates(out: dict) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- full run
+
+
+def run_full(epochs: int | None) -> dict:
+    """Per ocean: train on the others, then seamountae (default evidence), its ablation counterpart
+    and the traditional detector on each held-out region; counts kept per region for pooling."""
+    timings: dict = {}
+    sm = Seamountae(epochs, timings)
+    regions = available_regions()
+    loaded = {}
+    for region in regions:
+        grid = region.grid()
+        loaded[region.name] = Case(region.name, grid, region.reference(grid), HEIGHT)
+    per_region, folds = [], []
+    for ocean in OCEANS:
+        held_out = [r for r in regions if r.ocean == ocean]
+        training = [r for r in regions if r.ocean != ocean]
+        if not held_out:
+            continue
+        t0 = time.perf_counter()
+        pairs = [(loaded[r.name].grid, loaded[r.name].reference) for r in training]
+        model_meta = sm.fit(pairs, f"without {ocean}")
+        evals = [(loaded[r.name].grid, residual_relief(loaded[r.name].grid, TRADITIONAL_WINDOW_KM), loaded[r.name].counts)
+                 for r in training]
+        m_tr, tune = traditional_choose(evals)
+        names = model_meta[1]["combiner"]["names"]
+        other, other_names = counterpart(names)
+        for region in held_out:
+            case = loaded[region.name]
+            scores = sm.scores(case.grid, model_meta)
+            judged = candidates_from_dataset(scores)
+            judged = judged.assign(lon=judged["x"], lat=judged["y"], centre_lon=judged["centre_x"], centre_lat=judged["centre_y"])
+            per_region.append({
+                "region": region.name, "ocean": ocean, "n_reference": int(len(case.reference)),
+                "candidate_recall": candidate_recall(judged, case.reference),
+                "methods": {"seamountae": case.counts(sm.find(case.grid, model_meta)),
+                            other: case.counts(sm.find(case.grid, model_meta, other_names)),
+                            "traditional": case.counts(traditional_detect(case.grid, m_tr, TRADITIONAL_WINDOW_KM))},
+            })
+            log.info("%-18s %s", region.name, "  ".join(f"{k}: F1 {_f(metrics([v])['f1'])}" for k, v in per_region[-1]["methods"].items()))
+        folds.append({"ocean": ocean, "held_out": [r.name for r in held_out], "trained_on": [r.name for r in training],
+                      "traditional_min_residual_m": m_tr, "traditional_selection_f1": tune,
+                      "evidence": names, "ablation": other, "threshold": model_meta[1]["threshold"]["value"],
+                      "seconds": time.perf_counter() - t0})
+    return {"folds": folds, "regions": per_region, "pooled": pooled(per_region), "timings_s": timings}
+
+
+GEBCO_15S = "15″ grids (GEBCO)"
+
+
+def pooled(per_region: list[dict]) -> dict:
+    """P/R/F1 pooled over all regions and over the 15″ grids, per method, with a bootstrap interval
+    over regions of F1 and of seamountae's margin over the traditional detector."""
+    groups = {"all regions": per_region, GEBCO_15S: [r for r in per_region if not r["region"].startswith("azores")]}
+    rng = np.random.default_rng(0)
+    out = {}
+    for group, rows in groups.items():
+        methods = list(rows[0]["methods"]) if rows else []
+        out[group] = {}
+        draws = [rng.integers(0, len(rows), len(rows)) for _ in range(BOOTSTRAP)]
+        f1 = {m: np.array([metrics([rows[i]["methods"][m] for i in d])["f1"] or 0.0 for d in draws]) for m in methods}
+        for m in methods:
+            value = metrics([r["methods"][m] for r in rows])
+            out[group][m] = {**{k: value[k] for k in ("n_found", "tp", "fp", "n_targets", "matched_targets", "precision",
+                                                     "recall", "f1", "false_per_10k_km2")},
+                             "f1_interval_90": [float(np.quantile(f1[m], 0.05)), float(np.quantile(f1[m], 0.95))]}
+            if m != "traditional":
+                margin = f1[m] - f1["traditional"]
+                out[group][m]["margin_over_traditional_interval_90"] = [float(np.quantile(margin, 0.05)), float(np.quantile(margin, 0.95))]
+        cand = [r["candidate_recall"] for r in rows]
+        n = sum(c["n_targets"] for c in cand)
+        out[group]["candidate_recall"] = sum(c["proposed"] for c in cand) / n if n else None
+    return out
+
+
+def _f(v, spec=".3f"):
+    return "-" if v is None else format(v, spec)
+
+
+def format_full(out: dict) -> str:
+    methods = list(out["regions"][0]["methods"]) if out["regions"] else []
+    head = "| region | ocean | targets | candidate recall | " + " | ".join(f"{m} P / R / F1" for m in methods) + " |"
+    lines = [head, "|" + "---|" * (4 + len(methods))]
+    for r in out["regions"]:
+        c = r["candidate_recall"]
+        cells = []
+        for m in methods:
+            v = metrics([r["methods"][m]])
+            cells.append(f"{_f(v['precision'], '.2f')} / {_f(v['recall'], '.2f')} / **{_f(v['f1'])}**"
+                         + (f" ({v['fp']} false)" if not v["n_targets"] else ""))
+        lines.append(f"| {r['region']} | {r['ocean']} | {c['n_targets']} | "
+                     f"{_f(c['proposed'] / c['n_targets'] if c['n_targets'] else None)} | " + " | ".join(cells) + " |")
+    for group, res in out["pooled"].items():
+        cells = []
+        for m in methods:
+            v = res[m]
+            lo, hi = v["f1_interval_90"]
+            cells.append(f"{_f(v['precision'], '.2f')} / {_f(v['recall'], '.2f')} / **{_f(v['f1'])}** [{lo:.2f}, {hi:.2f}]")
+        n = sum(r["candidate_recall"]["n_targets"] for r in out["regions"] if group == "all regions" or not r["region"].startswith("azores"))
+        lines.append(f"| **pooled: {group}** | | {n} | {_f(res['candidate_recall'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--candidates", action="store_true", help="the candidate search alone (no model)")
@@ -122,13 +229,17 @@ def main(argv=None) -> int:
         table = format_candidates(out)
         name = "regions_candidates"
     else:
-        raise SystemExit("full run: not yet")
+        out = run_full(5 if args.quick else None)
+        table = format_full(out)
+        name = "regions" if not args.quick else "regions_quick"
     out = {"benchmark": name, "seamountae_version": seamountae.__version__, "git": git_info(),
            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
            "command": " ".join(["python", "benchmarks/regions.py", *(argv if argv is not None else sys.argv[1:])]),
            "runtime_s": time.perf_counter() - t0, **out}
     write_atomic(RESULTS / f"{name}.json", to_json(out))
     write_atomic(RESULTS / f"{name}.md", table + "\n")
+    if args.readme:
+        readme_table(name, table)
     print(to_json(out) if args.json else table)
     return 0
 

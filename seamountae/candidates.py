@@ -3,7 +3,11 @@ at its own scale.
 
 A candidate is a local summit (morphology.find_summits) that stands at least `min_height_m` above
 its own surroundings, lies far enough from missing cells, and is the main top of its edifice (not
-a secondary top: morphology.secondary). Each is measured (morphology.describe) in a window
+a secondary top: morphology.secondary) or stands `min_height_m` above the ground joining it to
+that edifice's top (a flank cone). Small islands (morphology.small_islands, up to ISLAND_MAX_KM2)
+are the tops of seamounts that break the surface: their cells count as sea level, so the edifice
+is measured from the sea floor around them and is reported with `breaks_surface`; larger land and
+gaps in the data stay missing, and no candidate lies within `missing_buffer_km` of them. Each is measured (morphology.describe) in a window
 `radius_ratio` basal radii wide, within `window_km`, so that an isolated edifice closes inside it
 and a ridge crest does not. The rules are recorded by `tile`, carried by the model and used by
 `score`, so training and detection see candidates the same way. A grid is searched in tiles of
@@ -22,10 +26,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .config import default
+from .config import ISLAND_MAX_KM2, default
 from .geometry import GridGeometry
 from .grid import read_window
-from .morphology import describe, find_summits, secondary
+from .morphology import describe, find_summits, secondary, small_islands
 
 # The ground between a summit and a higher one must drop this fraction of its height, or it is
 # the higher one's secondary top.
@@ -61,8 +65,8 @@ class CandidateRules:
         return 2 * max(self.window_km[1], self.patch_km) + self.separation_km
 
 
-CANDIDATE_COLUMNS = ("row", "col", "x", "y", "summit_m", "height_m", "base_m", "basal_radius_km", "area_km2",
-                     "window_km", "closure", "elongation")
+CANDIDATE_COLUMNS = ("row", "col", "x", "y", "centre_x", "centre_y", "breaks_surface", "summit_m", "height_m", "base_m",
+                     "basal_radius_km", "area_km2", "window_km", "closure", "elongation")
 
 
 def _halo(geometry: GridGeometry, rules: CandidateRules, r0: int, r1: int) -> tuple[int, int, np.ndarray, int]:
@@ -92,6 +96,9 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
     w0, w1, dx_rows, side = _halo(geometry, rules, r0, r1)
     v0, v1 = (c0 - side, c1 + side) if geometry.wraps else (max(c0 - side, 0), min(c1 + side, nx))
     z = read_window(grid, w0, w1, v0, v1, geometry.wraps)
+    island = small_islands(z, dy_km, dx_rows, ISLAND_MAX_KM2) if int(grid.attrs.get("islands", 1)) else None
+    if island is not None:
+        z = np.where(island, np.float32(0.0), z)
     dx_mid = float(np.median(dx_rows))
     peaks = find_summits(z, dy_km, dx_mid, rules.separation_km)
     records = []
@@ -101,16 +108,20 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
         if not (found["height_m"] >= rules.min_height_m and found["basal_radius_km"] > 0) \
                 or found["missing_km"] < rules.missing_buffer_km:
             continue
-        records.append({"row": int(r), "col": int(c), "summit_m": float(z[r, c]), **found})
-    table = pd.DataFrame(records, columns=[c for c in CANDIDATE_COLUMNS if c not in ("x", "y")] + ["missing_km"])
+        records.append({"row": int(r), "col": int(c), "summit_m": float(z[r, c]),
+                        "breaks_surface": bool(island is not None and island[r, c]), **found})
+    table = pd.DataFrame(records, columns=[c for c in CANDIDATE_COLUMNS if c not in ("x", "y", "centre_x", "centre_y")]
+                         + ["missing_km", "centre_rows", "centre_cols"])
     if len(table):
-        drop = secondary(z, table, dy_km, dx_rows[table["row"].to_numpy(int)], PROMINENCE)
+        drop = secondary(z, table, dy_km, dx_rows[table["row"].to_numpy(int)], PROMINENCE, rules.min_height_m)
         table = table[~drop]
     table = table.assign(row=table["row"] + w0, col=table["col"] + v0)
     owned = (table["row"] >= r0) & (table["row"] < r1) & (table["col"] >= c0) & (table["col"] < c1)
     table = table[owned].reset_index(drop=True)
     table["x"] = geometry.x_of(table["col"].to_numpy(int))
     table["y"] = geometry.y_of(table["row"].to_numpy(int))
+    table["centre_x"] = geometry.x_of(table["col"].to_numpy(float) + table["centre_cols"].to_numpy(float))
+    table["centre_y"] = geometry.y_of(table["row"].to_numpy(float) + table["centre_rows"].to_numpy(float))
     return table[list(CANDIDATE_COLUMNS)]
 
 

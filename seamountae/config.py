@@ -22,19 +22,26 @@ GRID_EVIDENCE = ("log_height", "log_steepness", "closure", "elongation")
 MODEL_EVIDENCE = ("log_error", "error_contrast", "latent_distance")
 EVIDENCE = GRID_EVIDENCE + MODEL_EVIDENCE
 
+# Land up to this area is the top of a seamount: the largest single volcanic islands (Maui 1,900
+# km², Oahu 1,500 km², Tahiti 1,000 km²) and every atoll lie below it; continents and large
+# islands (Kyushu, Sri Lanka, Socotra at 3,600 km²) lie above and stay excluded.
+ISLAND_MAX_KM2 = 2000.0
+
 # stage → parameter → (default, comment). The comment is what `seamountae config --template` prints.
 PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
     "grid": {
         "var": ("", "variable to read from a netCDF grid with several 2-D variables (empty: the only one)"),
         "depth_positive": ("auto", "true if the grid holds depth (positive down); auto reads the file's attributes"),
         "mask_land": (True, "treat cells above sea level as not seafloor"),
+        "islands": (True, f"small islands (land up to {ISLAND_MAX_KM2:,.0f} km²) are the tops of seamounts that break the surface; "
+                          "--no-islands: all land is missing data, and no candidate lies near it"),
     },
     "tile": {
         "patch_km": (48.0, "reference patch width in km; the pyramid levels are multiples of it"),
         "patch_px": (32, "patch width in pixels after resampling; multiple of 8"),
         "pyramid": ([1.0], "patch widths of the score map, as multiples of patch_km (e.g. [0.5, 1, 2])"),
         "radius_ratio": (6.0, "a seamount's own patch is this many basal radii wide, within window_km (0: patch_km wide)"),
-        "window_km": ([24.0, 96.0], "smallest and largest own patch width in km"),
+        "window_km": ([24.0, 300.0], "smallest and largest own patch width in km"),
         "min_height_m": (300.0, "a candidate summit stands at least this high above its own surroundings"),
         "separation_km": (6.0, "a candidate summit is the highest cell within this distance"),
         "missing_buffer_km": (5.0, "no candidate this close to missing cells (land, gaps): the real top may hide there"),
@@ -136,7 +143,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("tile", "scales"): (lambda v: len(v) > 0 and all(s > 0 for s in v), "must be a non-empty list of positive numbers"),
     ("tile", "pyramid"): (lambda v: len(v) > 0 and all(s > 0 for s in v), "must be a non-empty list of positive numbers"),
     ("tile", "radius_ratio"): (lambda v: v >= 0, "must be 0 (off) or more"),
-    ("tile", "window_km"): (lambda v: len(v) == 2 and 0 < v[0] <= v[1], "must be [smallest, largest], both positive (e.g. [24, 96])"),
+    ("tile", "window_km"): (lambda v: len(v) == 2 and 0 < v[0] <= v[1], "must be [smallest, largest], both positive (e.g. [24, 300])"),
     ("tile", "min_height_m"): (lambda v: v > 0, "must be greater than 0"),
     ("tile", "separation_km"): _POSITIVE,
     ("tile", "missing_buffer_km"): (lambda v: v >= 0, "must be 0 or more"),

@@ -7,8 +7,8 @@ seamount score, the model's combined evidence (evidence.py). The rule here, in o
 2. Non-maximum suppression: in order of score (then height), a candidate within
    max(min_separation_km, half the basal radius of a kept seamount) of it is a duplicate.
 3. Each seamount's footprint (cells connected to its summit that stand above its base + 10 % of
-   its height, within 1.5 basal radii: morphology.footprint) is labelled with its id in the
-   `cluster` map.
+   its height, within 1.5 basal radii: morphology.footprint; an island's land counts as sea level)
+   is labelled with its id in the `cluster` map.
 
 Layer 5, stages: imports layers 1-5 only.
 """
@@ -27,11 +27,12 @@ from .errors import SeamountaeError
 from .evidence import candidates_from_dataset
 from .geometry import GridGeometry
 from .grid import read_window
-from .morphology import FOOTPRINT_REACH, footprint
+from .morphology import FOOTPRINT_REACH, footprint, land
 
 # The detections file's `cluster` map is written in chunks of this many rows and columns.
 LABEL_CHUNKS = (256, 1024)
-COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
+COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score",
+           "centre_lon", "centre_lat", "breaks_surface"]
 # Also in the detections file, for diagnosis: the rest of each seamount's evidence.
 EXTRA_COLUMNS = ["closure", "elongation", "error", "error_contrast", "latent_distance", "window_km"]
 
@@ -143,16 +144,19 @@ def label_footprints(labels, table: pd.DataFrame, grid: xr.DataArray) -> None:
     """
     geometry = GridGeometry.of(grid)
     dy_km, dx_rows = geometry.row_km(table["row"].to_numpy(int))
-    summits = table[["row", "col", "base_m", "height_m", "basal_radius_km"]].to_numpy(float)
+    summits = table.reindex(columns=["row", "col", "base_m", "height_m", "basal_radius_km", "breaks_surface"],
+                            fill_value=0).to_numpy(float)
     # A cell takes the smallest id whose footprint covers it, whatever the order the footprints are
     # drawn in: drawn along bands of LABEL_CHUNKS rows, west to east, a file's chunks are met one
     # after the other, each decompressed about once, not once per seamount.
     order = np.lexsort((summits[:, 1], summits[:, 0] // LABEL_CHUNKS[0]))
     for k in order:
-        row, col, base, height, radius = summits[k]
+        row, col, base, height, radius, island = summits[k]
         row, col = int(row), int(col)
         r0, r1, c0, c1 = footprint_window(geometry, row, col, radius)
         window = read_window(grid, r0, r1, c0, c1, geometry.wraps)
+        if island:  # its land, missing in the grid, is part of it (candidates.py): at sea level
+            window = np.where(~np.isfinite(window) & land(window), np.float32(0.0), window)
         rows, cols, mask = footprint(window, row - r0, col - c0, dy_km, float(dx_rows[k]), base, height, radius)
         rows = slice(rows.start + r0, rows.stop + r0)
         # The window's columns on the grid: one run, or two where it crosses the antimeridian.
@@ -166,12 +170,19 @@ def label_footprints(labels, table: pd.DataFrame, grid: xr.DataArray) -> None:
 def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:
     """Candidates → the seamount table: WGS84 lon/lat, depths, ids in score order."""
     lon, lat = lonlat_geometry(scores).to_lonlat(table["x"].to_numpy(float), table["y"].to_numpy(float))
+    # A score file written before edifice centres and islands: the summit is the centre, no island.
+    centre_lon, centre_lat = lonlat_geometry(scores).to_lonlat(table.get("centre_x", table["x"]).to_numpy(float),
+                                                               table.get("centre_y", table["y"]).to_numpy(float))
     out = pd.DataFrame({
         "id": np.arange(1, len(table) + 1),
         "lon": lon,
         "lat": lat,
         "summit_depth_m": -table["summit_m"].to_numpy(float),
-        **{name: table[name].to_numpy(float) for name in COLUMNS[4:] + EXTRA_COLUMNS},
+        **{name: table[name].to_numpy(float) for name in ("height_m", "basal_radius_km", "area_km2", "score")},
+        "centre_lon": centre_lon,
+        "centre_lat": centre_lat,
+        "breaks_surface": table.get("breaks_surface", pd.Series(0, index=table.index)).to_numpy() > 0,
+        **{name: table[name].to_numpy(float) for name in EXTRA_COLUMNS},
         "x": table["x"].to_numpy(float),
         "y": table["y"].to_numpy(float),
     })

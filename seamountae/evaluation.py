@@ -56,7 +56,12 @@ def _require_lonlat(table, name: str) -> None:
 def match_catalogues(
     found, reference, match_km=None, match_radius_factor=None, radius_column="radius_km"
 ) -> pd.DataFrame:
-    """One-to-one nearest-first pairs (found_index, reference_index, distance_km); indices are positional."""
+    """One-to-one nearest-first pairs (found_index, reference_index, distance_km); indices are positional.
+
+    A found seamount with an edifice centre (`centre_lon`, `centre_lat`, as detect reports) is at
+    its summit or its centre, whichever is nearer: catalogues place a seamount at its peak (Yesson)
+    or at the centre of its edifice (Kim & Wessel), and the two part on a crater's rim or a flat top.
+    """
     for name, table in (("found", found), ("reference", reference)):
         _require_lonlat(table, name)
     tolerance = _tolerances(reference, match_km, match_radius_factor, radius_column)
@@ -64,24 +69,12 @@ def match_catalogues(
                           "distance_km": pd.Series(dtype="float64")})
     if not len(found) or not len(reference):
         return empty
-    f_lon, f_lat = (found[c].to_numpy(dtype=float) for c in ("lon", "lat"))
     r_lon, r_lat = (reference[c].to_numpy(dtype=float) for c in ("lon", "lat"))
-    f_ok = np.flatnonzero(np.isfinite(f_lon) & np.isfinite(f_lat))
-    r_ok = np.flatnonzero(np.isfinite(r_lon) & np.isfinite(r_lat))
-    if not f_ok.size or not r_ok.size:
+    positions = [("lon", "lat")] + ([("centre_lon", "centre_lat")] if {"centre_lon", "centre_lat"} <= set(found.columns) else [])
+    parts = [_pairs(found[a].to_numpy(dtype=float), found[b].to_numpy(dtype=float), r_lon, r_lat, tolerance) for a, b in positions]
+    fi, ri, distance = (np.concatenate(v) for v in zip(*parts))
+    if not len(fi):
         return empty
-    # Neighbours on the unit sphere: chord length is monotonic in arc length, and 3-D vectors make the
-    # dateline and poles no special case. The tree keeps memory at O(pairs within tolerance), not O(n*m).
-    max_chord = float(chord_km(tolerance[r_ok].max())) / EARTH_RADIUS_KM * (1 + 1e-9)
-    found_tree = cKDTree(unit_vectors(f_lon[f_ok], f_lat[f_ok]))
-    reference_tree = cKDTree(unit_vectors(r_lon[r_ok], r_lat[r_ok]))
-    pairs = found_tree.sparse_distance_matrix(reference_tree, max_chord, output_type="ndarray")
-    if not len(pairs):
-        return empty
-    fi, ri = f_ok[pairs["i"]], r_ok[pairs["j"]]
-    distance = haversine_km(f_lon[fi], f_lat[fi], r_lon[ri], r_lat[ri])
-    keep = distance <= tolerance[ri]
-    fi, ri, distance = fi[keep], ri[keep], distance[keep]
     # Greedy on ascending distance (ties broken by index, for reproducible results).
     order = np.lexsort((ri, fi, distance))
     used_f, used_r, accepted = set(), set(), []
@@ -96,6 +89,27 @@ def match_catalogues(
         {"found_index": fi[accepted].astype("int64"), "reference_index": ri[accepted].astype("int64"),
          "distance_km": distance[accepted].astype("float64")}
     )
+
+
+def _pairs(f_lon, f_lat, r_lon, r_lat, tolerance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (found, reference, km) pair within the reference's tolerance."""
+    f_ok = np.flatnonzero(np.isfinite(f_lon) & np.isfinite(f_lat))
+    r_ok = np.flatnonzero(np.isfinite(r_lon) & np.isfinite(r_lat))
+    none = np.zeros(0, int), np.zeros(0, int), np.zeros(0)
+    if not f_ok.size or not r_ok.size:
+        return none
+    # Neighbours on the unit sphere: chord length is monotonic in arc length, and 3-D vectors make the
+    # dateline and poles no special case. The tree keeps memory at O(pairs within tolerance), not O(n*m).
+    max_chord = float(chord_km(tolerance[r_ok].max())) / EARTH_RADIUS_KM * (1 + 1e-9)
+    found_tree = cKDTree(unit_vectors(f_lon[f_ok], f_lat[f_ok]))
+    reference_tree = cKDTree(unit_vectors(r_lon[r_ok], r_lat[r_ok]))
+    pairs = found_tree.sparse_distance_matrix(reference_tree, max_chord, output_type="ndarray")
+    if not len(pairs):
+        return none
+    fi, ri = f_ok[pairs["i"]], r_ok[pairs["j"]]
+    distance = haversine_km(f_lon[fi], f_lat[fi], r_lon[ri], r_lat[ri])
+    keep = distance <= tolerance[ri]
+    return fi[keep], ri[keep], distance[keep]
 
 
 def _plain(value):

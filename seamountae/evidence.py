@@ -180,6 +180,9 @@ CANDIDATE_ATTRS = {
     "col": {"long_name": "summit column in the grid"},
     "x": {"long_name": "summit x (grid coordinates)"},
     "y": {"long_name": "summit y (grid coordinates)"},
+    "centre_x": {"long_name": "edifice centre x: centroid of the top above base + 80 % of the height"},
+    "centre_y": {"long_name": "edifice centre y: centroid of the top above base + 80 % of the height"},
+    "breaks_surface": {"units": "1", "long_name": "1 if the summit is a small island (the edifice breaks the sea surface)"},
     "summit_m": {"units": "m", "long_name": "summit elevation"},
     "height_m": {"units": "m", "long_name": "summit above the median of a ring 0.4-0.5 own windows out"},
     "base_m": {"units": "m", "long_name": "elevation of the surroundings (that ring's median)"},
@@ -201,7 +204,7 @@ def candidates_dataset(table: pd.DataFrame) -> xr.Dataset:
     data = {}
     for name in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS):
         values = table[name].to_numpy()
-        values = values.astype(np.int64 if name in ("row", "col") else np.float64)
+        values = values.astype({"row": np.int64, "col": np.int64, "breaks_surface": np.int8}.get(name, np.float64))
         data[f"candidate_{name}"] = ("candidate", values, CANDIDATE_ATTRS[name])
     return xr.Dataset(data)
 

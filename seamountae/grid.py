@@ -61,20 +61,25 @@ _CF_COORDS = {
 }
 
 
-def read_grid(path, var: str | None = None, depth_positive: bool | None = None, mask_land: bool = True) -> xr.DataArray:
+def read_grid(path, var: str | None = None, depth_positive: bool | None = None, mask_land: bool = True,
+              islands: bool = True) -> xr.DataArray:
     """Read a netCDF (CF, COARDS or GMT .grd) grid or a GeoTIFF into a canonical grid, in memory.
 
     var names the netCDF variable, or the GeoTIFF band number, when the file holds several.
     depth_positive: True if the values are depths (positive down), False if they are elevations,
     None to decide from the variable's `positive` and `standard_name` attributes.
+    islands: recorded as the grid's `islands` attribute, which tells the candidate search whether
+    small islands are the tops of seamounts (candidates.py) or missing data like the rest of the land.
     """
     path = Path(path)
     reader = _read_geotiff if _sniff(path) == "tiff" else _read_netcdf
     values, x, y, geographic, crs, attrs = reader(path, var)
-    return canonical_grid(_to_elevation(values, attrs, depth_positive), x, y, geographic, crs, str(path), mask_land)
+    grid = canonical_grid(_to_elevation(values, attrs, depth_positive), x, y, geographic, crs, str(path), mask_land)
+    return grid.assign_attrs(islands=int(bool(islands)))
 
 
-def open_grid(path, var: str | None = None, depth_positive: bool | None = None, mask_land: bool = True) -> xr.DataArray:
+def open_grid(path, var: str | None = None, depth_positive: bool | None = None, mask_land: bool = True,
+              islands: bool = True) -> xr.DataArray:
     """Open a grid file as a canonical grid whose values stay on disk until a window of them is used.
 
     The same grid as `read_grid` (coordinates, attributes, values cell for cell), but slicing it
@@ -118,7 +123,7 @@ def open_grid(path, var: str | None = None, depth_positive: bool | None = None, 
         try:
             if _GMT_LEGACY <= set(ds.variables):
                 ds.close()
-                return read_grid(path, var, depth_positive, mask_land)
+                return read_grid(path, var, depth_positive, mask_land, islands)
             z, x, y, geographic, crs = _netcdf_grid_variable(ds, path, var)
             attrs = dict(z.attrs)
         except BaseException:
@@ -150,7 +155,8 @@ def open_grid(path, var: str | None = None, depth_positive: bool | None = None, 
         xr.Variable(("y", "x"), data),
         coords={"y": y, "x": x},
         name="elevation",
-        attrs={"units": "m", "geographic": int(bool(geographic)), "crs": WGS84_WKT if geographic else (crs or ""), "source": str(path)},
+        attrs={"units": "m", "geographic": int(bool(geographic)), "crs": WGS84_WKT if geographic else (crs or ""), "source": str(path),
+               "islands": int(bool(islands))},
     )
     grid.set_close(close)
     return grid

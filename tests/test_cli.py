@@ -22,7 +22,8 @@ from seamountae.synth import synthesize
 from seamountae.model import read_model
 
 COMMANDS = ["synth", "tile", "train", "score", "detect", "export", "evaluate", "config"]
-PROPERTIES = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score"]
+PROPERTIES = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score", "centre_lon",
+              "centre_lat", "breaks_surface"]
 
 
 def test_whole_chain_on_a_synthetic_grid(tmp_path):

@@ -84,7 +84,7 @@ def test_resolved_parameters_are_recorded(chains):
     root, _, _ = chains
     tile = read_provenance(root / "a" / "patches.nc")["parameters"]
     assert tile["patch_km"] == 24.0 and tile["scales"] == list(defaults("tile")["scales"])  # given and default alike
-    assert tile["grid"] == {"var": "", "depth_positive": "auto", "mask_land": True}
+    assert tile["grid"] == {"var": "", "depth_positive": "auto", "mask_land": True, "islands": True}
     train = read_provenance(root / "a" / "model.pt")["parameters"]
     assert train["epochs"] == 2 and train["seed"] == 0 and train["folds"] == defaults("train")["folds"]
     detect = read_provenance(root / "a" / "detections.nc")["parameters"]
