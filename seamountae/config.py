@@ -21,6 +21,8 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 GRID_EVIDENCE = ("log_height", "log_steepness", "closure", "elongation")
 MODEL_EVIDENCE = ("log_error", "error_contrast", "latent_distance")
 EVIDENCE = GRID_EVIDENCE + MODEL_EVIDENCE
+# The catalogue formats `export` and `find` write (catalogue.WRITERS).
+CATALOGUE_FORMATS = ("geojson", "csv", "gmt", "kml")
 
 # stage → parameter → (default, comment). The comment is what `seamountae config --template` prints.
 PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
@@ -68,7 +70,7 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "min_separation_km": (6.0, "closest two reported summits may be; duplicates within half a basal radius merge too"),
     },
     "export": {
-        "format": ("auto", "geojson, csv or gmt (whitespace columns for gmt plot); auto: from the output's suffix, .csv, .txt/.gmt/.xy, else geojson"),
+        "format": ("auto", "geojson, csv, gmt (whitespace columns for gmt plot) or kml (Google Earth); auto: from the output's suffix, .geojson/.json, .csv, .txt/.gmt/.xy, .kml"),
     },
     "evaluate": {
         "match_km": (10.0, "a found and a reference seamount match within this distance (km)"),
@@ -155,7 +157,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("score", "stride_px"): _AT_LEAST_1,
     ("score", "batch_size"): (lambda v: v == "auto" or v >= 1, "must be \"auto\" or 1 or more"),
     ("score", "precision"): (lambda v: v == "auto" or v in PRECISIONS, "must be auto, " + ", ".join(PRECISIONS)),
-    ("export", "format"): (lambda v: v in ("auto", "geojson", "csv", "gmt"), "must be auto, geojson, csv or gmt"),
+    ("export", "format"): (lambda v: v in ("auto", *CATALOGUE_FORMATS), "must be auto, " + ", ".join(CATALOGUE_FORMATS)),
     ("evaluate", "match_km"): _POSITIVE,
     ("evaluate", "match_radius_factor"): (lambda v: v >= 0, "must be 0 (off) or more"),
     ("evaluate", "min_height_m"): (lambda v: v >= 0, "must be 0 (all) or more"),

@@ -204,6 +204,43 @@ def test_export_format_follows_the_file_name(tmp_path, detections_file):
     assert record["parameters"]["format"] == "csv"
 
 
+def test_kml_export_is_kml_2_2_placemarks_in_lon_lat_order(tmp_path, geojson_text, detections_file):
+    from xml.etree import ElementTree as ET
+
+    from seamountae.outputs import read_provenance
+
+    ok(run_cli(["export", detections_file, "-o", tmp_path / "seamounts.kml"]))
+    root = ET.parse(tmp_path / "seamounts.kml").getroot()
+    kml = "{http://www.opengis.net/kml/2.2}"
+    assert root.tag == f"{kml}kml" and [child.tag for child in root] == [f"{kml}Document"]
+    placemarks = root.findall(f"{kml}Document/{kml}Placemark")
+    features = sorted(json.loads(geojson_text)["features"], key=lambda f: f["id"])
+    assert len(placemarks) == len(features) > 0
+    for placemark, feature in zip(placemarks, features):
+        # KML's element order within a Placemark: name, description, ExtendedData, geometry.
+        assert [child.tag[len(kml):] for child in placemark] == ["name", "description", "ExtendedData", "Point"]
+        assert placemark.findtext(f"{kml}name") == f"seamount {feature['id']}"
+        lon, lat = (float(v) for v in placemark.findtext(f"{kml}Point/{kml}coordinates").split(","))
+        assert [lon, lat] == pytest.approx(feature["geometry"]["coordinates"], abs=1e-7)
+        data = {d.get("name"): d.findtext(f"{kml}value") for d in placemark.iter(f"{kml}Data")}
+        assert float(data["height_m"]) == pytest.approx(feature["properties"]["height_m"], abs=1e-3)
+        assert float(data["score"]) == pytest.approx(feature["properties"]["score"], rel=1e-5)
+        description = ET.fromstring(placemark.findtext(f"{kml}description"))  # an HTML table, escaped in the KML
+        assert {th.text for th in description.iter("th")} >= {"height_m", "score"}
+    assert read_provenance(tmp_path / "seamounts.kml")["parameters"]["format"] == "kml"
+
+
+def test_an_unknown_output_suffix_is_refused_listing_the_formats(tmp_path, detections_file):
+    result = run_cli(["export", detections_file, "-o", tmp_path / "seamounts.shp"])
+    assert result.exit_code != 0
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and "seamounts.shp" in message
+    assert all(name in message for name in (".geojson", ".csv", ".txt", ".kml", "--format"))
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary file
+    ok(run_cli(["export", detections_file, "-o", tmp_path / "seamounts.shp", "--format", "geojson"]))
+    assert json.loads((tmp_path / "seamounts.shp").read_text())["type"] == "FeatureCollection"
+
+
 def test_score_file_records_provenance(score_file, grid_file, model_file):
     with xr.open_dataset(score_file) as ds:
         assert ds.attrs["seamountae_version"] == seamountae.__version__
