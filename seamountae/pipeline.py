@@ -367,7 +367,7 @@ def plot_file(score_path, output, detections_path=None, reference_path=None, ove
     with atomic_output(output, overwrite) as tmp:
         with open(tmp, "wb") as handle:
             figure.savefig(handle, format="png", bbox_inches="tight", pad_inches=0.15,
-                           metadata={"seamountae": json.dumps(record, sort_keys=True)})
+                           metadata={"seamountae": json.dumps(record, sort_keys=True), "Description": figure.description})
 
 
 # ------------------------------------------------------------------------------------------ up to date
