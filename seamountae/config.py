@@ -30,6 +30,8 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "var": ("", "variable to read from a netCDF grid with several 2-D variables (empty: the only one)"),
         "depth_positive": ("auto", "true if the grid holds depth (positive down); auto reads the file's attributes"),
         "mask_land": (True, "treat cells above sea level as not seafloor"),
+        "crs": ("", "the grid's CRS (EPSG:4326, EPSG:32631…) where the file records none; empty: the file's own, or "
+                    "lon/lat with a warning where its bounds can only be degrees"),
     },
     "tile": {
         "patch_km": (48.0, "reference patch width in km; the pyramid levels are multiples of it"),

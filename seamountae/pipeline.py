@@ -43,7 +43,7 @@ def grid_kwargs(grid_params: dict) -> dict:
     """The [grid] parameters as keyword arguments of grid.read_grid / grid.open_grid."""
     depth = grid_params["depth_positive"]
     return {"var": grid_params["var"] or None, "depth_positive": None if depth == "auto" else depth,
-            "mask_land": grid_params["mask_land"]}
+            "mask_land": grid_params["mask_land"], "crs": grid_params.get("crs") or None}
 
 
 def check_grid_fits(grid, grid_path, patch_km: float, whose: str = "") -> None:

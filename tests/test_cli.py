@@ -241,6 +241,39 @@ def test_an_unknown_output_suffix_is_refused_listing_the_formats(tmp_path, detec
     assert json.loads((tmp_path / "seamounts.shp").read_text())["type"] == "FeatureCollection"
 
 
+def test_a_grid_without_crs_is_lon_lat_with_a_warning_or_refused(tmp_path, synthetic, model_file):
+    import rasterio
+    from rasterio.transform import Affine
+
+    grid = synthetic[0]
+    cell = float(grid.x[1] - grid.x[0])
+
+    def bare_tif(name, x0, y0, step):  # a transform, no CRS
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", width=grid.sizes["x"], height=grid.sizes["y"],
+                           count=1, dtype="float32", transform=Affine(step, 0, x0, 0, -step, y0)) as dst:
+            dst.write(grid.values[::-1].astype(np.float32), 1)
+        return tmp_path / name
+
+    degrees = bare_tif("degrees.tif", float(grid.x[0]) - cell / 2, float(grid.y[-1]) + cell / 2, cell)
+    score = ["score", "--model", model_file, "--device", "cpu", "--stride-px", "4"]
+    warned = ok(run_cli([*score, degrees, "-o", tmp_path / "a.nc"]))
+    lines = [line for line in warned.stderr.splitlines() if "records no CRS" in line]
+    assert len(lines) == 1 and "lon/lat" in lines[0] and "--crs EPSG:" in lines[0]
+    confirmed = ok(run_cli([*score, degrees, "--crs", "EPSG:4326", "-o", tmp_path / "b.nc"]))
+    assert "records no CRS" not in confirmed.stderr
+    with xr.open_dataset(tmp_path / "a.nc") as a, xr.open_dataset(tmp_path / "b.nc") as b:
+        assert int(a.attrs["geographic"]) == 1
+        np.testing.assert_array_equal(a["error"].values, b["error"].values)
+    # The same cells in metres: unknown units are refused; --crs names them.
+    metres = bare_tif("utm.tif", 400000.0, 4300000.0, 1852.0)
+    refused = run_cli([*score, metres, "-o", tmp_path / "c.nc"])
+    assert refused.exit_code != 0 and "--crs EPSG:" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert not (tmp_path / "c.nc").exists()
+    ok(run_cli([*score, metres, "--crs", "EPSG:32626", "-o", tmp_path / "c.nc"]))
+    with xr.open_dataset(tmp_path / "c.nc") as c:
+        assert int(c.attrs["geographic"]) == 0 and "32626" in c["crs"].attrs["crs_wkt"]
+
+
 def test_score_file_records_provenance(score_file, grid_file, model_file):
     with xr.open_dataset(score_file) as ds:
         assert ds.attrs["seamountae_version"] == seamountae.__version__
