@@ -217,6 +217,11 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
                     scorefile.geotiff_from_score(tmp, final, provenance_attrs(record))
                 finally:
                     tmp.unlink(missing_ok=True)
+        from .terrain import statistics, unusual
+
+        problem = unusual(statistics(grid), meta.get("terrain"))  # models without the record: no check
+        if problem:
+            log.warning("%s: unlike the terrain %s was trained on: %s", grid_path, model_path, problem)
     finally:
         grid.close()
     seconds = time.perf_counter() - start

@@ -33,6 +33,7 @@ import xarray as xr
 
 from . import __version__, config, distributed
 from .calibration import calibrate, stored
+from . import terrain
 from .candidates import BACKGROUND_KM
 from .config import EVIDENCE, MODEL_EVIDENCE, default
 from .errors import SeamountaeError
@@ -287,6 +288,8 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
         "candidates": json.loads(patches.attrs["candidates"]),
         "normalisation": NORMALISATION,
         "latent_memory": LatentMemory.fit(fit_codes).as_meta(),
+        # The training grids' terrain, for score's warning on grids unlike any of them (terrain.py).
+        "terrain": terrain.training_range(json.loads(patches.attrs.get("terrain", "[]"))),
         "combiner": combiner.as_meta(),
         "threshold": {
             "value": chosen["threshold"],

@@ -274,6 +274,31 @@ def test_a_grid_without_crs_is_lon_lat_with_a_warning_or_refused(tmp_path, synth
         assert int(c.attrs["geographic"]) == 0 and "32626" in c["crs"].attrs["crs_wkt"]
 
 
+def test_score_warns_on_a_grid_unlike_the_training_bathymetry(tmp_path, synthetic, grid_file, model_file):
+    """White noise and heights in km are said in one line each; the training grid and old models stay quiet."""
+    import torch
+
+    from seamountae.grid import write_grid
+
+    grid = synthetic[0]
+    noise = grid.copy(data=np.random.default_rng(0).normal(-4000.0, 300.0, grid.shape).astype(np.float32))
+    write_grid(noise, tmp_path / "noise.nc")
+    write_grid(grid.copy(data=grid.values / 1000.0), tmp_path / "km.nc")
+    score = ["score", "--model", model_file, "--device", "cpu", "--stride-px", "4"]
+    for name, words in (("noise", "hardly correlated"), ("km", "check the heights' units")):
+        result = ok(run_cli([*score, tmp_path / f"{name}.nc", "-o", tmp_path / f"{name}_score.nc"]))
+        lines = [line for line in result.stderr.splitlines() if "unlike the terrain" in line]
+        assert len(lines) == 1 and words in lines[0] and f"{name}.nc" in lines[0], result.stderr
+    quiet = ok(run_cli([*score, grid_file, "-o", tmp_path / "grid_score.nc"]))
+    assert "unlike the terrain" not in quiet.stderr
+    old = torch.load(model_file, weights_only=True)
+    del old["terrain"]  # a model file from before the record
+    torch.save(old, tmp_path / "old.pt")
+    result = ok(run_cli(["score", tmp_path / "noise.nc", "--model", tmp_path / "old.pt", "--device", "cpu",
+                         "--stride-px", "4", "-o", tmp_path / "old_score.nc"]))
+    assert "unlike the terrain" not in result.stderr
+
+
 def test_score_file_records_provenance(score_file, grid_file, model_file):
     with xr.open_dataset(score_file) as ds:
         assert ds.attrs["seamountae_version"] == seamountae.__version__
