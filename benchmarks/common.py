@@ -26,6 +26,7 @@ from scipy.stats import rankdata
 from seamountae.calibration import calibrate
 from seamountae.catalogue import read_catalogue
 from seamountae.config import EVIDENCE, MODEL_EVIDENCE, defaults
+from seamountae.errors import SeamountaeError
 from seamountae.detection import detect
 from seamountae.evaluation import evaluate, match_catalogues
 from seamountae.evidence import candidates_from_dataset, evidence_table
@@ -168,9 +169,19 @@ def resample(grid: xr.DataArray, spacing_factor: float) -> xr.DataArray:
                           mask_land=True)
 
 
-def tile_many(pairs: list[tuple[xr.DataArray, pd.DataFrame]]) -> xr.Dataset:
-    """Training patches of several grids in one patch set."""
-    return concat_patches([tile(grid, catalogue, **stage_params("tile", tile)) for grid, catalogue in pairs])
+def tile_many(pairs: list[tuple[xr.DataArray, pd.DataFrame]], skip_untileable: bool = False) -> xr.Dataset:
+    """Training patches of several grids in one patch set. skip_untileable: a grid that `tile` refuses
+    (no catalogued seamount it can cut a patch for, as on a seamount-free plain) adds nothing, as a
+    user would leave it out, instead of stopping the run."""
+    sets = []
+    for grid, catalogue in pairs:
+        try:
+            sets.append(tile(grid, catalogue, **stage_params("tile", tile)))
+        except SeamountaeError as e:
+            if not skip_untileable:
+                raise
+            log.info("not trained on %s: %s", grid.attrs.get("source", "a grid"), e)
+    return concat_patches(sets)
 
 
 class Seamountae:
@@ -185,9 +196,9 @@ class Seamountae:
     def _time(self, key, t0):
         self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
 
-    def fit(self, pairs, label):
+    def fit(self, pairs, label, skip_untileable: bool = False):
         t0 = time.perf_counter()
-        patches = tile_many(pairs)
+        patches = tile_many(pairs, skip_untileable)
         self._time("tile_s", t0)
         t0 = time.perf_counter()
         extra = {"epochs": self.epochs} if self.epochs else {}

@@ -41,13 +41,18 @@ from seamountae.geometry import haversine_km
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (MATCH_KM, MIN_TARGET_M, OCEANS, RESULTS, TRADITIONAL_WINDOW_KM, Case, Seamountae,  # noqa: E402
-                    available_regions, counterpart, git_info, metrics, readme_table, to_json, traditional_choose,
-                    write_atomic)
+                    auc, available_regions, counterpart, git_info, label, metrics, readme_table, to_json,
+                    traditional_choose, write_atomic)
+from evidence import ORIENTATION  # noqa: E402
 from traditional import residual_relief, traditional_detect  # noqa: E402
 
 log = logging.getLogger("regions")
 HEIGHT = "grid_relief_m"
 BOOTSTRAP = 1000
+# Matched height: a region's candidates are compared only within the same quantile bin of the
+# catalogued seamounts' own candidate height there, so that height, which chose the references,
+# cannot separate them.
+HEIGHT_BINS = 4
 
 
 def targets_of(reference: pd.DataFrame) -> pd.DataFrame:
@@ -121,7 +126,7 @@ def run_full(epochs: int | None) -> dict:
     for region in regions:
         grid = region.grid()
         loaded[region.name] = Case(region.name, grid, region.reference(grid), HEIGHT)
-    per_region, folds = [], []
+    per_region, folds, matched = [], [], []
     for ocean in OCEANS:
         held_out = [r for r in regions if r.ocean == ocean]
         training = [r for r in regions if r.ocean != ocean]
@@ -129,7 +134,7 @@ def run_full(epochs: int | None) -> dict:
             continue
         t0 = time.perf_counter()
         pairs = [(loaded[r.name].grid, loaded[r.name].reference) for r in training]
-        model_meta = sm.fit(pairs, f"without {ocean}")
+        model_meta = sm.fit(pairs, f"without {ocean}", skip_untileable=True)
         evals = [(loaded[r.name].grid, residual_relief(loaded[r.name].grid, TRADITIONAL_WINDOW_KM), loaded[r.name].counts)
                  for r in training]
         m_tr, tune = traditional_choose(evals)
@@ -140,9 +145,12 @@ def run_full(epochs: int | None) -> dict:
             scores = sm.scores(case.grid, model_meta)
             judged = candidates_from_dataset(scores)
             judged = judged.assign(lon=judged["x"], lat=judged["y"], centre_lon=judged["centre_x"], centre_lat=judged["centre_y"])
+            strata = height_strata(judged, label(judged, case), region.name)
+            matched.append(strata)
             per_region.append({
                 "region": region.name, "ocean": ocean, "n_reference": int(len(case.reference)),
                 "candidate_recall": candidate_recall(judged, case.reference),
+                "matched_height": matched_height(strata),
                 "methods": {"seamountae": case.counts(sm.find(case.grid, model_meta)),
                             other: case.counts(sm.find(case.grid, model_meta, other_names)),
                             "traditional": case.counts(traditional_detect(case.grid, m_tr, TRADITIONAL_WINDOW_KM))},
@@ -152,10 +160,54 @@ def run_full(epochs: int | None) -> dict:
                       "traditional_min_residual_m": m_tr, "traditional_selection_f1": tune,
                       "evidence": names, "ablation": other, "threshold": model_meta[1]["threshold"]["value"],
                       "seconds": time.perf_counter() - t0})
-    return {"folds": folds, "regions": per_region, "pooled": pooled(per_region), "timings_s": timings}
+    everywhere = pd.concat(matched, ignore_index=True)
+    gebco = everywhere[~everywhere["stratum"].str.startswith("azores")] if len(everywhere) else everywhere
+    return {"folds": folds, "regions": per_region, "pooled": pooled(per_region), "timings_s": timings,
+            "matched_height": {"all regions": matched_height(everywhere), GEBCO_15S: matched_height(gebco)}}
 
 
 GEBCO_15S = "15″ grids (GEBCO)"
+
+
+def height_strata(judged: pd.DataFrame, labels: np.ndarray, region: str) -> pd.DataFrame:
+    """The region's labelled candidates that fall inside its seamounts' height range, each with its
+    stratum (region and height bin) and its evidence."""
+    height = judged["log_height"].to_numpy(float)
+    seamounts = height[labels == 1]
+    if seamounts.size < HEIGHT_BINS:
+        return pd.DataFrame()
+    edges = np.quantile(seamounts, np.linspace(0, 1, HEIGHT_BINS + 1))
+    inside = (labels >= 0) & (height >= edges[0]) & (height <= edges[-1])
+    bins = np.clip(np.searchsorted(edges, height, side="right") - 1, 0, HEIGHT_BINS - 1)
+    columns = [c for c in ORIENTATION if c in judged and c != "other_score"]
+    return judged.loc[inside, columns].assign(label=labels[inside], stratum=[f"{region}/{b}" for b in bins[inside]])
+
+
+def matched_height(rows: pd.DataFrame) -> dict:
+    """At matched height: the seamount model's error gap (background summits' median log error minus
+    seamounts', per stratum, weighted by its seamounts; positive when the model is one-class) and
+    each evidence's AUC over pairs within one stratum only."""
+    if not len(rows):
+        return {"n_seamounts": 0, "n_background": 0, "error_gap": None, "auc": {}}
+    gap_sum = gap_weight = 0.0
+    pairs = {c: [0.0, 0.0] for c in rows.columns if c in ORIENTATION}
+    for _, group in rows.groupby("stratum"):
+        y = group["label"].to_numpy()
+        n1, n0 = int((y == 1).sum()), int((y == 0).sum())
+        if not n1 or not n0:
+            continue
+        if "log_error" in group and n1 >= 2 and n0 >= 2:
+            error = group["log_error"].to_numpy(float)
+            gap_sum += n1 * (np.nanmedian(error[y == 0]) - np.nanmedian(error[y == 1]))
+            gap_weight += n1
+        for column, acc in pairs.items():
+            a = auc(ORIENTATION[column] * group[column].to_numpy(float), y)
+            if a is not None:
+                acc[0] += a * n1 * n0
+                acc[1] += n1 * n0
+    return {"n_seamounts": int((rows["label"] == 1).sum()), "n_background": int((rows["label"] == 0).sum()),
+            "error_gap": gap_sum / gap_weight if gap_weight else None,
+            "auc": {c: acc[0] / acc[1] for c, acc in pairs.items() if acc[1]}}
 
 
 def pooled(per_region: list[dict]) -> dict:
@@ -211,6 +263,19 @@ def format_full(out: dict) -> str:
     return "\n".join(lines)
 
 
+def format_matched(out: dict) -> str:
+    """The matched-height table: per held-out region and pooled, the error gap and each evidence's AUC."""
+    rows = [(r["region"], r["matched_height"]) for r in out["regions"]] + \
+           [(f"**pooled: {g}**", v) for g, v in out["matched_height"].items()]
+    columns = [c for c in ORIENTATION if any(c in v["auc"] for _, v in rows)]
+    lines = ["| region | seamounts | background | error gap | " + " | ".join(f"AUC {c}" for c in columns) + " |",
+             "|" + "---|" * (4 + len(columns))]
+    for name, v in rows:
+        lines.append(f"| {name} | {v['n_seamounts']} | {v['n_background']} | {_f(v['error_gap'], '+.3f')} | "
+                     + " | ".join(_f(v["auc"].get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--candidates", action="store_true", help="the candidate search alone (no model)")
@@ -230,7 +295,7 @@ def main(argv=None) -> int:
         name = "regions_candidates"
     else:
         out = run_full(5 if args.quick else None)
-        table = format_full(out)
+        table = format_full(out) + "\n\nAt matched height (candidates within one height quartile of a region's seamounts):\n\n" + format_matched(out)
         name = "regions" if not args.quick else "regions_quick"
     out = {"benchmark": name, "seamountae_version": seamountae.__version__, "git": git_info(),
            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",

@@ -18,6 +18,21 @@ import pandas as pd
 
 from .config import EVIDENCE
 
+# The float64 numbers a model file stores from BLAS/LAPACK arithmetic (the latent memory, the
+# combiner, the calibration evidence) are kept to this many significant digits: the kernel a
+# machine's BLAS picks, and its thread count, change their last bits, never the tenth digit.
+STORED_DIGITS = 10
+
+
+def stored(values):
+    """`values` (a number or an array) rounded to STORED_DIGITS significant digits, as the model file
+    keeps them; whatever is computed from them at training uses these, so training and a reloaded
+    model agree."""
+    array = np.asarray(values, np.float64)
+    rounded = np.array([float(f"{v:.{STORED_DIGITS}g}") for v in array.ravel()]).reshape(array.shape)
+    return float(rounded) if array.ndim == 0 else rounded
+
+
 
 class Combiner:
     """Logistic regression of "is a seamount" on standardised evidence, with an L2 penalty.
@@ -57,11 +72,15 @@ class Combiner:
             w += step
             if np.abs(step).max() < 1e-8:
                 break
-        combiner.coef, combiner.intercept = w[:-1], float(w[-1])
+        combiner.mean, combiner.scale = stored(mean), stored(scale)
+        combiner.coef, combiner.intercept = stored(w[:-1]), stored(w[-1])
         return combiner
 
     def score(self, evidence: pd.DataFrame) -> np.ndarray:
-        return 1 / (1 + np.exp(-np.clip(self._design(evidence) @ self.coef + self.intercept, -30, 30)))
+        # A plain sum, not a BLAS product: the same bits whatever the BLAS, so the threshold chosen
+        # from these scores at training is the one a reloaded model's scores are compared with.
+        logit = (self._design(evidence) * self.coef).sum(axis=1) + self.intercept
+        return 1 / (1 + np.exp(-np.clip(logit, -30, 30)))
 
     def as_meta(self) -> dict:
         return {"names": list(self.names), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
@@ -95,7 +114,7 @@ def best_f1_threshold(score: np.ndarray, label: np.ndarray, n_unseen: int = 0) -
         if f1 >= best["f1"]:
             # Halfway to the next lower score: the rule keeps what it kept here, with room for rounding.
             cut = 0.5 * (t + levels[k - 1]) if k else t
-            best = {"threshold": float(cut), "f1": f1, "precision": tp / max(tp + fp, 1), "recall": tp / max(n_pos, 1)}
+            best = {"threshold": stored(cut), "f1": f1, "precision": tp / max(tp + fp, 1), "recall": tp / max(n_pos, 1)}
     return best
 
 

@@ -1,4 +1,4 @@
-"""Seamount catalogues: reading CSV / GeoJSON / GMT text, selecting by region, writing GeoJSON / CSV.
+"""Seamount catalogues: reading CSV / GeoJSON / GMT text, selecting by region, writing GeoJSON / CSV / GMT / KML.
 
 A catalogue is a pandas DataFrame whose first two columns are float64 `lon`, `lat` (for a projected
 grid they hold x/y in the grid's CRS; nothing here cares), followed by every other column of the
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import CATALOGUE_FORMATS
 from .errors import SeamountaeError
 from .geometry import longitude_near
 from .outputs import atomic_output
@@ -418,24 +419,78 @@ def _gmt_value(value) -> str:
     return text.replace(" ", "_") or "-"  # one token per column, whatever the text holds
 
 
-# Output format by file name; anything else is GeoJSON unless told.
-FORMATS = {".geojson": "geojson", ".json": "geojson", ".csv": "csv", ".txt": "gmt", ".gmt": "gmt", ".xy": "gmt"}
-WRITERS = {"geojson": write_geojson, "csv": write_csv, "gmt": write_gmt}
+KML_NAMESPACE = "http://www.opengis.net/kml/2.2"
+# The columns a KML placemark shows in its description table, in this order, when the table has them.
+KML_COLUMNS = ("id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score")
 
 
-def format_of(path, fmt: str | None = None, fallback: str = "geojson") -> str:
-    """The catalogue format: `fmt` if given, else the one the file name's suffix says, else `fallback`."""
+def write_kml(table, path, provenance=None, overwrite=False):
+    """Write OGC KML 2.2 Point placemarks (Google Earth): each named by its id, with its height and score
+    in the name's description table and every column as ExtendedData; the provenance is the Document's
+    ExtendedData `seamountae` (JSON), so read_provenance reads it back."""
+    from xml.etree import ElementTree as ET
+
+    ET.register_namespace("", KML_NAMESPACE)
+
+    def element(parent, tag, text=None, **attrs):
+        node = ET.SubElement(parent, f"{{{KML_NAMESPACE}}}{tag}", attrs)
+        if text is not None:
+            node.text = text
+        return node
+
+    root = ET.Element(f"{{{KML_NAMESPACE}}}kml")
+    document = element(root, "Document")
+    element(document, "name", Path(path).stem)
+    if provenance is not None:
+        data = element(element(document, "ExtendedData"), "Data", name="seamountae")
+        element(data, "value", json.dumps(provenance, default=str, ensure_ascii=False, sort_keys=True))
+    columns = [str(c) for c in table.columns]
+    shown = [c for c in KML_COLUMNS if c in columns]
+    for number, row in enumerate(table.itertuples(index=False, name=None), start=1):
+        values = {c: _json_value(v, c in ("lon", "lat")) for c, v in zip(columns, row)}
+        if values.get("lon") is None or values.get("lat") is None:
+            continue  # KML has no unlocated placemark
+        placemark = element(document, "Placemark")
+        label = values.get("id", number)
+        element(placemark, "name", f"seamount {label}")
+        # KML's order: name, description, ExtendedData, then the geometry (OGC 07-147r2 §9.1).
+        cells = "".join(f"<tr><th>{c}</th><td>{'' if values[c] is None else values[c]}</td></tr>" for c in shown)
+        element(placemark, "description", f"<table>{cells}</table>")
+        extended = element(placemark, "ExtendedData")
+        for c in columns:
+            element(element(extended, "Data", name=c), "value", "" if values[c] is None else str(values[c]))
+        point = element(placemark, "Point")
+        # KML wants lon,lat in -180..180 (the ExtendedData keep the table's own longitude).
+        element(point, "coordinates", f"{round(wrap_lon(values['lon']), COORD_DECIMALS)!r},{values['lat']!r}")
+    tree = ET.ElementTree(root)
+    ET.indent(tree, space=" ")
+    with atomic_output(path, overwrite) as tmp:
+        tree.write(tmp, encoding="UTF-8", xml_declaration=True)
+
+
+# Output format by file name; any other suffix needs `fmt` (no silent fallback: a .kml file of GeoJSON
+# opens nowhere).
+FORMATS = {".geojson": "geojson", ".json": "geojson", ".csv": "csv", ".txt": "gmt", ".gmt": "gmt", ".xy": "gmt",
+           ".kml": "kml"}
+WRITERS = {"geojson": write_geojson, "csv": write_csv, "gmt": write_gmt, "kml": write_kml}
+assert tuple(WRITERS) == CATALOGUE_FORMATS
+
+
+def format_of(path, fmt: str | None = None) -> str:
+    """The catalogue format: `fmt` if given, else the one the file name's suffix says; else a one-line error."""
     if fmt is not None:
         if fmt.lower() not in WRITERS:
             raise SeamountaeError(f"{path}: unknown catalogue format {fmt!r}; use {', '.join(WRITERS)}")
         return fmt.lower()
-    return FORMATS.get(Path(path).suffix.lower(), fallback)
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise SeamountaeError(f"{path}: cannot tell the catalogue format from the suffix {suffix or '(none)'!r}; "
+                              f"name the output {', '.join(FORMATS)}, or give --format {'|'.join(WRITERS)}")
+    return FORMATS[suffix]
 
 
 def write_catalogue(table, path, fmt=None, provenance=None, overwrite=False):
-    """Write as GeoJSON, CSV or GMT text, chosen by `fmt` or else by the file extension."""
-    if fmt is None and Path(path).suffix.lower() not in FORMATS:
-        raise SeamountaeError(f"{path}: cannot tell the output format from the extension; use .geojson, .csv or .txt")
+    """Write as GeoJSON, CSV, GMT text or KML, chosen by `fmt` or else by the file extension."""
     WRITERS[format_of(path, fmt)](table, path, provenance=provenance, overwrite=overwrite)
 
 

@@ -21,6 +21,8 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 GRID_EVIDENCE = ("log_height", "log_steepness", "closure", "elongation")
 MODEL_EVIDENCE = ("log_error", "error_contrast", "latent_distance")
 EVIDENCE = GRID_EVIDENCE + MODEL_EVIDENCE
+# The catalogue formats `export` and `find` write (catalogue.WRITERS).
+CATALOGUE_FORMATS = ("geojson", "csv", "gmt", "kml")
 
 # Land up to this area is the top of a seamount: the largest single volcanic islands (Maui 1,900
 # km², Oahu 1,500 km², Tahiti 1,000 km²) and every atoll lie below it; continents and large
@@ -35,6 +37,8 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "mask_land": (True, "treat cells above sea level as not seafloor"),
         "islands": (True, f"small islands (land up to {ISLAND_MAX_KM2:,.0f} km²) are the tops of seamounts that break the surface; "
                           "--no-islands: all land is missing data, and no candidate lies near it"),
+        "crs": ("", "the grid's CRS (EPSG:4326, EPSG:32631…) where the file records none; empty: the file's own, or "
+                    "lon/lat with a warning where its bounds can only be degrees"),
     },
     "tile": {
         "patch_km": (48.0, "reference patch width in km; the pyramid levels are multiples of it"),
@@ -75,7 +79,7 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "min_separation_km": (6.0, "closest two reported summits may be; duplicates within half a basal radius merge too"),
     },
     "export": {
-        "format": ("auto", "geojson, csv or gmt (whitespace columns for gmt plot); auto: from the output's suffix, .csv, .txt/.gmt/.xy, else geojson"),
+        "format": ("auto", "geojson, csv, gmt (whitespace columns for gmt plot) or kml (Google Earth); auto: from the output's suffix, .geojson/.json, .csv, .txt/.gmt/.xy, .kml"),
     },
     "evaluate": {
         "match_km": (10.0, "a found and a reference seamount match within this distance (km)"),
@@ -162,7 +166,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("score", "stride_px"): _AT_LEAST_1,
     ("score", "batch_size"): (lambda v: v == "auto" or v >= 1, "must be \"auto\" or 1 or more"),
     ("score", "precision"): (lambda v: v == "auto" or v in PRECISIONS, "must be auto, " + ", ".join(PRECISIONS)),
-    ("export", "format"): (lambda v: v in ("auto", "geojson", "csv", "gmt"), "must be auto, geojson, csv or gmt"),
+    ("export", "format"): (lambda v: v in ("auto", *CATALOGUE_FORMATS), "must be auto, " + ", ".join(CATALOGUE_FORMATS[:-1]) + " or " + CATALOGUE_FORMATS[-1]),
     ("evaluate", "match_km"): _POSITIVE,
     ("evaluate", "match_radius_factor"): (lambda v: v >= 0, "must be 0 (off) or more"),
     ("evaluate", "min_height_m"): (lambda v: v >= 0, "must be 0 (all) or more"),

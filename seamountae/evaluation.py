@@ -3,6 +3,11 @@
 Matching is one-to-one and nearest first, so one reference seamount can confirm at most one
 detection, and a detection between two seamounts confirms the nearer one.
 
+A census covers the globe and a search one grid: recall counts only the reference entries inside
+the area searched (`grid`: its valid cells, the match distance in from missing cells and edges; or
+a `region`). Entries outside it can still confirm a detection, so clipping never makes a found
+seamount false.
+
 Layer 5, stages: imports layers 1-5 only.
 """
 
@@ -14,8 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from .geometry import EARTH_RADIUS_KM, chord_km, haversine_km, unit_vectors
+from .geometry import EARTH_RADIUS_KM, GridGeometry, chord_km, haversine_km, unit_vectors
 from .errors import SeamountaeError
+from .grid import read_window
 
 DEFAULT_MATCH_KM = 10.0
 MIN_RADIUS_TOLERANCE_KM = 3.0  # below ~2 grid cells a radius-based tolerance would reject honest picks
@@ -42,6 +48,55 @@ def _tolerances(reference, match_km, match_radius_factor, radius_column) -> np.n
     radius = pd.to_numeric(reference[radius_column], errors="coerce").to_numpy(dtype=float)
     # fmax ignores NaN, so an entry without a radius gets the floor rather than never matching.
     return np.fmax(float(match_radius_factor) * radius, MIN_RADIUS_TOLERANCE_KM)
+
+
+def parse_region(text: str) -> tuple[float, float, float, float]:
+    """--region W/E/S/N (GMT's -R order, degrees) as (west, east, south, north); east may pass 180
+    or be less than west: the box then crosses the antimeridian."""
+    try:
+        west, east, south, north = (float(v) for v in str(text).split("/"))
+    except ValueError:
+        raise SeamountaeError(f"--region {text!r}: give W/E/S/N in degrees, GMT's -R order (e.g. 166/169/8/10)") from None
+    if not (-90 <= south < north <= 90) or not all(math.isfinite(v) for v in (west, east)):
+        raise SeamountaeError(f"--region {text!r}: south must be below north, both within -90..90; give W/E/S/N")
+    return west, east, south, north
+
+
+def in_region(lon, lat, region) -> np.ndarray:
+    """Which points lie in the box (west, east, south, north), edges included, across ±180 as needed."""
+    west, east, south, north = region
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    span = east - west if east > west else east - west + 360.0
+    with np.errstate(invalid="ignore"):
+        along = np.isfinite(lon) if span >= 360.0 else np.mod(lon - west, 360.0) <= span
+        return along & (lat >= south) & (lat <= north)
+
+
+def in_searched_grid(lon, lat, grid, margin_km) -> np.ndarray:
+    """Which points lie on the grid's valid cells (not NaN: not land, not a gap) with every cell
+    within `margin_km` of them (one value, or one per point) valid and on the grid: the area where
+    a seamount could have been found and matched. Reads only a small window per point in the grid's
+    box, so `grid` may be a lazily opened file (grid.open_grid)."""
+    geometry = GridGeometry.of(grid)
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    margin = np.broadcast_to(np.asarray(margin_km, float), lon.shape)
+    inside = np.zeros(lon.shape, bool)
+    finite = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))
+    if not finite.size:
+        return inside
+    x, y = geometry.from_lonlat(lon[finite], lat[finite])
+    row, col = geometry.index(x, y)
+    on_grid = (row >= 0) & (row < geometry.ny) & (geometry.wraps | ((col >= 0) & (col < geometry.nx)))
+    dy_km, dx_km = geometry.local_km(y)
+    dy_km, dx_km = abs(dy_km), np.abs(dx_km)
+    for k in np.flatnonzero(on_grid):
+        m = margin[finite[k]]
+        nr, nc = int(math.ceil(m / dy_km)), int(math.ceil(m / dx_km[k]))
+        window = read_window(grid, row[k] - nr, row[k] + nr + 1, col[k] - nc, col[k] + nc + 1, geometry.wraps)
+        dr, dc = np.ogrid[-nr : nr + 1, -nc : nc + 1]
+        disc = (dr * dy_km) ** 2 + (dc * dx_km[k]) ** 2 <= m * m
+        inside[finite[k]] = bool(np.isfinite(window[disc]).all())  # NaN also where the window leaves the grid
+    return inside
 
 
 def _require_lonlat(table, name: str) -> None:
@@ -132,11 +187,16 @@ def evaluate(
     height_column=None,
     bands=(500, 1000, 1500, 2000),
     area_km2=None,
+    grid=None,
+    region=None,
 ) -> dict:
     """Precision, recall and F1 of `found` against `reference`, with recall by height band.
 
-    Targets are reference entries with height >= min_height_m (all entries when it is None). Matching
-    uses every reference entry, so a detection of a catalogued seamount below min_height_m is a true
+    Targets are reference entries with height >= min_height_m (all entries when it is None) inside
+    the area searched: with `grid` (the searched grid, canonical, may be opened lazily) on its valid
+    cells at least the match distance from missing cells and from its edges (in_searched_grid);
+    with `region` (west, east, south, north) inside that box. Matching uses every reference entry,
+    so a detection of a catalogued seamount below min_height_m, or just outside the area, is a true
     positive for precision without counting toward recall. Precision is a lower bound when the
     reference is incomplete: an uncatalogued seamount counts as a false detection.
     """
@@ -158,8 +218,16 @@ def evaluate(
         if height_column is not None
         else np.full(len(reference), np.nan)
     )
+    inside = np.ones(len(reference), bool)
+    if len(reference) and (region is not None or grid is not None):
+        r_lon, r_lat = (pd.to_numeric(reference[c], errors="coerce").to_numpy(float) for c in ("lon", "lat"))
+        if region is not None:
+            inside &= in_region(r_lon, r_lat, region)
+        if grid is not None:
+            tolerance = _tolerances(reference, match_km, match_radius_factor, radius_column="radius_km")
+            inside[inside] = in_searched_grid(r_lon[inside], r_lat[inside], grid, tolerance[inside])
     # NaN >= x is False, so entries without a height are never targets when a minimum is set.
-    target = np.ones(len(reference), bool) if min_height_m is None else height >= float(min_height_m)
+    target = inside.copy() if min_height_m is None else inside & (height >= float(min_height_m))
     matched_ref = np.zeros(len(reference), bool)
     matched_ref[matches["reference_index"].to_numpy()] = True
     matched_found = np.zeros(len(found), bool)
@@ -178,7 +246,7 @@ def evaluate(
     by_height = []
     for k, low in enumerate(edges):
         high = edges[k + 1] if k + 1 < len(edges) else math.inf
-        in_band = (height >= low) & (height < high)
+        in_band = inside & (height >= low) & (height < high)
         n, hit = int(in_band.sum()), int((in_band & matched_ref).sum())
         label = f"{low:g}-{high:g}" if math.isfinite(high) else f"{low:g}+"
         by_height.append({"band": label, "n": n, "found": hit, "recall": hit / n if n else None})
@@ -200,6 +268,7 @@ def evaluate(
     result = {
         "n_found": n_found,
         "n_reference": len(reference),
+        "n_reference_inside": int(inside.sum()),
         "n_targets": n_targets,
         "true_positives": tp,
         "false_positives": fp,
@@ -217,6 +286,8 @@ def evaluate(
             "height_column": height_column,
             "bands": edges,
             "area_km2": None if area_km2 is None else float(area_km2),
+            "clipped_to": ("the searched grid" if grid is not None else None) if region is None else
+                          "region " + "/".join(f"{v:g}" for v in region) + (" and the searched grid" if grid is not None else ""),
         },
     }
     if area_km2 is not None:
@@ -235,8 +306,13 @@ def format_report(result) -> str:
         f"height >= {p['min_height_m']:g} m by {p['height_column']}" if p.get("min_height_m") is not None
         else "all entries"
     )
+    clipped = p.get("clipped_to")
+    where = (f"reference: {result['n_reference_inside']:,} of {result['n_reference']:,} entries inside {clipped}"
+             + (f" ({p['match_km']:g} km in from its edges and gaps)" if "grid" in clipped and p.get("match_km") else "")
+             if clipped else f"reference: {result['n_reference']:,} entries, not clipped to the area searched")
     lines = [
-        f"found {result['n_found']}, reference {result['n_reference']}, targets {result['n_targets']} ({targets})",
+        where,
+        f"found {result['n_found']}, targets {result['n_targets']} ({targets})",
         f"matched one-to-one {tolerance}: true positives {result['true_positives']}, "
         f"false positives {result['false_positives']}, matched targets {result['matched_targets']}",
         f"precision {result['precision']:.3f}  recall {result['recall']:.3f}  F1 {result['f1']:.3f}"

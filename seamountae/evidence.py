@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from .calibration import Combiner
+from .calibration import Combiner, stored
 from .candidates import CANDIDATE_COLUMNS, CandidateRules, search_tiles
 from .geometry import GridGeometry
 from .model import in_precision, masked_error
@@ -72,7 +72,7 @@ class LatentMemory:
         codes = np.asarray(codes, np.float64)
         cov = np.cov(codes.T).reshape(codes.shape[1], codes.shape[1])
         cov = (1 - cls.SHRINK) * cov + cls.SHRINK * (np.trace(cov) / len(cov) + 1e-12) * np.eye(len(cov))
-        return cls(codes.mean(0), np.linalg.inv(cov))
+        return cls(stored(codes.mean(0)), stored(np.linalg.inv(cov)))  # LAPACK's last bits vary by machine
 
     def distance(self, codes: np.ndarray) -> np.ndarray:
         d = np.asarray(codes, np.float64) - self.mean

@@ -192,6 +192,16 @@ class GridGeometry:
         lon, lat = transform(CRS.from_wkt(self.crs), CRS.from_epsg(4326), x.ravel().tolist(), y.ravel().tolist())
         return np.asarray(lon, float).reshape(x.shape), np.asarray(lat, float).reshape(y.shape)
 
+    def lonlat_bounds(self) -> tuple[float, float, float, float]:
+        """(west, east, south, north) in degrees of the grid's cells, edges included: GMT's -R order.
+        East may pass 180 on a grid across the antimeridian; a projected grid's box holds its corners."""
+        xs = self.x0 - self.dx / 2, self.x_of(self.nx - 1) + self.dx / 2
+        ys = self.y0 - self.dy / 2, self.y_of(self.ny - 1) + self.dy / 2
+        if self.geographic:
+            return float(xs[0]), float(xs[1]), max(float(ys[0]), -90.0), min(float(ys[1]), 90.0)
+        lon, lat = self.to_lonlat(np.repeat(xs, 2), np.tile(ys, 2))
+        return float(lon.min()), float(lon.max()), float(lat.min()), float(lat.max())
+
     # ---------------------------------------------------------------------------------- distances
 
     def points_km(self, x, y) -> np.ndarray:

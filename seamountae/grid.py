@@ -13,6 +13,7 @@ Layer 2, files: imports layers 1-2 only.
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
 from pathlib import Path
@@ -29,6 +30,8 @@ from xarray.core import indexing
 from .errors import SeamountaeError
 from .geometry import GridGeometry
 from .outputs import atomic_output
+
+log = logging.getLogger("seamountae")
 
 WGS84_WKT = CRS.from_epsg(4326).to_wkt()
 WINDOW_CHUNK_CACHE = 1 << 24  # bytes of netCDF chunk cache for a grid read window by window (open_grid)
@@ -62,24 +65,25 @@ _CF_COORDS = {
 
 
 def read_grid(path, var: str | None = None, depth_positive: bool | None = None, mask_land: bool = True,
-              islands: bool = True) -> xr.DataArray:
+              crs: str | None = None, islands: bool = True) -> xr.DataArray:
     """Read a netCDF (CF, COARDS or GMT .grd) grid or a GeoTIFF into a canonical grid, in memory.
 
     var names the netCDF variable, or the GeoTIFF band number, when the file holds several.
     depth_positive: True if the values are depths (positive down), False if they are elevations,
     None to decide from the variable's `positive` and `standard_name` attributes.
+    crs: the grid's CRS ("EPSG:32631", WKT…), for a file that records none (see `_decide_crs`).
     islands: recorded as the grid's `islands` attribute, which tells the candidate search whether
     small islands are the tops of seamounts (candidates.py) or missing data like the rest of the land.
     """
     path = Path(path)
     reader = _read_geotiff if _sniff(path) == "tiff" else _read_netcdf
-    values, x, y, geographic, crs, attrs = reader(path, var)
+    values, x, y, geographic, crs, attrs = reader(path, var, crs)
     grid = canonical_grid(_to_elevation(values, attrs, depth_positive), x, y, geographic, crs, str(path), mask_land)
     return grid.assign_attrs(islands=int(bool(islands)))
 
 
 def open_grid(path, var: str | None = None, depth_positive: bool | None = None, mask_land: bool = True,
-              islands: bool = True) -> xr.DataArray:
+              crs: str | None = None, islands: bool = True) -> xr.DataArray:
     """Open a grid file as a canonical grid whose values stay on disk until a window of them is used.
 
     The same grid as `read_grid` (coordinates, attributes, values cell for cell), but slicing it
@@ -93,7 +97,7 @@ def open_grid(path, var: str | None = None, depth_positive: bool | None = None, 
     if _sniff(path) == "tiff":
         src = _open_geotiff(path)
         try:
-            band, x, y, geographic, crs, attrs = _geotiff_grid_band(src, path, var)
+            band, x, y, geographic, crs, attrs = _geotiff_grid_band(src, path, var, crs)
         except BaseException:
             src.close()
             raise
@@ -123,8 +127,8 @@ def open_grid(path, var: str | None = None, depth_positive: bool | None = None, 
         try:
             if _GMT_LEGACY <= set(ds.variables):
                 ds.close()
-                return read_grid(path, var, depth_positive, mask_land, islands)
-            z, x, y, geographic, crs = _netcdf_grid_variable(ds, path, var)
+                return read_grid(path, var, depth_positive, mask_land, crs, islands)
+            z, x, y, geographic, crs = _netcdf_grid_variable(ds, path, var, crs)
             attrs = dict(z.attrs)
         except BaseException:
             ds.close()
@@ -406,7 +410,7 @@ def _open_netcdf_dataset(path: Path) -> xr.Dataset:
         raise _unreadable(path, exc) from exc
 
 
-def _netcdf_grid_variable(ds: xr.Dataset, path: Path, var: str | None):
+def _netcdf_grid_variable(ds: xr.Dataset, path: Path, var: str | None, given_crs: str | None = None):
     """The (y, x) variable of an open netCDF file, still on disk, with its coordinates and CRS."""
     if _GMT_LEGACY <= set(ds.variables):
         z = _gmt_legacy(ds, path)
@@ -417,15 +421,20 @@ def _netcdf_grid_variable(ds: xr.Dataset, path: Path, var: str | None):
         crs = _netcdf_crs(ds, z, path)
     yc, xc = z[z.dims[0]], z[z.dims[1]]
     x, y = _load(path, xc), _load(path, yc)
-    geographic = _is_geographic(xc, yc, x, y, crs)
+    if given_crs or crs:
+        geographic, crs = _decide_crs(path, crs, given_crs, x, y)
+    else:
+        geographic = _is_geographic(xc, yc)
+        if geographic is None:  # nothing in the file says (GMT's x/y without units)
+            geographic, crs = _decide_crs(path, None, None, x, y)
     if not geographic and _units(xc) in _KM:
         x, y = x * 1000.0, y * 1000.0
     return z, x, y, geographic, crs
 
 
-def _read_netcdf(path: Path, var: str | None):
+def _read_netcdf(path: Path, var: str | None, given_crs: str | None = None):
     with _open_netcdf_dataset(path) as ds:  # closes the file once the values are in memory
-        z, x, y, geographic, crs = _netcdf_grid_variable(ds, path, var)
+        z, x, y, geographic, crs = _netcdf_grid_variable(ds, path, var, given_crs)
         return _load(path, z), x, y, geographic, crs, dict(z.attrs)
 
 
@@ -496,20 +505,49 @@ def _units(coord: xr.DataArray) -> str:
     return str(coord.attrs.get("units", "")).strip().lower()
 
 
-def _is_geographic(xc: xr.DataArray, yc: xr.DataArray, x: np.ndarray, y: np.ndarray, crs: str | None) -> bool:
+def _is_geographic(xc: xr.DataArray, yc: xr.DataArray) -> bool | None:
+    """What a netCDF grid's coordinate metadata says (units, standard or plain names); None: nothing."""
     units = {_units(xc), _units(yc)}
     std = {str(c.attrs.get("standard_name", "")).lower() for c in (xc, yc)}
     if any(u.startswith("degree") for u in units) or std & {"longitude", "latitude"}:
         return True
     if units & (_METRES | _KM) or std & {"projection_x_coordinate", "projection_y_coordinate"}:
         return False
-    if crs:
-        return CRS.from_wkt(crs).is_geographic
     if {str(xc.name).lower(), str(yc.name).lower()} & (_LON_NAMES | _LAT_NAMES):
         return True
-    # GMT writes x/y without units; only degrees fit within these bounds at any useful resolution.
+    return None
+
+
+def parse_crs(value: str, label: str = "--crs") -> CRS:
+    """A CRS from what a user types (EPSG:4326, a PROJ string, WKT), or a one-line error."""
+    try:
+        return CRS.from_user_input(value)
+    except CRSError:
+        raise SeamountaeError(f"{label} {value!r}: not a CRS; give one like EPSG:4326 (lon/lat) or EPSG:32631 "
+                              "(UTM zone 31N)") from None
+
+
+def _decide_crs(path: Path, file_crs: str | None, given: str | None, x: np.ndarray, y: np.ndarray):
+    """(geographic, crs WKT or None) of a grid: the CRS given (--crs) over the file's own; with
+    neither, lon/lat degrees where the bounds can only be degrees, said in one warning (GMT grids
+    and bare GeoTIFFs are usually lon/lat, but a projected grid written without its CRS would be
+    measured in the wrong units), and anything else is refused."""
+    if given:
+        crs = parse_crs(given)
+        if file_crs and CRS.from_wkt(file_crs) != crs:
+            log.info("%s: read with --crs %s instead of the CRS it records", path, given)
+        return crs.is_geographic, crs.to_wkt()
+    if file_crs:
+        return CRS.from_wkt(file_crs).is_geographic, file_crs
     with np.errstate(invalid="ignore"):
-        return bool(np.nanmax(np.abs(x)) <= 360 and np.nanmax(np.abs(y)) <= 90)
+        degrees = bool(np.nanmax(np.abs(x)) <= 360 and np.nanmax(np.abs(y)) <= 90)
+    if degrees:
+        log.warning("%s: records no CRS; read as lon/lat degrees (WGS84) since its bounds fit; if it is projected, "
+                    "give its CRS with --crs EPSG:… (--crs EPSG:4326 confirms lon/lat and silences this)", path)
+        return True, None
+    raise SeamountaeError(f"{path}: records no CRS and its coordinates (x {np.nanmin(x):g}..{np.nanmax(x):g}, "
+                          f"y {np.nanmin(y):g}..{np.nanmax(y):g}) are not degrees, so their unit is unknown; "
+                          "give its CRS with --crs EPSG:… (e.g. EPSG:32631 for UTM 31N)")
 
 
 def _gmt_legacy(ds: xr.Dataset, path: Path) -> xr.DataArray:
@@ -546,7 +584,7 @@ def _open_geotiff(path: Path):
         raise _unreadable(path, exc) from exc
 
 
-def _geotiff_grid_band(src, path: Path, var: str | None):
+def _geotiff_grid_band(src, path: Path, var: str | None, given_crs: str | None = None):
     """The band of an open GeoTIFF, its cell-centre coordinates, CRS and unit attributes."""
     band = _pick_band(src, var, path)
     t = src.transform
@@ -558,11 +596,8 @@ def _geotiff_grid_band(src, path: Path, var: str | None):
     y = t.f + t.e * (np.arange(src.height) + 0.5)
     tags = src.tags(band)
     attrs = {"units": src.units[band - 1] or tags.get("units", ""), "positive": tags.get("positive", ""), "standard_name": tags.get("standard_name", "")}
-    if src.crs is None:
-        with np.errstate(invalid="ignore"):
-            geographic = bool(np.abs(x).max() <= 360 and np.abs(y).max() <= 90)
-        return band, x, y, geographic, None, attrs
-    return band, x, y, src.crs.is_geographic, src.crs.to_wkt(), attrs
+    geographic, crs = _decide_crs(path, src.crs.to_wkt() if src.crs else None, given_crs, x, y)
+    return band, x, y, geographic, crs, attrs
 
 
 def _geotiff_values(src, band: int, path: Path, window=None) -> np.ndarray:
@@ -578,9 +613,9 @@ def _geotiff_values(src, band: int, path: Path, window=None) -> np.ndarray:
     return values
 
 
-def _read_geotiff(path: Path, var: str | None):
+def _read_geotiff(path: Path, var: str | None, given_crs: str | None = None):
     with _open_geotiff(path) as src:
-        band, x, y, geographic, crs, attrs = _geotiff_grid_band(src, path, var)
+        band, x, y, geographic, crs, attrs = _geotiff_grid_band(src, path, var, given_crs)
         return _geotiff_values(src, band, path), x, y, geographic, crs, attrs
 
 

@@ -246,7 +246,7 @@ def read_netcdf(path, kind: str, producer: str, load: bool = True):
 
 
 def read_provenance(path) -> dict | None:
-    """The provenance record of a seamountae output (netCDF, model, GeoJSON, CSV or PNG), or None.
+    """The provenance record of a seamountae output (netCDF, model, GeoJSON, CSV, GMT text, KML or PNG), or None.
 
     None when the file is missing, unreadable or carries no record: whatever is there was not
     written by seamountae (or not completely), so it cannot be trusted as up to date.
@@ -278,6 +278,12 @@ def read_provenance(path) -> dict | None:
             with Image.open(path) as image:
                 return json.loads(image.text["seamountae"])
         text = path.read_text(encoding="utf-8")
+        if text.startswith("<?xml"):  # KML: the Document's ExtendedData (catalogue.write_kml)
+            from xml.etree import ElementTree as ET
+
+            value = ET.fromstring(text.encode("utf-8")).find(
+                "{*}Document/{*}ExtendedData/{*}Data[@name='seamountae']/{*}value")
+            return json.loads(value.text)
         if text.startswith("# seamountae "):
             return json.loads(text.splitlines()[0][len("# seamountae "):])
         return json.loads(text)["seamountae"]

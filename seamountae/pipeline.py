@@ -25,8 +25,9 @@ import numpy as np
 
 from . import __version__
 from .catalogue import points_inside, read_catalogue, write_catalogue
-from .config import PARAMETERS, RUN, toml_value, load, resolve
+from .config import PARAMETERS, RUN, defaults, toml_value, load, resolve
 from .errors import SeamountaeError
+from .geometry import GridGeometry
 from .outputs import (atomic_directory, atomic_output, canonical, check_writable, is_zarr, provenance, provenance_attrs,
                       read_netcdf, read_provenance, remembered_hashes, require_zarr, sha256, write_netcdf)
 
@@ -43,7 +44,8 @@ def grid_kwargs(grid_params: dict) -> dict:
     """The [grid] parameters as keyword arguments of grid.read_grid / grid.open_grid."""
     depth = grid_params["depth_positive"]
     return {"var": grid_params["var"] or None, "depth_positive": None if depth == "auto" else depth,
-            "mask_land": grid_params["mask_land"], "islands": grid_params["islands"]}
+            "mask_land": grid_params["mask_land"], "crs": grid_params.get("crs") or None,
+            "islands": grid_params["islands"]}
 
 
 def check_grid_fits(grid, grid_path, patch_km: float, whose: str = "") -> None:
@@ -216,6 +218,11 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
                     scorefile.geotiff_from_score(tmp, final, provenance_attrs(record))
                 finally:
                     tmp.unlink(missing_ok=True)
+        from .terrain import statistics, unusual
+
+        problem = unusual(statistics(grid), meta.get("terrain"))  # models without the record: no check
+        if problem:
+            log.warning("%s: unlike the terrain %s was trained on: %s", grid_path, model_path, problem)
     finally:
         grid.close()
     seconds = time.perf_counter() - start
@@ -287,6 +294,7 @@ def export_file(detections_path, output, fmt: str = "auto", overwrite: bool = Fa
         ds = from_cf_dataset(raw)
         table = table_from_detections(ds)
         record = provenance({"format": fmt}, {"detections": detections_path})
+        record["grid_extent"] = list(GridGeometry.of(ds).lonlat_bounds())  # for evaluate, should the grid move
         write_catalogue(table, output, fmt=fmt, provenance=record, overwrite=overwrite)
         if footprints is not None:
             write_footprints(footprint_polygons(ds), footprints, provenance=record, overwrite=overwrite)
@@ -323,10 +331,12 @@ def find_file(grid_path, model_path, output, score_params: dict, detect_params: 
         detect_file(folder / "score.nc", folder / "detections.nc", detect_params, overwrite=True)
         ds = read_netcdf(folder / "detections.nc", "detections", "detect")
         from .detection import table_from_detections
+        from .grid import from_cf_dataset
 
         table = table_from_detections(ds)
         record = provenance({"score": score_parameters(score_params, grid_params), "detect": detect_params,
                              "format": fmt}, {"grid": grid_path, "model": model_path})
+        record["grid_extent"] = list(GridGeometry.of(from_cf_dataset(ds)).lonlat_bounds())
         write_catalogue(table, output, fmt=fmt, provenance=record, overwrite=overwrite)
     finally:
         if keep is None:
@@ -342,12 +352,74 @@ def evaluation_arguments(params: dict) -> dict:
             "min_height_m": params["min_height_m"] or None}
 
 
-def evaluate_file(catalogue_path, reference_path, output, params: dict, overwrite: bool = False) -> dict:
-    """CATALOGUE + REFERENCE → EVALUATION.json (precision, recall, misses…); returns the result."""
-    from .evaluation import evaluate
+def _recorded_file(recorded: dict, by: Path) -> Path | None:
+    """A file an output's provenance names: as recorded (relative to where that command ran), else
+    beside the output that records it; None if neither exists."""
+    path = Path(recorded["path"])
+    for candidate in (path, by.parent / path, by.parent / path.name):
+        if candidate.is_file():
+            return candidate
+    return None
 
+
+def searched_grid(catalogue_path) -> tuple[Path | None, dict, tuple | None]:
+    """The grid a catalogue of `find` or `export` came from, followed through its provenance
+    (catalogue → detections → score → grid): (grid path or None where it is not found, its [grid]
+    parameters as recorded, the grid's lon/lat extent as the catalogue records it or None)."""
+    path = Path(catalogue_path)
+    record = read_provenance(path)
+    if not isinstance(record, dict):
+        raise SeamountaeError(f"{path}: records no provenance, so the grid it was searched in is unknown; "
+                              "give --region W/E/S/N, or --no-clip to score against the whole reference")
+    extent = tuple(record["grid_extent"]) if record.get("grid_extent") else None
+    for role in ("detections", "score"):  # export's record names the detections, detect's the score
+        inputs = record.get("inputs", {})
+        if "grid" in inputs or role not in inputs:
+            break
+        upstream = _recorded_file(inputs[role], path)
+        record = read_provenance(upstream) if upstream is not None else None
+        if not isinstance(record, dict):
+            return None, {}, extent
+        path = upstream
+    if "grid" not in record.get("inputs", {}):
+        raise SeamountaeError(f"{catalogue_path}: its provenance names no grid (not written by find or export); "
+                              "give --region W/E/S/N, or --no-clip to score against the whole reference")
+    params = record.get("parameters", {})
+    grid_params = params.get("grid") or params.get("score", {}).get("grid") or {}
+    return _recorded_file(record["inputs"]["grid"], path), grid_params, extent
+
+
+def evaluate_files(catalogue_path, reference_path, params: dict, region=None, clip: bool = True) -> dict:
+    """evaluation.evaluate of two catalogue files. Recall counts the reference inside `region`
+    (W, E, S, N) if given, else, unless clip=False, inside the grid the catalogue was searched in
+    (`searched_grid`); where that grid is gone, inside the extent the catalogue records."""
+    from .evaluation import evaluate
+    from .grid import open_grid
+
+    found, reference = read_catalogue(catalogue_path), read_catalogue(reference_path)
+    arguments = evaluation_arguments(params)
+    if region is not None or not clip:
+        return evaluate(found, reference, **arguments, region=region)
+    grid_path, grid_params, extent = searched_grid(catalogue_path)
+    if grid_path is None:
+        if extent is None:
+            raise SeamountaeError(f"{catalogue_path}: the grid it was searched in is not found where its provenance "
+                                  "says; give --region W/E/S/N, or --no-clip to score against the whole reference")
+        log.warning("%s: the grid it was searched in is not found; clipping the reference to its recorded extent "
+                    "%s instead (--region to choose)", catalogue_path, "/".join(f"{v:g}" for v in extent))
+        return evaluate(found, reference, **arguments, region=extent)
+    grid = open_grid(grid_path, **grid_kwargs({**defaults("grid"), **grid_params}))
+    try:
+        return evaluate(found, reference, **arguments, grid=grid)
+    finally:
+        grid.close()
+
+
+def evaluate_file(catalogue_path, reference_path, output, params: dict, overwrite: bool = False,
+                  region=None, clip: bool = True) -> dict:
+    """CATALOGUE + REFERENCE → EVALUATION.json (precision, recall, misses…); returns the result."""
     check_writable(output, overwrite)
-    result = evaluate(read_catalogue(catalogue_path), read_catalogue(reference_path), **evaluation_arguments(params))
+    result = evaluate_files(catalogue_path, reference_path, params, region, clip)
     doc = {"seamountae": provenance(params, {"catalogue": catalogue_path, "reference": reference_path}), **result}
     with atomic_output(output, overwrite) as tmp:
         tmp.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
@@ -367,7 +439,7 @@ def plot_file(score_path, output, detections_path=None, reference_path=None, ove
     with atomic_output(output, overwrite) as tmp:
         with open(tmp, "wb") as handle:
             figure.savefig(handle, format="png", bbox_inches="tight", pad_inches=0.15,
-                           metadata={"seamountae": json.dumps(record, sort_keys=True)})
+                           metadata={"seamountae": json.dumps(record, sort_keys=True), "Description": figure.description})
 
 
 # ------------------------------------------------------------------------------------------ up to date

@@ -1,8 +1,10 @@
-"""Maps for people: the hillshaded bathymetry with the seamounts found, beside the model's error map.
+"""Maps for people: the hillshaded bathymetry with the seamounts found, beside the autoencoder's error map.
 
-Left, the grid as a hillshade, with each detected seamount circled and numbered by its catalogue
-id; right, the reconstruction error (low where the terrain looks like the training seamounts),
-shaded by the same relief, with the seamounts' footprints outlined. With a reference catalogue, the
+Left, the grid as a hillshade, with each detected seamount (a judged candidate summit) circled and
+numbered by its catalogue id; right, the autoencoder's view: its reconstruction error (low where the
+terrain looks like the training seamounts), shaded by the same relief, with the seamounts'
+footprints outlined. The map is a picture, not the detector: the catalogue comes from judging
+candidate summits with the combined evidence, and no threshold on this map makes it. With a reference catalogue, the
 detections it confirms, the ones it lacks and the reference seamounts missed get their own
 colours, and the title gives precision and recall.
 
@@ -246,10 +248,10 @@ def draw_map(score_path, detections_path=None, reference_path=None, match_km: fl
     # Smooth when a cell covers several screen pixels, filtered when many cells share one.
     smooth = "bilinear" if max(elevation.shape) < 1000 else "antialiased"
     axes[0].imshow(shaded, extent=extent, origin="upper", interpolation=smooth)
-    axes[0].set_title("Bathymetry and seamounts found", fontsize=11, loc="left")
+    axes[0].set_title("Bathymetry and the seamounts found (judged candidate summits)", fontsize=11, loc="left")
     axes[1].imshow(error_rgb, extent=extent, origin="upper", interpolation=smooth)
     levels = int(scores.attrs.get("plot_levels", 1))
-    axes[1].set_title("Reconstruction error (low = seamount-like" +
+    axes[1].set_title("The autoencoder's view: reconstruction error (low = seamount-like to it" +
                       (f"; the best of {levels} patch widths)" if levels > 1 else ")"), fontsize=11, loc="left")
     if cluster is not None and cluster.shape == elevation.shape and (cluster > 0).any():
         axes[1].contour(x, y, (cluster > 0).astype(float), levels=[0.5], colors=["#29d3ff"], linewidths=0.5, alpha=0.85)
@@ -287,7 +289,7 @@ def draw_map(score_path, detections_path=None, reference_path=None, match_km: fl
         legend.append(Line2D([], [], marker=style["marker"], linestyle="none", markerfacecolor="none",
                              markeredgecolor=COLOURS[name], markersize=7, label=f"{label}: {len(group)}"))
     if cluster is not None and (cluster > 0).any():
-        legend.append(Line2D([], [], color="#29d3ff", linewidth=1.0, label="seamount-like cells (detect threshold)"))
+        legend.append(Line2D([], [], color="#29d3ff", linewidth=1.0, label="footprint of each seamount found"))
     if missing.any():
         from matplotlib.patches import Patch
 
@@ -312,4 +314,7 @@ def draw_map(score_path, detections_path=None, reference_path=None, match_km: fl
     if step > 1:
         title += f" — drawn at 1/{step} resolution"
     fig.suptitle(title, fontsize=11)
+    # What each layer is, in words, for the PNG's Description (plot_file): the figure read without eyes.
+    fig.description = "; ".join([f"left: {axes[0].get_title(loc='left')}", f"right: {axes[1].get_title(loc='left')}",
+                                 *(f"legend: {item.get_label()}" for item in legend)])
     return fig

@@ -24,6 +24,7 @@ from .geometry import GridGeometry
 from .morphology import describe
 from .patches import MAX_NAN_FRACTION, sample_patches
 from .progress import progress_bar
+from . import terrain
 
 
 def snap_to_summits(grid: xr.DataArray, x: np.ndarray, y: np.ndarray, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +161,7 @@ def tile(
             "n_seamounts": int(len(np.unique(seamount[keep]))),
             "n_unseen": int(np.setdiff1d(seamounts, cand_seamount).size),
             "seamountae_kind": "patches",
+            "terrain": json.dumps([terrain.statistics(grid)]),  # one entry per grid (concat_patches)
         },
     )
     return ds
@@ -188,5 +190,6 @@ def concat_patches(sets: list[xr.Dataset]) -> xr.Dataset:
     merged = xr.merge([xr.concat(samples, "sample", combine_attrs="override"),
                        xr.concat(candidates, "candidate", combine_attrs="override")], combine_attrs="override")
     merged.attrs = {**first, "n_seamounts": int(len(np.unique(merged["seamount"].values))),
+                    "terrain": json.dumps([g for p in sets for g in json.loads(p.attrs.get("terrain", "[]"))]),
                     "n_unseen": int(sum(int(p.attrs["n_unseen"]) for p in sets))}
     return merged

@@ -32,7 +32,8 @@ import torch
 import xarray as xr
 
 from . import __version__, config, distributed
-from .calibration import calibrate
+from .calibration import calibrate, stored
+from . import terrain
 from .candidates import BACKGROUND_KM
 from .config import EVIDENCE, MODEL_EVIDENCE, default
 from .errors import SeamountaeError
@@ -267,7 +268,8 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
 
     table = {name[len("candidate_"):]: patches[name].values for name in patches.data_vars
              if name.startswith("candidate_") and patches[name].ndim == 1}
-    evidence = evidence_table(pd.DataFrame({**table, **cand_evidence}))
+    # Kept as the model file stores them, so the combiner is fitted to the numbers it records.
+    evidence = evidence_table(pd.DataFrame({**table, **cand_evidence})).apply(stored)
     n_unseen = int(patches.attrs.get("n_unseen", 0))
     combiner, chosen = calibrate(evidence, labels, n_unseen, evidence_names)
     with_model = calibrate(evidence, labels, n_unseen, sorted(set(evidence_names) | set(MODEL_EVIDENCE), key=EVIDENCE.index))[1]
@@ -286,6 +288,8 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
         "candidates": json.loads(patches.attrs["candidates"]),
         "normalisation": NORMALISATION,
         "latent_memory": LatentMemory.fit(fit_codes).as_meta(),
+        # The training grids' terrain, for score's warning on grids unlike any of them (terrain.py).
+        "terrain": terrain.training_range(json.loads(patches.attrs.get("terrain", "[]"))),
         "combiner": combiner.as_meta(),
         "threshold": {
             "value": chosen["threshold"],

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 import seamountae
-from conftest import (GRID_SHAPE, N_SEAMOUNTS, PATCH_PX, SEED, TILE_OPTIONS, TRAIN_OPTIONS, file_digest, ok,
+from conftest import (GRID_SHAPE, N_SEAMOUNTS, PATCH_PX, TILE_OPTIONS, TRAIN_OPTIONS, file_digest, ok,
                       run_cli)
 from seamountae.catalogue import read_catalogue
 from seamountae.grid import read_grid
@@ -203,6 +203,101 @@ def test_export_format_follows_the_file_name(tmp_path, detections_file):
     assert json.loads((tmp_path / "a.json").read_text())["type"] == "FeatureCollection"
     record = json.loads((tmp_path / "a.csv").read_text().splitlines()[0][len("# seamountae "):])
     assert record["parameters"]["format"] == "csv"
+
+
+def test_kml_export_is_kml_2_2_placemarks_in_lon_lat_order(tmp_path, geojson_text, detections_file):
+    from xml.etree import ElementTree as ET
+
+    from seamountae.outputs import read_provenance
+
+    ok(run_cli(["export", detections_file, "-o", tmp_path / "seamounts.kml"]))
+    root = ET.parse(tmp_path / "seamounts.kml").getroot()
+    kml = "{http://www.opengis.net/kml/2.2}"
+    assert root.tag == f"{kml}kml" and [child.tag for child in root] == [f"{kml}Document"]
+    placemarks = root.findall(f"{kml}Document/{kml}Placemark")
+    features = sorted(json.loads(geojson_text)["features"], key=lambda f: f["id"])
+    assert len(placemarks) == len(features) > 0
+    for placemark, feature in zip(placemarks, features):
+        # KML's element order within a Placemark: name, description, ExtendedData, geometry.
+        assert [child.tag[len(kml):] for child in placemark] == ["name", "description", "ExtendedData", "Point"]
+        assert placemark.findtext(f"{kml}name") == f"seamount {feature['id']}"
+        lon, lat = (float(v) for v in placemark.findtext(f"{kml}Point/{kml}coordinates").split(","))
+        assert [lon, lat] == pytest.approx(feature["geometry"]["coordinates"], abs=1e-7)
+        data = {d.get("name"): d.findtext(f"{kml}value") for d in placemark.iter(f"{kml}Data")}
+        assert float(data["height_m"]) == pytest.approx(feature["properties"]["height_m"], abs=1e-3)
+        assert float(data["score"]) == pytest.approx(feature["properties"]["score"], rel=1e-5)
+        description = ET.fromstring(placemark.findtext(f"{kml}description"))  # an HTML table, escaped in the KML
+        assert {th.text for th in description.iter("th")} >= {"height_m", "score"}
+    assert read_provenance(tmp_path / "seamounts.kml")["parameters"]["format"] == "kml"
+
+
+def test_an_unknown_output_suffix_is_refused_listing_the_formats(tmp_path, detections_file):
+    result = run_cli(["export", detections_file, "-o", tmp_path / "seamounts.shp"])
+    assert result.exit_code != 0
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and "seamounts.shp" in message
+    assert all(name in message for name in (".geojson", ".csv", ".txt", ".kml", "--format"))
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary file
+    ok(run_cli(["export", detections_file, "-o", tmp_path / "seamounts.shp", "--format", "geojson"]))
+    assert json.loads((tmp_path / "seamounts.shp").read_text())["type"] == "FeatureCollection"
+
+
+def test_a_grid_without_crs_is_lon_lat_with_a_warning_or_refused(tmp_path, synthetic, model_file):
+    import rasterio
+    from rasterio.transform import Affine
+
+    grid = synthetic[0]
+    cell = float(grid.x[1] - grid.x[0])
+
+    def bare_tif(name, x0, y0, step):  # a transform, no CRS
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", width=grid.sizes["x"], height=grid.sizes["y"],
+                           count=1, dtype="float32", transform=Affine(step, 0, x0, 0, -step, y0)) as dst:
+            dst.write(grid.values[::-1].astype(np.float32), 1)
+        return tmp_path / name
+
+    degrees = bare_tif("degrees.tif", float(grid.x[0]) - cell / 2, float(grid.y[-1]) + cell / 2, cell)
+    score = ["score", "--model", model_file, "--device", "cpu", "--stride-px", "4"]
+    warned = ok(run_cli([*score, degrees, "-o", tmp_path / "a.nc"]))
+    lines = [line for line in warned.stderr.splitlines() if "records no CRS" in line]
+    assert len(lines) == 1 and "lon/lat" in lines[0] and "--crs EPSG:" in lines[0]
+    confirmed = ok(run_cli([*score, degrees, "--crs", "EPSG:4326", "-o", tmp_path / "b.nc"]))
+    assert "records no CRS" not in confirmed.stderr
+    with xr.open_dataset(tmp_path / "a.nc") as a, xr.open_dataset(tmp_path / "b.nc") as b:
+        assert int(a.attrs["geographic"]) == 1
+        np.testing.assert_array_equal(a["error"].values, b["error"].values)
+    # The same cells in metres: unknown units are refused; --crs names them.
+    metres = bare_tif("utm.tif", 400000.0, 4300000.0, 1852.0)
+    refused = run_cli([*score, metres, "-o", tmp_path / "c.nc"])
+    assert refused.exit_code != 0 and "--crs EPSG:" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert not (tmp_path / "c.nc").exists()
+    ok(run_cli([*score, metres, "--crs", "EPSG:32626", "-o", tmp_path / "c.nc"]))
+    with xr.open_dataset(tmp_path / "c.nc") as c:
+        assert int(c.attrs["geographic"]) == 0 and "32626" in c["crs"].attrs["crs_wkt"]
+
+
+def test_score_warns_on_a_grid_unlike_the_training_bathymetry(tmp_path, synthetic, grid_file, model_file):
+    """White noise and heights in km are said in one line each; the training grid and old models stay quiet."""
+    import torch
+
+    from seamountae.grid import write_grid
+
+    grid = synthetic[0]
+    noise = grid.copy(data=np.random.default_rng(0).normal(-4000.0, 300.0, grid.shape).astype(np.float32))
+    write_grid(noise, tmp_path / "noise.nc")
+    write_grid(grid.copy(data=grid.values / 1000.0), tmp_path / "km.nc")
+    score = ["score", "--model", model_file, "--device", "cpu", "--stride-px", "4"]
+    for name, words in (("noise", "hardly correlated"), ("km", "check the heights' units")):
+        result = ok(run_cli([*score, tmp_path / f"{name}.nc", "-o", tmp_path / f"{name}_score.nc"]))
+        lines = [line for line in result.stderr.splitlines() if "unlike the terrain" in line]
+        assert len(lines) == 1 and words in lines[0] and f"{name}.nc" in lines[0], result.stderr
+    quiet = ok(run_cli([*score, grid_file, "-o", tmp_path / "grid_score.nc"]))
+    assert "unlike the terrain" not in quiet.stderr
+    old = torch.load(model_file, weights_only=True)
+    del old["terrain"]  # a model file from before the record
+    torch.save(old, tmp_path / "old.pt")
+    result = ok(run_cli(["score", tmp_path / "noise.nc", "--model", tmp_path / "old.pt", "--device", "cpu",
+                         "--stride-px", "4", "-o", tmp_path / "old_score.nc"]))
+    assert "unlike the terrain" not in result.stderr
 
 
 def test_score_file_records_provenance(score_file, grid_file, model_file):

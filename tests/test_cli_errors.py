@@ -130,6 +130,19 @@ def _two_grids(m):
     return m.netcdf("two.nc", {"z": (("lat", "lon"), m.grid.values), "sigma": (("lat", "lon"), np.ones(m.grid.shape))})
 
 
+def _tif_without_crs(m, name, x0, y0, cell):
+    """The synthetic grid as a GeoTIFF with a transform but no CRS."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    p = m.path(name)
+    values = m.grid.values[::-1]  # north-up
+    with rasterio.open(p, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
+                       dtype="float32", transform=Affine(cell, 0, x0, 0, -cell, y0)) as dst:
+        dst.write(values.astype(np.float32), 1)
+    return p
+
+
 def _evil_model(m):
     class Payload:
         def __reduce__(self):
@@ -177,6 +190,9 @@ CASES = {
     "score: no patch with enough valid cells": lambda m: _with(m.score(_striped(m)), "no 24 km patch has enough valid cells"),
     "score: grid smaller than one patch": lambda m: _with(m.score(_small_grid(m)), "smaller than one"),
     "tile: grid smaller than one patch": lambda m: _with(m.tile(_small_grid(m), _small_catalogue(m)), "smaller than one"),
+    "score: projected GeoTIFF without a CRS": lambda m: _with(
+        m.score(_tif_without_crs(m, "utm.tif", 400000.0, 4300000.0, 1852.0)), "records no CRS"),
+    "score: --crs that is not a CRS": lambda m: _with(m.score(None, None, "--crs", "EPSG:99999999"), "--crs"),
     "score: non-monotonic coordinates": lambda m: _with(m.score(_non_monotonic(m)), "not monotonic"),
     "tile: non-monotonic coordinates": lambda m: _with(m.tile(_non_monotonic(m)), "not monotonic"),
     # catalogues
@@ -196,6 +212,7 @@ CASES = {
     "detect: model file": lambda m: _with(m.detect(m.f["model"]), "not a readable netCDF"),
     "export: score file": lambda m: _with(m.export(m.f["score"]), "expected detections"),
     "export: catalogue": lambda m: _with(m.export(m.f["catalogue"]), "not a readable netCDF"),
+    "export: output suffix of no known format": lambda m: _with(m.export(None, "seamounts.shp"), "--format"),
     # bad option values
     "tile: patch px not a multiple of 8": lambda m: _with(m.tile(None, None, "--patch-px", "12"), "--patch-px 12"),
     "score: zero stride": lambda m: _with(m.score(None, None, "--stride-px", "0"), "--stride-px 0"),

@@ -82,7 +82,7 @@ def test_run_section_is_allowed(tmp_path):
     ("[tile]\npatch_px = 12\n", "multiple of 8"),
     ("[tile]\npatch_km = -5.0\n", "must be greater than 0"),
     ("[grid]\nmask_land = 'yes'\n", "must be true or false"),
-    ("[export]\nformat = 'shp'\n", "must be auto, geojson, csv or gmt"),
+    ("[export]\nformat = 'shp'\n", "must be auto, geojson, csv, gmt or kml"),
     ("[score]\ndevice = 'gpu'\n", "auto, cpu, cuda or cuda:N"),
 ])
 def test_bad_config_files_are_one_line_errors(tmp_path, text, words):

@@ -171,3 +171,89 @@ def test_a_projected_reference_is_refused_in_one_line():
     projected = pd.DataFrame({"lon": [412_000.0], "lat": [4_205_000.0]})
     with pytest.raises(SeamountaeError, match="reference catalogue: .*not lon/lat.*EPSG:4326"):
         evaluate(found, projected)
+
+
+# ------------------------------------------------------------------------------ the area searched
+
+
+def test_region_boxes_wrap_across_the_antimeridian():
+    from seamountae.evaluation import in_region, parse_region
+
+    lon = np.array([175.0, -175.0, 185.0, 0.0, 179.0])
+    lat = np.array([0.0, 0.0, 0.0, 0.0, 20.0])
+    expected = [True, True, True, False, False]
+    for text in ("170/190/-10/10", "170/-170/-10/10", "-190/-170/-10/10"):  # one box, three spellings
+        assert in_region(lon, lat, parse_region(text)).tolist() == expected, text
+    assert in_region(lon, lat, parse_region("-180/180/-30/30")).all()
+    with pytest.raises(SeamountaeError, match="W/E/S/N"):
+        parse_region("170/190/10")
+
+
+def test_clipping_to_the_searched_grid_keeps_valid_cells_the_match_distance_in():
+    from seamountae.grid import canonical_grid
+
+    lon, lat = np.arange(0.0, 2.0, 0.02), np.arange(0.0, 1.0, 0.02)  # ~2.2 km cells
+    values = np.full((lat.size, lon.size), -4000.0, np.float32)
+    values[20:30, 40:60] = np.nan  # a gap (land) around (1.0°, 0.5°)
+    grid = canonical_grid(values, lon, lat, geographic=True)
+    reference = pd.DataFrame({"lon": [0.5, 1.0, 1.0, 0.05, 1.5, 60.0], "lat": [0.5, 0.5, 0.62, 0.5, 0.5, 0.5]})
+    # open sea | in the gap | ~5 km from the gap | ~5 km from the west edge | open sea | far away
+    result = evaluate(reference.iloc[[0]], reference, match_km=3.0, grid=grid)
+    assert result["n_reference_inside"] == 4 and result["n_targets"] == 4
+    result = evaluate(reference.iloc[[0]], reference, match_km=10.0, grid=grid)
+    assert result["n_reference_inside"] == 2  # the two within 10 km of a gap or an edge drop out
+    assert [m["index"] for m in result["misses"]] == [4]
+    # An entry outside the area still confirms a detection: clipping makes no found seamount false.
+    result = evaluate(reference.iloc[[3]], reference, match_km=10.0, grid=grid)
+    assert result["true_positives"] == 1 and result["matched_targets"] == 0
+    assert "reference: 2 of 6 entries inside the searched grid" in format_report(result)
+
+
+def _census(path, points):
+    """A reference in Kim & Wessel's distributed layout: free text, then tab-separated columns."""
+    lines = ["Global Seamount Database from Kim, S.-S., and P. Wessel (2011)", "Col 1: Longitude", "",
+             "Longitude\tLatitude\tAzimuth\tMajor\tMinor\tHeight\tID"]
+    lines += [f"{lon:.5f}\t{lat:.5f}\t0.0\t20.0\t15.0\t{height:.1f}\tKW-{k:05d}" for k, (lon, lat, height) in enumerate(points)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cli_evaluate_against_a_global_census_counts_the_searched_grid(tmp_path, detections_file, catalogue_file,
+                                                                       grid_file, model_file):
+    from conftest import ok, run_cli
+    from seamountae.catalogue import read_catalogue
+
+    truth = read_catalogue(catalogue_file)
+    far = [(lon, lat, 2000.0) for lon in range(-170, 180, 20) for lat in (-40, 0, 40)]  # the rest of the globe
+    census = _census(tmp_path / "KWSMTSv01.txt", [*zip(truth["lon"], truth["lat"], truth["height_m"]), *far])
+    ok(run_cli(["export", detections_file, "-o", tmp_path / "found.geojson"]))
+    n = len(truth) + len(far)
+
+    report = ok(run_cli(["evaluate", tmp_path / "found.geojson", census])).stdout
+    first = report.splitlines()[0]
+    assert first.startswith("reference: ") and f"of {n:,} entries inside the searched grid" in first
+    inside = int(first.split()[1])
+    assert 0 < inside <= len(truth)
+    assert f"targets {inside} (all entries)" in report
+    unclipped = json.loads(ok(run_cli(["evaluate", tmp_path / "found.geojson", census, "--no-clip", "--json"])).stdout)
+    assert unclipped["n_targets"] == n and unclipped["parameters"]["clipped_to"] is None
+    boxed = json.loads(ok(run_cli(["evaluate", tmp_path / "found.geojson", census, "--region", "-190/-170/-50/50",
+                                   "--json"])).stdout)
+    assert boxed["n_targets"] == 6 and boxed["n_reference_inside"] == 6  # lon 170 and -170 (190), three latitudes each
+
+    # The grid moved away: the extent the catalogue records stands in for it, said in a warning.
+    d = tmp_path / "moved"
+    d.mkdir()
+    (d / "grid.nc").write_bytes(grid_file.read_bytes())
+    ok(run_cli(["find", d / "grid.nc", "--model", model_file, "--device", "cpu", "-o", d / "found.csv"]))
+    (d / "grid.nc").unlink()
+    result = ok(run_cli(["evaluate", d / "found.csv", census]))
+    assert "not found; clipping the reference to its recorded extent" in result.stderr
+    assert f"of {n:,} entries inside region " in result.stdout
+
+    # A catalogue that records no searched grid: one line naming the fixes.
+    plain = tmp_path / "plain.csv"
+    plain.write_text("lon,lat\n0,0\n")
+    failed = run_cli(["evaluate", plain, census])
+    assert failed.exit_code != 0 and len(failed.stderr.splitlines()) == 1
+    assert "plain.csv" in failed.stderr and "--region" in failed.stderr and "--no-clip" in failed.stderr

@@ -16,6 +16,7 @@ from rasterio.transform import Affine
 from seamountae.errors import SeamountaeError
 from seamountae.geometry import KM_PER_DEGREE, GridGeometry, haversine_km
 from seamountae.grid import (
+    open_grid,
     WGS84_WKT,
     canonical_grid,
     read_grid,
@@ -117,17 +118,28 @@ def test_transposed_lon_lat_variable(tmp_path):
     assert grid.values[2, 3] == -600.0
 
 
-def test_gmt_xy_without_units_is_geographic(tmp_path):
-    grid = read_grid(write_nc(tmp_path / "gmt.nc", xname="x", yname="y"))
+def test_gmt_xy_without_units_is_geographic_with_one_warning(tmp_path, caplog):
+    path = write_nc(tmp_path / "gmt.nc", xname="x", yname="y")
+    with caplog.at_level("WARNING", logger="seamountae"):
+        grid = read_grid(path)
+        open_grid(path).close()
     assert_canonical(grid, geographic=True)
     np.testing.assert_array_equal(grid["y"], LAT)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and all("records no CRS" in w and "--crs EPSG:" in w for w in warnings)  # one a read
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seamountae"):
+        assert read_grid(path, crs="EPSG:4326").attrs["geographic"] == 1
+    assert not caplog.records  # the assumption confirmed
 
 
-def test_gmt_xy_without_units_large_values_is_projected(tmp_path):
+def test_gmt_xy_without_units_large_values_needs_a_crs(tmp_path):
     x, y = 500000.0 + 1000.0 * np.arange(4), 4200000.0 + 1000.0 * np.arange(3)
-    grid = read_grid(write_nc(tmp_path / "utm.nc", x=x, y=y, xname="x", yname="y"))
+    path = write_nc(tmp_path / "utm.nc", x=x, y=y, xname="x", yname="y")
+    assert "utm.nc" in raises("records no CRS.*--crs EPSG:", read_grid, path)
+    grid = read_grid(path, crs="EPSG:32626")
     assert_canonical(grid, geographic=False)
-    assert grid.attrs["crs"] == ""
+    assert CRS.from_wkt(grid.attrs["crs"]) == CRS.from_epsg(32626)
 
 
 def test_projected_netcdf_with_grid_mapping(tmp_path):

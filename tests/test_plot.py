@@ -103,3 +103,16 @@ def test_existing_map_needs_overwrite(tmp_path, score_file):
 
 def test_help_shows_an_example():
     assert "seamountae plot score.nc" in ok(run_cli(["plot", "--help"])).stdout.split("Example")[1]
+
+
+def test_cli_map_says_what_each_layer_is_in_todays_method(tmp_path, score_file, detections_file):
+    """The right panel is the autoencoder's view; nothing claims the catalogue is a threshold on it."""
+    from PIL import Image
+
+    ok(run_cli(["plot", score_file, "--detections", detections_file, "-o", tmp_path / "map.png"]))
+    with Image.open(tmp_path / "map.png") as image:
+        description = image.text["Description"]
+    assert "right: The autoencoder's view: reconstruction error" in description
+    assert "legend: footprint of each seamount found" in description
+    assert "judged candidate summits" in description
+    assert "threshold" not in description

@@ -77,7 +77,7 @@ def test_run_writes_every_output(project):
     for stage in STAGES:
         assert f"{stage}: writing" in result.stderr
     # With a reference: the evaluation report on stdout (data), everything else on stderr.
-    assert result.stdout.startswith("found ") and "precision" in result.stdout
+    assert result.stdout.startswith("reference: ") and "\nfound " in result.stdout and "precision" in result.stdout
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert evaluation["recall"] >= 0.75 and evaluation["parameters"]["min_height_m"] == 1000.0
     assert evaluation["seamountae"]["inputs"]["catalogue"]["sha256"] == file_digest(out / "seamounts.geojson")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 
 import numpy as np
 import pytest
@@ -12,11 +11,9 @@ from hypothesis import strategies as st
 
 from conftest import TRAIN_OPTIONS, ok, run_cli, state_bytes
 from seamountae.errors import SeamountaeError
-from seamountae.model import masked_error
 from seamountae.patches import normalise
 from seamountae.calibration import conformal_score
 from seamountae.config import EVIDENCE, GRID_EVIDENCE, MODEL_EVIDENCE
-from seamountae.evidence import candidates_from_dataset
 from seamountae.model import read_model
 from seamountae.training import assign_folds, dihedral, train
 
@@ -243,3 +240,43 @@ def test_dihedral_gives_the_eight_symmetries():
     assert torch.equal(images[0], x)
     assert len({tuple(im.flatten().tolist()) for im in images}) == 8
     assert all(sorted(im.flatten().tolist()) == list(range(16)) for im in images)  # only moved, never changed
+
+
+def test_stored_calibration_ignores_the_last_bits_of_blas(patches):
+    """What BLAS kernels change (the last bits of float64 arithmetic) never reaches the model file:
+    the combiner and latent memory fitted to inputs one ulp apart are stored identically."""
+    import pandas as pd
+
+    from seamountae.calibration import Combiner
+    from seamountae.evidence import LatentMemory
+
+    rng = np.random.default_rng(0)
+    evidence = pd.DataFrame(rng.normal(size=(300, 4)), columns=list(GRID_EVIDENCE))
+    label = (evidence["log_height"] + rng.normal(size=300) > 0.5).astype(int).to_numpy()
+    nudged = pd.DataFrame(np.nextafter(evidence.to_numpy(), np.inf), columns=evidence.columns)  # one ulp up
+    assert not evidence.equals(nudged)
+    assert Combiner.fit(evidence, label, GRID_EVIDENCE).as_meta() == Combiner.fit(nudged, label, GRID_EVIDENCE).as_meta()
+    codes = rng.normal(size=(80, 8))
+    assert LatentMemory.fit(codes).as_meta() == LatentMemory.fit(np.nextafter(codes, np.inf)).as_meta()
+
+
+def test_cli_model_file_is_the_same_whatever_the_blas_threads(tmp_path, patches_file):
+    """`train --threads 1` bounds BLAS too; with torch at one thread (conftest), a model trained with
+    BLAS at 1 and at 2 threads is the same file, but for the command line its provenance records."""
+    import io
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    files = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            assert all(p["num_threads"] == threads for p in threadpool_info() if p["user_api"] == "blas")
+            ok(run_cli(["train", patches_file, *TRAIN_OPTIONS, "--epochs", "1", "-o", tmp_path / f"m{threads}.pt"]))
+        content = torch.load(tmp_path / f"m{threads}.pt", weights_only=True)
+        content["provenance"]["command"] = ""
+        buffer = io.BytesIO()
+        torch.save(content, buffer)
+        files.append(buffer.getvalue())
+    assert files[0] == files[1]
+    ok(run_cli(["train", patches_file, *TRAIN_OPTIONS, "--epochs", "1", "--threads", "1", "-o", tmp_path / "t.pt"]))
+    assert read_model(tmp_path / "t.pt")[1]["threshold"] == read_model(tmp_path / "m1.pt")[1]["threshold"]

@@ -5,6 +5,7 @@ Layer 6, command line: imports layers 1-6 only.
 
 import click
 
+from ..config import CATALOGUE_FORMATS
 from ..outputs import check_writable
 from . import options, summary
 from .score import model_option, score_options, use_model
@@ -14,7 +15,7 @@ from .tile import grid_options
 @click.command("find")
 @click.argument("grid_path", metavar="GRID", type=click.Path(dir_okay=False))
 @model_option
-@options.param("export", "format", type=click.Choice(["auto", "geojson", "csv", "gmt"]))
+@options.param("export", "format", type=click.Choice(["auto", *CATALOGUE_FORMATS]))
 @options.params("detect")
 @score_options
 @click.option("--keep", type=click.Path(file_okay=False), default=None,

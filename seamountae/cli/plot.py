@@ -23,10 +23,11 @@ from . import options, summary
 @options.overwrite
 @options.common
 def command(score_path, detections_path, reference_path, match_km, min_height_m, old_min_height_m, dpi, output, overwrite, config_file):
-    """Draw a map (PNG): hillshaded bathymetry with the seamounts found, beside the error map.
+    """Draw a map (PNG): hillshaded bathymetry with the seamounts found, beside the autoencoder's error map.
 
     Needs matplotlib (pip install 'seamountae[plot]'). Seamounts are circled and numbered by
-    their catalogue id; the right panel is the model's reconstruction error, low where the terrain
+    their catalogue id; the right panel is the autoencoder's view, its reconstruction error (a picture:
+    the catalogue comes from judged candidate summits, not from this map), low where the terrain
     looks like the training seamounts, with the footprints of the seamounts found outlined (given DETECTIONS.nc).
 
     \b

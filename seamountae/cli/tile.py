@@ -9,8 +9,9 @@ from . import options, summary
 
 
 def grid_options(command):
-    """How to read a grid ([grid]): shared by tile, score and find."""
+    """How to read a grid ([grid]): shared by tile, score, find and evaluate."""
     command = options.param("grid", "islands")(command)
+    command = options.param("grid", "crs", metavar="CRS")(command)
     command = options.param("grid", "mask_land")(command)
     command = click.option("--depth-positive/--elevation-positive", "depth_positive", default=None,
                            help="The grid holds depth (positive down) / elevation. [default: from the file's attributes]")(command)

@@ -18,7 +18,8 @@ log = logging.getLogger("seamountae")
 @click.argument("patches_paths", metavar="PATCHES...", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @options.params("train", skip=("device",))
 @options.param("train", "device", callback=options.validate_device)
-@click.option("--threads", type=int, default=None, help="CPU threads for torch.  [default: all cores]")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads for torch and for BLAS/OpenMP (numpy's calibration).  [default: all cores]")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from its checkpoint (MODEL.pt.ckpt); same patches and parameters.")
 @options.output
@@ -52,8 +53,12 @@ def command(patches_paths, threads, resume, output, overwrite, config_file, **va
         if threads < 1:
             raise SeamountaeError(f"--threads {threads}: must be 1 or more")
         torch.set_num_threads(threads)
+    from threadpoolctl import threadpool_limits
+
     try:
-        meta = train_file(patches_paths, output, params, overwrite, resume=resume, progress=options.show_progress())
+        # torch's own threads above; BLAS's and OpenMP's (numpy's calibration arithmetic) here.
+        with threadpool_limits(limits=threads):
+            meta = train_file(patches_paths, output, params, overwrite, resume=resume, progress=options.show_progress())
     except KeyboardInterrupt:
         if checkpoint_path(output).exists() and distributed.rank() == 0:
             click.echo(f"seamountae: training stopped; continue it with the same command and --resume "
