@@ -9,6 +9,8 @@ Layer 3, arithmetic: imports layers 1-3 only.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 BUILTIN = Path(__file__).with_name("builtin.pt")
@@ -54,4 +56,10 @@ def card(meta: dict, path) -> str:
         "and data gaps (no candidate there); far from the seafloor it was trained on (its score is calibrated there)",
         f"  seamountae {meta.get('seamountae_version', '?')}",
     ]
+    terrain = meta.get("terrain")
+    if terrain:  # older models carry no record: score then does not check
+        lines.insert(-1, f"  training terrain ({terrain['n_grids']} grids): lag-1 autocorrelation "
+                         f"{terrain['lag1'][0]:.3f}–{terrain['lag1'][1]:.3f}, median slope "
+                         f"{math.exp(terrain['log_slope'][0]):.3g}–{math.exp(terrain['log_slope'][1]):.3g} m/km; "
+                         "score warns on a grid far outside (noise, a constant, heights in km)")
     return "\n".join(lines)
