@@ -23,6 +23,8 @@ MODEL_EVIDENCE = ("log_error", "error_contrast", "latent_distance")
 EVIDENCE = GRID_EVIDENCE + MODEL_EVIDENCE
 # The catalogue formats `export` and `find` write (catalogue.WRITERS).
 CATALOGUE_FORMATS = ("geojson", "csv", "gmt", "kml")
+# How `detect` proposes seamounts (detection.py): the judged candidate summits, or the error map.
+DETECT_METHODS = ("candidates", "map")
 
 # Land up to this area is the top of a seamount: the largest single volcanic islands (Maui 1,900
 # km², Oahu 1,500 km², Tahiti 1,000 km²) and every atoll lie below it; continents and large
@@ -74,7 +76,8 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "scheduler": ("", "score on dask: local:N, tcp://HOST:PORT or a scheduler file; empty: in this process"),
     },
     "detect": {
-        "threshold": ("auto", "minimum seamount score (0..1) of a reported candidate; auto: the model's own (best F1 on its training grid)"),
+        "method": ("candidates", "candidates: every candidate summit judged by the model's combined evidence; map: the seed's detector, the error map's score thresholded and clustered, one seamount per cluster"),
+        "threshold": ("auto", "minimum seamount score (0..1) of a reported candidate; auto: the model's own (best F1 on its training grid), 0.5 for the map (a cell reconstructed as well as half the held-out seamounts)"),
         "min_height_m": (0.0, "report only seamounts at least this high (0: every candidate the model's rules allow)"),
         "min_separation_km": (6.0, "closest two reported summits may be; duplicates within half a basal radius merge too"),
     },
@@ -151,6 +154,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("tile", "min_height_m"): (lambda v: v > 0, "must be greater than 0"),
     ("tile", "separation_km"): _POSITIVE,
     ("tile", "missing_buffer_km"): (lambda v: v >= 0, "must be 0 or more"),
+    ("detect", "method"): (lambda v: v in DETECT_METHODS, "must be " + " or ".join(DETECT_METHODS)),
     ("detect", "min_height_m"): (lambda v: v >= 0, "must be 0 (all) or more"),
     ("detect", "min_separation_km"): (lambda v: v >= 0, "must be 0 or more"),
     ("train", "epochs"): _AT_LEAST_1,

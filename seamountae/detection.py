@@ -10,11 +10,18 @@ seamount score, the model's combined evidence (evidence.py). The rule here, in o
    its height, within 1.5 basal radii: morphology.footprint; an island's land counts as sea level)
    is labelled with its id in the `cluster` map.
 
+`method="map"` is the seed's detector instead of step 1: threshold the score map (each cell's best
+pyramid level: the conformal p-value of its reconstruction error against held-out seamounts'),
+cluster the connected cells that pass it and stand above their patch's outer ring, and take one
+candidate per cluster at its highest cell, measured by the model's candidate rules like any other.
+Steps 2 and 3 follow as for candidates.
+
 Layer 5, stages: imports layers 1-5 only.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -22,12 +29,15 @@ import pandas as pd
 import xarray as xr
 from scipy.spatial import cKDTree
 
-from .config import default
+from scipy import ndimage
+
+from .candidates import CandidateRules
+from .config import DETECT_METHODS, default
 from .errors import SeamountaeError
 from .evidence import candidates_from_dataset
 from .geometry import GridGeometry
 from .grid import read_window
-from .morphology import FOOTPRINT_REACH, footprint, land
+from .morphology import FOOTPRINT_REACH, describe, footprint, land
 
 # The detections file's `cluster` map is written in chunks of this many rows and columns.
 LABEL_CHUNKS = (256, 1024)
@@ -35,11 +45,20 @@ COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", 
            "centre_lon", "centre_lat", "breaks_surface"]
 # Also in the detections file, for diagnosis: the rest of each seamount's evidence.
 EXTRA_COLUMNS = ["closure", "elongation", "error", "error_contrast", "latent_distance", "window_km"]
+# The map detector's threshold `auto`: a cell passes when it is reconstructed at least as well as
+# half the held-out seamounts (conformal p-value >= 0.5). Lower levels merge neighbouring edifices
+# into one cluster; on the built-in model's training grid F1 peaks over 0.4-0.6 (0.41, 0.37, 0.38).
+MAP_THRESHOLD_AUTO = 0.5
 
 
-def resolve_threshold(threshold: str | float, scores: xr.Dataset | None = None) -> float:
-    """The threshold a value or "auto" stands for (auto: the score file's model's own)."""
+def resolve_threshold(threshold: str | float, scores: xr.Dataset | None = None, method: str = "candidates") -> float:
+    """The threshold a value or "auto" stands for (auto: the score file's model's own; for the
+    map, MAP_THRESHOLD_AUTO)."""
+    if method not in DETECT_METHODS:
+        raise SeamountaeError(f"--method {method!r}: not a detection method; use " + " or ".join(DETECT_METHODS))
     if threshold in (None, "auto"):
+        if method == "map":
+            return MAP_THRESHOLD_AUTO
         if scores is None:
             return math.nan
         if "threshold_auto" not in scores.attrs:
@@ -61,9 +80,10 @@ def elevation_grid(scores: xr.Dataset) -> xr.DataArray:
 
 def detect(scores: xr.Dataset, threshold: str | float = default("detect", "threshold"),
            min_height_m: float = default("detect", "min_height_m"),
-           min_separation_km: float = default("detect", "min_separation_km")) -> tuple[pd.DataFrame, np.ndarray]:
+           min_separation_km: float = default("detect", "min_separation_km"),
+           method: str = default("detect", "method")) -> tuple[pd.DataFrame, np.ndarray]:
     """Seamounts in a score dataset: (table with COLUMNS + EXTRA_COLUMNS plus x, y; footprint label per cell)."""
-    table = select(scores, threshold, min_height_m, min_separation_km)
+    table = select(scores, threshold, min_height_m, min_separation_km, method)
     footprints = np.zeros(scores["elevation"].shape, np.int32)
     if table.empty:
         return pd.DataFrame(columns=COLUMNS + EXTRA_COLUMNS + ["x", "y"]), footprints
@@ -73,11 +93,13 @@ def detect(scores: xr.Dataset, threshold: str | float = default("detect", "thres
 
 def select(scores: xr.Dataset, threshold: str | float = default("detect", "threshold"),
            min_height_m: float = default("detect", "min_height_m"),
-           min_separation_km: float = default("detect", "min_separation_km")) -> pd.DataFrame:
+           min_separation_km: float = default("detect", "min_separation_km"),
+           method: str = default("detect", "method")) -> pd.DataFrame:
     """The reported candidates of a score dataset, best first: steps 1 and 2 of the rule.
 
-    Reads only the candidates table and the attributes, so a score file opened lazily (however
-    large its maps) costs the memory of its candidates.
+    With method "candidates" it reads only the candidates table and the attributes, so a score file
+    opened lazily (however large its maps) costs the memory of its candidates; "map" reads the
+    score and relief maps one pyramid level at a time (two grid-sized float32 arrays).
     """
     if scores.attrs.get("seamountae_kind") != "score":
         raise SeamountaeError("score file: not written by `seamountae score`; give detect the output of score")
@@ -85,11 +107,53 @@ def select(scores: xr.Dataset, threshold: str | float = default("detect", "thres
         raise SeamountaeError("score file: fewer than 2 cells along y or x, so no distances can be measured; score a larger grid")
     if "candidate_score" not in scores:
         raise SeamountaeError("score file: written by an older seamountae, without judged candidates; score it again")
-    alpha = resolve_threshold(threshold, scores)
-    table = candidates_from_dataset(scores)
+    alpha = resolve_threshold(threshold, scores, method)
+    table = candidates_from_dataset(scores) if method == "candidates" else map_candidates(scores, alpha)
     with np.errstate(invalid="ignore"):
         table = table[(table["score"] >= alpha) & (table["height_m"] >= min_height_m)]
     return suppress_duplicates(table, scores, float(min_separation_km))
+
+
+def map_candidates(scores: xr.Dataset, alpha: float) -> pd.DataFrame:
+    """The seed's detector: one candidate per connected cluster of cells whose best level's score is
+    at least `alpha` and whose patch centre stands above its outer ring, at the cluster's highest
+    cell. It is measured as `score` measures candidates (morphology.describe with the model's
+    rules); where a judged candidate has the same summit its evidence is kept, and the score is the
+    cluster's best."""
+    best = np.full(scores["elevation"].shape, -np.inf, np.float32)
+    for k in range(scores.sizes["level"]):
+        level_score = np.asarray(scores["score"].isel(level=k).values, np.float32)
+        raised = np.asarray(scores["relief_m"].isel(level=k).values, np.float32) > 0
+        with np.errstate(invalid="ignore"):
+            best = np.where(raised & (level_score > best), level_score, best)
+    clusters, n = ndimage.label(best >= alpha, structure=np.ones((3, 3), bool))
+    judged = candidates_from_dataset(scores).set_index(["row", "col"], drop=False)
+    if n == 0:
+        return judged.iloc[:0].reset_index(drop=True)
+    elevation = np.asarray(scores["elevation"].values, np.float32)
+    summits = ndimage.maximum_position(np.where(np.isfinite(elevation), elevation, -np.inf), clusters, np.arange(1, n + 1))
+    cluster_score = ndimage.maximum(best, clusters, np.arange(1, n + 1))
+    geometry = GridGeometry.of(scores)
+    rules = CandidateRules.from_meta({"candidates": json.loads(scores.attrs["candidate_rules"])})
+    records = []
+    for (row, col), value in zip(summits, cluster_score):
+        if (row, col) in judged.index:
+            record = judged.loc[(row, col)].to_dict()
+        else:
+            dy_km, dx_km = geometry.row_km(row)
+            reach = int(np.ceil(rules.reach_km / min(dy_km, float(dx_km)))) + 1
+            r0, c0 = max(row - reach, 0), max(col - reach, 0)
+            window = read_window(scores["elevation"], r0, row + reach + 1, c0, col + reach + 1)
+            found = describe(window, row - r0, col - c0, dy_km, float(dx_km), rules.patch_km, *rules.window_km,
+                             rules.radius_ratio)
+            record = {**found, "row": row, "col": col, "summit_m": float(elevation[row, col]), "breaks_surface": 0,
+                      "centre_x": float(geometry.x_of(col + found["centre_cols"])),
+                      "centre_y": float(geometry.y_of(row + found["centre_rows"])),
+                      "error": np.nan, "error_contrast": np.nan, "latent_distance": np.nan}
+        records.append({**record, "x": float(geometry.x_of(col)), "y": float(geometry.y_of(row)),
+                        "score": float(value)})
+    table = pd.DataFrame(records)
+    return table[table["basal_radius_km"] > 0].reset_index(drop=True)
 
 
 def lonlat_geometry(scores: xr.Dataset) -> GridGeometry:

@@ -244,10 +244,10 @@ def detect_file(score_path, output, params: dict, overwrite: bool = False):
     from .grid import HDF5_LOCK, from_cf_dataset, georeferenced
 
     check_writable(output, overwrite)
-    resolve_threshold(params["threshold"])  # a bad value is refused before the score file is read
+    resolve_threshold(params["threshold"], method=params["method"])  # a bad value is refused before the score file is read
     with read_netcdf(score_path, "score", "score", load=False) as raw:
         scores = from_cf_dataset(raw)
-        threshold = resolve_threshold(params["threshold"], scores)
+        threshold = resolve_threshold(params["threshold"], scores, params["method"])
         table = select(scores, **params)
         elevation = scores["elevation"]
         seamounts = finish_table(table, scores)

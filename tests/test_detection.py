@@ -413,3 +413,62 @@ def test_overlapping_footprints_give_the_shared_cells_to_the_better_seamount():
     shared = masks[0] & masks[1]
     assert shared.any() and (footprints[shared] == 1).all()
     assert (footprints[masks[1] & ~masks[0]] == 2).all()
+
+
+# --------------------------------------------------------------------------------- the map detector
+
+
+def map_scores(discs, relief_m=100.0):
+    """The two-bump score dataset with a two-level score map: each disc (row, col, radius in cells,
+    score) scores on level 1, everything else 0.05; relief `relief_m` everywhere."""
+    ds = score_dataset()
+    rows, cols = np.indices(SHAPE)
+    level = np.full(SHAPE, 0.05, np.float32)
+    for row, col, radius, score in discs:
+        level[np.hypot(rows - row, cols - col) <= radius] = score
+    maps = np.stack([np.full(SHAPE, 0.05, np.float32), level])
+    return ds.drop_vars("score").assign(score=(("level", "y", "x"), maps),
+                                        relief_m=(("level", "y", "x"), np.full(maps.shape, relief_m, np.float32)))
+
+
+def test_map_gives_one_seamount_per_cluster_at_its_highest_cell():
+    # A cluster around bump A, one off-centre over bump B, one on the flat plain (no edifice to measure).
+    scores = map_scores([(40, 40, 6, 0.9), (68, 97, 5, 0.7), (15, 120, 4, 0.8)])
+    table, footprints = detect(scores, threshold=0.6, method="map")
+    assert len(table) == 2
+    a, b = by_position(table).itertuples()
+    for found, (row, col, height, _, _) in ((a, BUMP_A), (b, BUMP_B)):
+        assert (found.lon, found.lat) == pytest.approx(cell_lonlat(row, col), abs=1e-9)
+        assert found.height_m == pytest.approx(height, rel=0.05)
+    assert (a.score, b.score) == pytest.approx((0.9, 0.7))  # the cluster's best cell, not the candidate's score
+    assert set(np.unique(footprints)) == {0, 1, 2}
+
+
+def test_map_threshold_and_relief_decide_which_cells_cluster():
+    discs = [(40, 40, 6, 0.9), (68, 97, 5, 0.7)]
+    assert len(detect(map_scores(discs), threshold=0.8, method="map")[0]) == 1
+    # The auto level is the map's own (0.5), not the model's candidate threshold.
+    strict_model = map_scores(discs).assign_attrs(threshold_auto=0.95)
+    assert len(detect(strict_model, threshold="auto", method="map")[0]) == 2
+    # Cells whose patch centre does not stand above its ring are no seamount, however well reconstructed.
+    assert detect(map_scores(discs, relief_m=-1.0), threshold=0.6, method="map")[0].empty
+
+
+def test_map_measures_a_summit_no_candidate_holds():
+    scores = map_scores([(40, 40, 6, 0.9)])
+    keep = scores["candidate_row"].values != BUMP_A[0]
+    scores = scores.isel(candidate=np.flatnonzero(keep))  # bump A's candidate dropped from the table
+    (found,) = detect(scores, threshold=0.6, method="map")[0].itertuples()
+    assert found.height_m == pytest.approx(BUMP_A[2], rel=0.05) and math.isnan(found.error)
+
+
+def test_cli_detect_method_map_and_a_bad_method(tmp_path):
+    scores = map_scores([(40, 40, 6, 0.9), (68, 97, 5, 0.7)])
+    path = tmp_path / "score.nc"
+    write_netcdf(georeferenced(scores, scores["elevation"].assign_attrs(geographic=1, crs=WGS84_WKT)), path)
+    ok(run_cli(["detect", path, "--method", "map", "--threshold", "0.8", "-o", tmp_path / "det.nc"]))
+    with xr.open_dataset(tmp_path / "det.nc") as ds:
+        assert ds.sizes["seamount"] == 1 and ds.attrs["threshold"] == 0.8
+    result = run_cli(["detect", path, "--method", "peaks", "-o", tmp_path / "bad.nc"])
+    assert result.exit_code == 1 and "method" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "bad.nc").exists()
