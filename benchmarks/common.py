@@ -220,13 +220,14 @@ class Seamountae:
             self._time("score_s", t0)
         return self._scored[key][1]
 
-    def find(self, grid, model_meta, evidence=None):
-        """The catalogue of `grid` (with the score re-combined from `evidence` names, if given)."""
+    def find(self, grid, model_meta, evidence=None, method=None):
+        """The catalogue of `grid` (with the score re-combined from `evidence` names, if given; by
+        `detect --method`, if given)."""
         scores = self.scores(grid, model_meta)
         if evidence is not None:
             scores = rescored(scores, model_meta[1], evidence)
         t0 = time.perf_counter()
-        table, _ = detect(scores, **stage_params("detect", detect))
+        table, _ = detect(scores, **stage_params("detect", detect, **({"method": method} if method else {})))
         self._time("detect_s", t0)
         return table
 

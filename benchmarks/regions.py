@@ -13,6 +13,12 @@ held-out ocean's regions; no grid or seamount of a held-out region enters its mo
 detector (benchmarks/traditional.py) runs on the same grids, its threshold chosen by pooled F1 on the
 training oceans.
 
+Methods: seamountae at its default evidence, its counterpart (the autoencoder's evidence added, or
+removed where the default holds it), the seed's error-map detector (`detect --method map`, the same
+model) and the traditional detector. At matched height (candidates within one height quartile of the
+region's catalogued seamounts' own), the error gap is background summits' median log reconstruction
+error minus seamounts' (positive when the model is one-class) and every evidence has its AUC.
+
 References: the Azores catalogue on the Azores halves, Kim & Wessel ∪ Yesson elsewhere. Recall counts
 entries that stand ≥ 500 m in the grid (`grid_relief_m`, measured the same way for every catalogue);
 precision is a lower bound (the catalogues are incomplete). Matching: one to one, nearest first,
@@ -53,6 +59,7 @@ BOOTSTRAP = 1000
 # catalogued seamounts' own candidate height there, so that height, which chose the references,
 # cannot separate them.
 HEIGHT_BINS = 4
+MAP = "error map (detect --method map)"
 
 
 def targets_of(reference: pd.DataFrame) -> pd.DataFrame:
@@ -153,6 +160,7 @@ def run_full(epochs: int | None) -> dict:
                 "matched_height": matched_height(strata),
                 "methods": {"seamountae": case.counts(sm.find(case.grid, model_meta)),
                             other: case.counts(sm.find(case.grid, model_meta, other_names)),
+                            MAP: case.counts(sm.find(case.grid, model_meta, method="map")),
                             "traditional": case.counts(traditional_detect(case.grid, m_tr, TRADITIONAL_WINDOW_KM))},
             })
             log.info("%-18s %s", region.name, "  ".join(f"{k}: F1 {_f(metrics([v])['f1'])}" for k, v in per_region[-1]["methods"].items()))
