@@ -200,9 +200,13 @@ class Seamountae:
         t0 = time.perf_counter()
         patches = tile_many(pairs, skip_untileable)
         self._time("tile_s", t0)
+        return self.fit_patches(patches, label)
+
+    def fit_patches(self, patches, label, **overrides):
+        """train at the defaults (and `overrides`, e.g. seed) on a patch set."""
         t0 = time.perf_counter()
         extra = {"epochs": self.epochs} if self.epochs else {}
-        params = stage_params("train", train, **extra)
+        params = stage_params("train", train, **extra, **overrides)
         log.info("training %s: %d patches of %s seamounts, %d candidates, %s", label, patches.sizes["sample"],
                  patches.attrs.get("n_seamounts", "?"), patches.sizes["candidate"], params)
         model, meta = train(patches, **params, progress=False)
@@ -381,6 +385,57 @@ def auc(values: np.ndarray, labels: np.ndarray) -> float | None:
         return None
     ranks = rankdata(values)
     return float((ranks[labels == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+# +1: higher means seamount; -1: lower means seamount.
+ORIENTATION = {"log_height": 1, "log_steepness": 1, "closure": 1, "elongation": -1, "log_error": -1,
+               "error_contrast": -1, "latent_distance": -1, "score": 1, "other_score": 1}
+# Matched height: a region's candidates are compared only within the same quantile bin of the
+# catalogued seamounts' own candidate height there, so that height, which chose the references,
+# cannot separate them.
+HEIGHT_BINS = 4
+
+
+def height_strata(judged: pd.DataFrame, labels: np.ndarray, region: str) -> pd.DataFrame:
+    """The region's labelled candidates that fall inside its seamounts' height range, each with its
+    stratum (region and height bin) and its evidence."""
+    height = judged["log_height"].to_numpy(float)
+    seamounts = height[labels == 1]
+    if seamounts.size < HEIGHT_BINS:
+        return pd.DataFrame()
+    edges = np.quantile(seamounts, np.linspace(0, 1, HEIGHT_BINS + 1))
+    inside = (labels >= 0) & (height >= edges[0]) & (height <= edges[-1])
+    bins = np.clip(np.searchsorted(edges, height, side="right") - 1, 0, HEIGHT_BINS - 1)
+    columns = [c for c in ORIENTATION if c in judged and c != "other_score"]
+    return judged.loc[inside, columns].assign(label=labels[inside], stratum=[f"{region}/{b}" for b in bins[inside]])
+
+
+def matched_height(rows: pd.DataFrame) -> dict:
+    """At matched height: the seamount model's error gap (background summits' median log error minus
+    seamounts', per stratum, weighted by its seamounts; positive when the model is one-class) and
+    each evidence's AUC over pairs within one stratum only."""
+    if not len(rows):
+        return {"n_seamounts": 0, "n_background": 0, "error_gap": None, "auc": {}}
+    gap_sum = gap_weight = 0.0
+    pairs = {c: [0.0, 0.0] for c in rows.columns if c in ORIENTATION}
+    for _, group in rows.groupby("stratum"):
+        y = group["label"].to_numpy()
+        n1, n0 = int((y == 1).sum()), int((y == 0).sum())
+        if not n1 or not n0:
+            continue
+        if "log_error" in group and n1 >= 2 and n0 >= 2:
+            error = group["log_error"].to_numpy(float)
+            gap_sum += n1 * (np.nanmedian(error[y == 0]) - np.nanmedian(error[y == 1]))
+            gap_weight += n1
+        for column, acc in pairs.items():
+            a = auc(ORIENTATION[column] * group[column].to_numpy(float), y)
+            if a is not None:
+                acc[0] += a * n1 * n0
+                acc[1] += n1 * n0
+    return {"n_seamounts": int((rows["label"] == 1).sum()), "n_background": int((rows["label"] == 0).sum()),
+            "error_gap": gap_sum / gap_weight if gap_weight else None,
+            "auc": {c: acc[0] / acc[1] for c, acc in pairs.items() if acc[1]}}
+
 
 
 class Terrain:

@@ -21,11 +21,8 @@ import pandas as pd
 
 from seamountae.evidence import evidence_table
 
-from common import MIN_TARGET_M, NEGATIVE_KM, POSITIVE_KM, WITH, WITHOUT, auc, label
+from common import MIN_TARGET_M, NEGATIVE_KM, ORIENTATION, POSITIVE_KM, WITH, WITHOUT, auc, label
 
-# +1: higher means seamount; -1: lower means seamount.
-ORIENTATION = {"log_height": 1, "log_steepness": 1, "closure": 1, "elongation": -1, "log_error": -1,
-               "error_contrast": -1, "latent_distance": -1, "score": 1, "other_score": 1}
 COLUMNS = tuple(ORIENTATION)
 
 

@@ -42,23 +42,18 @@ import torch
 
 import seamountae
 from seamountae.candidates import CandidateRules, search_tiles
-from seamountae.evidence import candidates_from_dataset
+from seamountae.evidence import candidates_from_dataset, evidence_table
 from seamountae.geometry import haversine_km
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (MATCH_KM, MIN_TARGET_M, OCEANS, RESULTS, TRADITIONAL_WINDOW_KM, Case, Seamountae,  # noqa: E402
-                    auc, available_regions, counterpart, git_info, label, metrics, readme_table, to_json,
-                    traditional_choose, write_atomic)
-from evidence import ORIENTATION  # noqa: E402
+from common import (MATCH_KM, MIN_TARGET_M, OCEANS, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, Case,  # noqa: E402
+                    Seamountae, available_regions, counterpart, git_info, height_strata, label, matched_height,
+                    metrics, readme_table, to_json, traditional_choose, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
 
 log = logging.getLogger("regions")
 HEIGHT = "grid_relief_m"
 BOOTSTRAP = 1000
-# Matched height: a region's candidates are compared only within the same quantile bin of the
-# catalogued seamounts' own candidate height there, so that height, which chose the references,
-# cannot separate them.
-HEIGHT_BINS = 4
 MAP = "error map (detect --method map)"
 
 
@@ -151,7 +146,8 @@ def run_full(epochs: int | None) -> dict:
             case = loaded[region.name]
             scores = sm.scores(case.grid, model_meta)
             judged = candidates_from_dataset(scores)
-            judged = judged.assign(lon=judged["x"], lat=judged["y"], centre_lon=judged["centre_x"], centre_lat=judged["centre_y"])
+            judged = judged.assign(lon=judged["x"], lat=judged["y"], centre_lon=judged["centre_x"], centre_lat=judged["centre_y"],
+                                   **evidence_table(judged))
             strata = height_strata(judged, label(judged, case), region.name)
             matched.append(strata)
             per_region.append({
@@ -175,47 +171,6 @@ def run_full(epochs: int | None) -> dict:
 
 
 GEBCO_15S = "15″ grids (GEBCO)"
-
-
-def height_strata(judged: pd.DataFrame, labels: np.ndarray, region: str) -> pd.DataFrame:
-    """The region's labelled candidates that fall inside its seamounts' height range, each with its
-    stratum (region and height bin) and its evidence."""
-    height = judged["log_height"].to_numpy(float)
-    seamounts = height[labels == 1]
-    if seamounts.size < HEIGHT_BINS:
-        return pd.DataFrame()
-    edges = np.quantile(seamounts, np.linspace(0, 1, HEIGHT_BINS + 1))
-    inside = (labels >= 0) & (height >= edges[0]) & (height <= edges[-1])
-    bins = np.clip(np.searchsorted(edges, height, side="right") - 1, 0, HEIGHT_BINS - 1)
-    columns = [c for c in ORIENTATION if c in judged and c != "other_score"]
-    return judged.loc[inside, columns].assign(label=labels[inside], stratum=[f"{region}/{b}" for b in bins[inside]])
-
-
-def matched_height(rows: pd.DataFrame) -> dict:
-    """At matched height: the seamount model's error gap (background summits' median log error minus
-    seamounts', per stratum, weighted by its seamounts; positive when the model is one-class) and
-    each evidence's AUC over pairs within one stratum only."""
-    if not len(rows):
-        return {"n_seamounts": 0, "n_background": 0, "error_gap": None, "auc": {}}
-    gap_sum = gap_weight = 0.0
-    pairs = {c: [0.0, 0.0] for c in rows.columns if c in ORIENTATION}
-    for _, group in rows.groupby("stratum"):
-        y = group["label"].to_numpy()
-        n1, n0 = int((y == 1).sum()), int((y == 0).sum())
-        if not n1 or not n0:
-            continue
-        if "log_error" in group and n1 >= 2 and n0 >= 2:
-            error = group["log_error"].to_numpy(float)
-            gap_sum += n1 * (np.nanmedian(error[y == 0]) - np.nanmedian(error[y == 1]))
-            gap_weight += n1
-        for column, acc in pairs.items():
-            a = auc(ORIENTATION[column] * group[column].to_numpy(float), y)
-            if a is not None:
-                acc[0] += a * n1 * n0
-                acc[1] += n1 * n0
-    return {"n_seamounts": int((rows["label"] == 1).sum()), "n_background": int((rows["label"] == 0).sum()),
-            "error_gap": gap_sum / gap_weight if gap_weight else None,
-            "auc": {c: acc[0] / acc[1] for c, acc in pairs.items() if acc[1]}}
 
 
 def pooled(per_region: list[dict]) -> dict:
