@@ -34,15 +34,16 @@ from scipy import ndimage
 from .candidates import CandidateRules
 from .config import DETECT_METHODS, default
 from .errors import SeamountaeError
-from .evidence import candidates_from_dataset
+from .evidence import SHAPE_COLUMNS, candidates_from_dataset, code_columns
 from .geometry import GridGeometry
 from .grid import read_window
 from .morphology import FOOTPRINT_REACH, describe, footprint, land
+from .shapes import NO_CLASS
 
 # The detections file's `cluster` map is written in chunks of this many rows and columns.
 LABEL_CHUNKS = (256, 1024)
 COLUMNS = ["id", "lon", "lat", "summit_depth_m", "height_m", "basal_radius_km", "area_km2", "score",
-           "centre_lon", "centre_lat", "breaks_surface"]
+           "centre_lon", "centre_lat", "breaks_surface", *SHAPE_COLUMNS]
 # Also in the detections file, for diagnosis: the rest of each seamount's evidence.
 EXTRA_COLUMNS = ["closure", "elongation", "error", "error_contrast", "latent_distance", "window_km"]
 # The map detector's threshold `auto`: a cell passes when it is reconstructed at least as well as
@@ -149,7 +150,8 @@ def map_candidates(scores: xr.Dataset, alpha: float) -> pd.DataFrame:
             record = {**found, "row": row, "col": col, "summit_m": float(elevation[row, col]), "breaks_surface": 0,
                       "centre_x": float(geometry.x_of(col + found["centre_cols"])),
                       "centre_y": float(geometry.y_of(row + found["centre_rows"])),
-                      "error": np.nan, "error_contrast": np.nan, "latent_distance": np.nan}
+                      "error": np.nan, "error_contrast": np.nan, "latent_distance": np.nan,
+                      "shape_class": NO_CLASS, "shape_distance": np.nan}
         records.append({**record, "x": float(geometry.x_of(col)), "y": float(geometry.y_of(row)),
                         "score": float(value)})
     table = pd.DataFrame(records)
@@ -246,9 +248,13 @@ def finish_table(table: pd.DataFrame, scores: xr.Dataset) -> pd.DataFrame:
         "centre_lon": centre_lon,
         "centre_lat": centre_lat,
         "breaks_surface": table.get("breaks_surface", pd.Series(0, index=table.index)).to_numpy() > 0,
+        # A score file written before shape classes: no class, no distance.
+        "shape_class": table.get("shape_class", pd.Series(NO_CLASS, index=table.index)).to_numpy(int),
+        "shape_distance": table.get("shape_distance", pd.Series(np.nan, index=table.index)).to_numpy(float),
         **{name: table[name].to_numpy(float) for name in EXTRA_COLUMNS},
         "x": table["x"].to_numpy(float),
         "y": table["y"].to_numpy(float),
+        **{name: table[name].to_numpy(np.float32) for name in code_columns(list(table.columns))},
     })
     return out
 
@@ -261,15 +267,17 @@ def detections_dataset(table: pd.DataFrame, clusters: np.ndarray, scores: xr.Dat
         attrs={**{k: v for k, v in scores.attrs.items() if k in ("patch_km", "patch_px", "geographic", "crs")},
                "seamountae_kind": "detections", "threshold": float(threshold)},
     )
-    for name in COLUMNS + EXTRA_COLUMNS + ["x", "y"]:
+    for name in COLUMNS + EXTRA_COLUMNS + ["x", "y"] + code_columns(list(table.columns)):
         ds[f"seamount_{name}"] = ("seamount", table[name].to_numpy() if len(table) else np.zeros(0))
     return ds
 
 
 def table_from_detections(ds: xr.Dataset, columns=COLUMNS) -> pd.DataFrame:
-    """The per-seamount table of a detections dataset (`columns`, of COLUMNS + EXTRA_COLUMNS + x, y)."""
+    """The per-seamount table of a detections dataset (`columns`, of COLUMNS + EXTRA_COLUMNS + x, y),
+    each seamount's shape code (shape_code_1..N) after them where the file has one."""
     if ds.attrs.get("seamountae_kind") != "detections":
         raise SeamountaeError("detections file: not written by `seamountae detect`; give export the output of detect")
-    table = pd.DataFrame({name: ds[f"seamount_{name}"].values for name in columns})
+    codes = code_columns([str(v)[len("seamount_"):] for v in ds.data_vars if str(v).startswith("seamount_shape_code_")])
+    table = pd.DataFrame({name: ds[f"seamount_{name}"].values for name in [*columns, *codes]})
     table["id"] = table["id"].astype(int)
     return table

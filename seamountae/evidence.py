@@ -9,8 +9,9 @@ Every candidate (candidates.py) is judged at its own scale. The evidence:
 
 The combiner fitted when the model is trained (calibration.py) turns the evidence named in
 `[train] evidence` into one score; every candidate carries all the evidence, whichever the score
-combines. `judge_grid` is the candidate pass of `score`; `candidates_dataset` is the candidates
-table as a score file holds it.
+combines, and its shape (shapes.py): the nearest of the model's shape classes, the distance from it,
+and its standardised latent code (`shape_code_1..N`, what `similar` compares). `judge_grid` is the
+candidate pass of `score`; `candidates_dataset` is the candidates table as a score file holds it.
 
 Layer 4, judgement: imports layers 1-4 only.
 """
@@ -29,6 +30,7 @@ from .candidates import CANDIDATE_COLUMNS, CandidateRules, search_tiles
 from .geometry import GridGeometry
 from .model import in_precision, masked_error
 from .patches import normalise_batch, sample_patches
+from .shapes import NO_CLASS, ShapeClasses
 
 # ------------------------------------------------------------------------------------------- evidence
 
@@ -153,7 +155,25 @@ def judge(grid: xr.DataArray, table: pd.DataFrame, model, meta: dict, precision:
     for name in MODEL_COLUMNS:
         table[name] = found[name]
     table["score"] = Combiner.from_meta(meta["combiner"]).score(evidence_table(table))
-    return table
+    return table.assign(**shape_columns(found["codes"], ShapeClasses.from_meta(meta.get("shape_classes"))))
+
+
+def shape_columns(codes: np.ndarray, classes: "ShapeClasses | None") -> dict[str, np.ndarray]:
+    """shape_class, shape_distance and the standardised code (shape_code_1..N) of each latent code;
+    a model without shape classes gives NO_CLASS, no distance and no code."""
+    if classes is None:
+        return {"shape_class": np.full(len(codes), NO_CLASS), "shape_distance": np.full(len(codes), np.nan)}
+    shape_class, distance = classes.assign(codes)
+    z = classes.standardise(codes).reshape(len(codes), -1).astype(np.float32)
+    return {"shape_class": shape_class, "shape_distance": distance,
+            **{name: z[:, i] for i, name in enumerate(code_columns(z.shape[1]))}}
+
+
+def code_columns(latent: int | list) -> list[str]:
+    """The shape code's column names: for a latent size, or those among a list of names."""
+    if isinstance(latent, int):
+        return [f"shape_code_{i + 1}" for i in range(latent)]
+    return sorted((n for n in latent if str(n).startswith("shape_code_")), key=lambda n: int(n.rsplit("_", 1)[1]))
 
 
 # ------------------------------------------------------------------------------------------- a grid
@@ -174,7 +194,8 @@ def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None),
     return pd.concat(parts, ignore_index=True).sort_values(["row", "col"], kind="stable").reset_index(drop=True)
 
 
-JUDGED_COLUMNS = (*MODEL_COLUMNS, "score")
+SHAPE_COLUMNS = ("shape_class", "shape_distance")
+JUDGED_COLUMNS = (*MODEL_COLUMNS, "score", *SHAPE_COLUMNS)
 CANDIDATE_ATTRS = {
     "row": {"long_name": "summit row in the grid"},
     "col": {"long_name": "summit column in the grid"},
@@ -196,20 +217,25 @@ CANDIDATE_ATTRS = {
     "error_contrast": {"units": "1", "long_name": "log of the error relative to the median error of the surroundings' patches"},
     "latent_distance": {"units": "1", "long_name": "log squared Mahalanobis distance of the latent code from the training seamounts'"},
     "score": {"units": "1", "long_name": "seamount score: combined evidence, calibrated on the training grid"},
+    "shape_class": {"units": "1", "long_name": "nearest of the model's shape classes (1 = lowest kind; 0 = the model has none)"},
+    "shape_distance": {"units": "1", "long_name": "distance of the standardised latent code from its shape class's centroid"},
+    "shape_code": {"units": "1", "long_name": "standardised latent code, one dimension"},
 }
 
 
 def candidates_dataset(table: pd.DataFrame) -> xr.Dataset:
     """The candidates table as `candidate_*` variables along the dimension `candidate`."""
     data = {}
-    for name in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS):
+    for name in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS, *code_columns(list(table.columns))):
         values = table[name].to_numpy()
-        values = values.astype({"row": np.int64, "col": np.int64, "breaks_surface": np.int8}.get(name, np.float64))
-        data[f"candidate_{name}"] = ("candidate", values, CANDIDATE_ATTRS[name])
+        kind = {"row": np.int64, "col": np.int64, "breaks_surface": np.int8, "shape_class": np.int8}
+        values = values.astype(np.float32 if name.startswith("shape_code_") else kind.get(name, np.float64))
+        data[f"candidate_{name}"] = ("candidate", values, CANDIDATE_ATTRS["shape_code" if name.startswith("shape_code_") else name])
     return xr.Dataset(data)
 
 
 def candidates_from_dataset(ds: xr.Dataset) -> pd.DataFrame:
     """The candidates table of a score dataset (empty if it has none)."""
-    names = [n for n in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS) if f"candidate_{n}" in ds]
+    codes = code_columns([str(v)[len("candidate_"):] for v in ds.data_vars if str(v).startswith("candidate_shape_code_")])
+    names = [n for n in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS, *codes) if f"candidate_{n}" in ds]
     return pd.DataFrame({n: ds[f"candidate_{n}"].values for n in names})

@@ -43,6 +43,7 @@ from .outputs import atomic_output
 from .patches import normalise
 from .progress import progress_bar
 from .runner import PatchScorer
+from .shapes import DESCRIBED, ShapeClasses
 
 log = logging.getLogger("seamountae")
 
@@ -132,6 +133,7 @@ def train(
     learning_rate: float = default("train", "learning_rate"),
     folds: int = default("train", "folds"),
     evidence: tuple[str, ...] = default("train", "evidence"),
+    shape_classes: int = default("train", "shape_classes"),
     progress: bool = True,
     checkpoint: str | Path | None = None,
     resume: bool = False,
@@ -170,7 +172,7 @@ def train(
         dev = resolve_device(device)
     except (ValueError, RuntimeError) as exc:
         raise SeamountaeError(str(exc)) from None
-    args = (patches, epochs, seed, latent, width, batch_size, learning_rate, folds, tuple(evidence))
+    args = (patches, epochs, seed, latent, width, batch_size, learning_rate, folds, tuple(evidence), shape_classes)
     if not distributed.launched():
         return _train(dev, *args, progress, checkpoint, resume, on_epoch)
     dev = distributed.device_for(dev)
@@ -188,8 +190,8 @@ def assign_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return fold_of[np.searchsorted(unique, groups)]
 
 
-def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate, folds, evidence_names, progress,
-           checkpoint, resume, on_epoch):
+def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate, folds, evidence_names, n_classes,
+           progress, checkpoint, resume, on_epoch):
     main = distributed.rank() == 0
     x_np, valid_np, _ = normalise(patches["patch"].values)
     x = torch.from_numpy(x_np)[:, None]
@@ -277,6 +279,9 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
                               [n for n in EVIDENCE if n not in MODEL_EVIDENCE])[1]
     fit_codes = encode(model, patches["patch"].values)[1]
     positives = labels == 1
+    # Shape classes of the training seamounts: each catalogued seamount's own-scale patch, as score sees it.
+    classes = ShapeClasses.fit(encode(model, cand_patches[positives][:, 0])[1], n_classes, seed,
+                               {name: table[name][positives].astype(float) for name in DESCRIBED})
     (log.info if main else log.debug)(
         "trained %d runs of %d epochs: calibration F1 %.3f at threshold %.3f (with the autoencoder's evidence %.3f, "
         "without %.3f)", folds + 1, epochs, chosen["f1"], chosen["threshold"], with_model["f1"], without_model["f1"])
@@ -291,6 +296,7 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
         # The training grids' terrain, for score's warning on grids unlike any of them (terrain.py).
         "terrain": terrain.training_range(json.loads(patches.attrs.get("terrain", "[]"))),
         "combiner": combiner.as_meta(),
+        "shape_classes": classes.as_meta() if classes is not None else None,
         "threshold": {
             "value": chosen["threshold"],
             "rule": "best F1 on the training grid's candidates, each judged by a model trained without it "

@@ -16,7 +16,7 @@ from conftest import ok, run_cli
 from seamountae.detection import COLUMNS, detect, detections_dataset, resolve_threshold, suppress_duplicates, table_from_detections
 from seamountae.errors import SeamountaeError
 from seamountae.candidates import CandidateRules, find_candidates
-from seamountae.evidence import MODEL_COLUMNS, candidates_dataset
+from seamountae.evidence import MODEL_COLUMNS, candidates_dataset, shape_columns
 from seamountae.geometry import KM_PER_DEGREE
 from seamountae.grid import WGS84_WKT, georeferenced
 from seamountae.outputs import write_netcdf
@@ -62,6 +62,7 @@ def score_dataset(bumps=(BUMP_A, BUMP_B), geographic=True, x=None, y=None, crs=W
         table.loc[near, "score"] = score
     for name in MODEL_COLUMNS:
         table[name] = np.nan
+    table = table.assign(**shape_columns(np.zeros((len(table), 0)), None))  # a model without shape classes
     dims = ("y", "x")
     ds = xr.Dataset({"elevation": (dims, grid.values), "score": (("level", *dims), np.zeros((1, *SHAPE), np.float32))},
                     coords={"y": y, "x": x},
@@ -304,6 +305,7 @@ def global_band_scores(summit_col):
     table["score"] = 0.9
     for name in MODEL_COLUMNS:
         table[name] = np.nan
+    table = table.assign(**shape_columns(np.zeros((len(table), 0)), None))  # a model without shape classes
     dims = ("y", "x")
     ds = xr.Dataset({"elevation": (dims, elevation), "score": (("level", *dims), np.zeros((1, *elevation.shape), np.float32))},
                     coords={"y": y, "x": x},
@@ -378,6 +380,7 @@ def detected_at_latitude(lat0):
     table["score"] = 0.9
     for name in MODEL_COLUMNS:
         table[name] = np.nan
+    table = table.assign(**shape_columns(np.zeros((len(table), 0)), None))  # a model without shape classes
     ds = xr.Dataset({"elevation": grid}, attrs={"seamountae_kind": "score", "geographic": 1, "crs": WGS84_WKT,
                                                 "threshold_auto": AUTO}).merge(candidates_dataset(table))
     found, _ = detect(ds, threshold=0.5)

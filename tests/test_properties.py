@@ -23,7 +23,7 @@ from seamountae.catalogue import read_catalogue
 from seamountae.detection import detect
 from seamountae.errors import SeamountaeError
 from seamountae.candidates import CANDIDATE_COLUMNS, CandidateRules, find_candidates
-from seamountae.evidence import MODEL_COLUMNS, candidates_dataset
+from seamountae.evidence import MODEL_COLUMNS, candidates_dataset, shape_columns
 from seamountae.grid import read_grid
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -240,6 +240,7 @@ def score_datasets(draw):
     table["score"] = draw(hnp.arrays(np.float64, len(table), elements=st.floats(0, 1)))
     for name in MODEL_COLUMNS:
         table[name] = np.nan
+    table = table.assign(**shape_columns(np.zeros((len(table), 0)), None))  # a model without shape classes
     ds = xr.Dataset({"elevation": (dims, elevation)}, coords={"y": y, "x": x},
                     attrs={"seamountae_kind": "score", "patch_km": patch_km, "patch_px": 16, "stride_px": 2,
                            "geographic": 1, "crs": "", "threshold_auto": draw(st.floats(0, 1))})

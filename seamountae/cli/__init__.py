@@ -101,7 +101,7 @@ def main() -> None:
     cli(prog_name="seamountae")
 
 
-from . import config_cmd, detect, evaluate, export, find, merge, models, plot, run, score, synth, tile, train  # noqa: E402
+from . import config_cmd, detect, evaluate, export, find, merge, models, plot, run, score, similar, synth, tile, train  # noqa: E402
 
-for module in (find, synth, tile, train, score, merge, detect, export, evaluate, plot, run, config_cmd, models):
+for module in (find, synth, tile, train, score, merge, detect, export, evaluate, similar, plot, run, config_cmd, models):
     cli.add_command(module.command)

@@ -62,4 +62,16 @@ def card(meta: dict, path) -> str:
                          f"{terrain['lag1'][0]:.3f}–{terrain['lag1'][1]:.3f}, median slope "
                          f"{math.exp(terrain['log_slope'][0]):.3g}–{math.exp(terrain['log_slope'][1]):.3g} m/km; "
                          "score warns on a grid far outside (noise, a constant, heights in km)")
+    classes = meta.get("shape_classes")
+    if classes:  # older models have none: their catalogues carry shape class 0
+        lines.insert(-1, f"  shape classes ({len(classes['centroids'])}, silhouette {classes['silhouette']:.2f}; "
+                         "medians of their training seamounts):")
+        for c in classes["classes"]:
+            lines.insert(-1, f"    class {c['class']}: {c['n']} seamounts, height {_g(c['median_height_m'])} m, basal radius "
+                             f"{_g(c['median_basal_radius_km'])} km, closure {_g(c['median_closure'])}, elongation "
+                             f"{_g(c['median_elongation'])}")
     return "\n".join(lines)
+
+
+def _g(value) -> str:
+    return "?" if value is None else f"{value:.3g}"

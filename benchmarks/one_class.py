@@ -1,0 +1,230 @@
+"""Is the seamount autoencoder one-class? Its error on held-out seamounts against held-out background
+summits of other regions, at matched height, for a sweep of capacities and training variants.
+
+    python benchmarks/one_class.py            # writes benchmarks/results/one_class.json and .md
+    python benchmarks/one_class.py --quick    # 5 epochs, one fold (a smoke run)
+
+For each fold, one ocean of the real regions (benchmarks/common.py REGIONS) is held out; the
+autoencoder is trained on the seamount patches that `tile` cuts (project defaults) from every other
+ocean's regions, and judges the held-out ocean's candidates (the default candidate search), each by
+its own-scale patch as `score` does. A candidate is a seamount if it matches a reference entry
+standing >= 500 m (within 10 km), background if it lies farther than 15 km from every entry.
+Within each height quartile of a region's seamounts (matched height), the error gap is background's
+median log error minus seamounts' (positive: seamounts are reconstructed better, the model is
+one-class) and the AUC is that of -log error. The issue's target: a gap >= 0.3, an AUC >= 0.75.
+
+Variants (all trained as `train` fits its models: AdamW, one-cycle schedule, the 8 dihedral
+transforms, masked MSE on normalised patches; the same epochs and batch size):
+- capacity: the bottleneck and width (latent, width) in CAPACITIES;
+- denoise: the default size, fed the patch with a random square of a quarter of its area masked to
+  0 (the normalised mean) and trained to rebuild the whole clean patch;
+- memory: the default size with a MemAE memory (Gong et al. 2019): the code is replaced by an
+  attention-weighted sum of MEMORY_SLOTS learnt slots, with hard shrinkage of the weights and their
+  entropy penalised, so the decoder can only rebuild from combinations of stored seamount codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+import seamountae
+from seamountae.candidates import CandidateRules, search_tiles
+from seamountae.config import defaults
+from seamountae.model import PatchAutoencoder, masked_error
+from seamountae.patches import normalise, sample_patches
+from seamountae.training import dihedral
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (OCEANS, RESULTS, Case, auc, available_regions, git_info, height_strata, label,  # noqa: E402
+                    matched_height, tile_many, to_json, write_atomic)
+
+log = logging.getLogger("one_class")
+HELD_OUT = ("west pacific", "atlantic", "south-west pacific")
+CAPACITIES = ((2, 8), (4, 8), (4, 16), (16, 16), (16, 32))
+MEMORY_SLOTS = 50
+SHRINK = 1.0 / MEMORY_SLOTS
+ENTROPY_WEIGHT = 2e-4
+MASK_FRACTION = 0.5  # of the side: a quarter of the area
+
+
+class MemoryAutoencoder(PatchAutoencoder):
+    """PatchAutoencoder whose decoder sees only a shrunk attention over learnt memory slots."""
+
+    def __init__(self, patch_px, latent, width, slots=MEMORY_SLOTS):
+        super().__init__(patch_px, latent, width)
+        self.memory = nn.Parameter(torch.randn(slots, latent) / math.sqrt(latent))
+        self.entropy = torch.zeros(())
+
+    def address(self, code):
+        weight = torch.softmax(code @ self.memory.T, dim=1)
+        # Hard shrinkage (MemAE eq. 7), renormalised: small weights go to zero.
+        weight = torch.relu(weight - SHRINK) * weight / ((weight - SHRINK).abs() + 1e-12)
+        weight = weight / weight.sum(1, keepdim=True).clamp_min(1e-12)
+        self.entropy = -(weight * torch.log(weight + 1e-12)).sum(1).mean()
+        return weight @ self.memory
+
+    def forward(self, x):
+        return self.decoder(self.address(self.encoder(x)))
+
+
+def masked_input(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """x with one random square (MASK_FRACTION of the side) per patch set to 0."""
+    n, _, p, _ = x.shape
+    side = int(round(MASK_FRACTION * p))
+    r = torch.randint(0, p - side + 1, (n,), generator=generator)
+    c = torch.randint(0, p - side + 1, (n,), generator=generator)
+    rows = torch.arange(p)[None, :, None]
+    cols = torch.arange(p)[None, None, :]
+    hole = (rows >= r[:, None, None]) & (rows < r[:, None, None] + side) & (cols >= c[:, None, None]) & (cols < c[:, None, None] + side)
+    return x.masked_fill(hole[:, None], 0.0)
+
+
+def fit(model, x, valid, epochs, seed, denoise=False):
+    params = defaults("train")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=params["learning_rate"], weight_decay=1e-4)
+    batch = params["batch_size"]
+    steps = max(1, epochs * math.ceil(len(x) / batch))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, params["learning_rate"], total_steps=steps)
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(order), batch):
+            idx = order[i : i + batch]
+            k = int(torch.randint(8, (1,), generator=gen))
+            xb, vb = dihedral(x[idx], k), dihedral(valid[idx], k)
+            inp = masked_input(xb, gen) if denoise else xb
+            loss = masked_error(model(inp), xb, vb).mean()
+            if isinstance(model, MemoryAutoencoder):
+                loss = loss + ENTROPY_WEIGHT * model.entropy
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            schedule.step()
+    return model.eval()
+
+
+def errors(model, patches: np.ndarray) -> np.ndarray:
+    x, valid, _ = normalise(patches)
+    x, valid = torch.from_numpy(x)[:, None], torch.from_numpy(valid.astype(np.float32))[:, None]
+    with torch.inference_mode():
+        return np.concatenate([masked_error(model(x[i : i + 1024]), x[i : i + 1024], valid[i : i + 1024]).numpy()
+                               for i in range(0, len(x), 1024)]) if len(x) else np.zeros(0)
+
+
+def variants(patch_px):
+    default = defaults("train")
+    out = {f"latent {latent}, width {width}": (lambda lt=latent, w=width: PatchAutoencoder(patch_px, lt, w), False)
+           for latent, width in CAPACITIES}
+    size = (default["latent"], default["width"])
+    out[f"denoise (latent {size[0]}, width {size[1]})"] = (lambda: PatchAutoencoder(patch_px, *size), True)
+    out[f"memory {MEMORY_SLOTS} slots (latent {size[0]}, width {size[1]})"] = (lambda: MemoryAutoencoder(patch_px, *size), False)
+    return out
+
+
+def held_out_candidates(region, rules, patch_km, patch_px):
+    """The region's candidates with their labels, log height and own-scale patch."""
+    grid = region.grid()
+    case = Case(region.name, grid, region.reference(grid), "grid_relief_m")
+    parts = list(search_tiles(grid, rules))
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not len(table):
+        return None
+    table = table.assign(lon=table["x"], lat=table["y"], log_height=np.log(table["height_m"].to_numpy(float)))
+    labels = label(table, case)
+    keep = labels >= 0
+    table, labels = table[keep].reset_index(drop=True), labels[keep]
+    own = sample_patches(grid, table["x"].to_numpy(float), table["y"].to_numpy(float), patch_km, patch_px,
+                         table["window_km"].to_numpy(float) / patch_km)
+    return table, labels, own
+
+
+def run(epochs: int, folds) -> dict:
+    regions = available_regions()
+    tile_params = defaults("tile")
+    rules = CandidateRules()
+    patch_km, patch_px = float(tile_params["patch_km"]), int(tile_params["patch_px"])
+    rows = []
+    for ocean in folds:
+        held = [r for r in regions if r.ocean == ocean]
+        training = [r for r in regions if r.ocean != ocean]
+        if not held:
+            continue
+        pairs = []
+        for r in training:
+            grid = r.grid()
+            pairs.append((grid, Case(r.name, grid, r.reference(grid), "grid_relief_m").reference))
+        patches = tile_many(pairs, skip_untileable=True)
+        x, valid, _ = normalise(patches["patch"].values)
+        x, valid = torch.from_numpy(x)[:, None], torch.from_numpy(valid.astype(np.float32))[:, None]
+        evaluated = [found for found in (held_out_candidates(r, rules, patch_km, patch_px) for r in held) if found]
+        log.info("held out %s: %d training patches (%d seamounts); %d held-out candidates", ocean, len(x),
+                 len(np.unique(patches["seamount"].values)), sum(len(t) for t, _, _ in evaluated))
+        for name, (make, denoise) in variants(patch_px).items():
+            t0 = time.perf_counter()
+            model = fit(make(), x, valid, epochs, seed=0, denoise=denoise)
+            strata, all_errors, all_labels = [], [], []
+            for (table, labels, own), region in zip(evaluated, held):
+                table = table.assign(log_error=np.log(errors(model, own)))
+                strata.append(height_strata(table, labels, region.name))
+                all_errors.append(table["log_error"].to_numpy())
+                all_labels.append(labels)
+            matched = matched_height(pd.concat(strata, ignore_index=True))
+            rows.append({"held_out": ocean, "variant": name, "n_patches": int(len(x)),
+                         "train_loss": float(errors(model, patches["patch"].values).mean()),
+                         "error_gap": matched["error_gap"], "auc_matched": matched["auc"].get("log_error"),
+                         "auc_all": auc(-np.concatenate(all_errors), np.concatenate(all_labels)),
+                         "n_seamounts": matched["n_seamounts"], "n_background": matched["n_background"],
+                         "seconds": time.perf_counter() - t0})
+            log.info("%-14s %-40s gap %s, AUC matched %s, all %s (%.0f s)", ocean, name, _f(rows[-1]["error_gap"], "+.3f"),
+                     _f(rows[-1]["auc_matched"]), _f(rows[-1]["auc_all"]), rows[-1]["seconds"])
+    return {"epochs": epochs, "rows": rows}
+
+
+def _f(v, spec=".3f"):
+    return "-" if v is None else format(v, spec)
+
+
+def format_table(out: dict) -> str:
+    lines = ["| held out | variant | train loss | seamounts / background | error gap | AUC matched | AUC all |",
+             "|---|---|---|---|---|---|---|"]
+    for r in out["rows"]:
+        lines.append(f"| {r['held_out']} | {r['variant']} | {r['train_loss']:.3f} | {r['n_seamounts']} / {r['n_background']} | "
+                     f"{_f(r['error_gap'], '+.3f')} | {_f(r['auc_matched'])} | {_f(r['auc_all'])} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="5 epochs, the first fold only (smoke run)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    assert set(HELD_OUT) <= set(OCEANS), OCEANS
+    t0 = time.perf_counter()
+    out = run(5, HELD_OUT[:1]) if args.quick else run(defaults("train")["epochs"], HELD_OUT)
+    name = "one_class_quick" if args.quick else "one_class"
+    table = format_table(out)
+    out = {"benchmark": name, "seamountae_version": seamountae.__version__, "git": git_info(),
+           "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+           "command": " ".join(["python", "benchmarks/one_class.py", *(argv if argv is not None else sys.argv[1:])]),
+           "runtime_s": time.perf_counter() - t0, **out}
+    write_atomic(RESULTS / f"{name}.json", to_json(out))
+    write_atomic(RESULTS / f"{name}.md", table + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
