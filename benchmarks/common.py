@@ -562,6 +562,16 @@ REGIONS = (
 OCEANS = tuple(dict.fromkeys(r.ocean for r in REGIONS))
 
 
+def ocean_folds(regions=None, oceans=OCEANS):
+    """(ocean, held-out regions, training regions) for each ocean with a region: a region is held out
+    with its whole ocean, so neighbouring grids, which share their seafloor, are never split."""
+    regions = available_regions() if regions is None else regions
+    for ocean in oceans:
+        held_out = [r for r in regions if r.ocean == ocean]
+        if held_out:
+            yield ocean, held_out, [r for r in regions if r.ocean != ocean]
+
+
 def available_regions() -> tuple[Region, ...]:
     return tuple(r for r in REGIONS if (SHARED / r.file).exists())
 

@@ -46,9 +46,9 @@ from seamountae.evidence import candidates_from_dataset, evidence_table
 from seamountae.geometry import haversine_km
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (MATCH_KM, MIN_TARGET_M, OCEANS, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, Case,  # noqa: E402
+from common import (MATCH_KM, MIN_TARGET_M, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, Case,  # noqa: E402
                     Seamountae, available_regions, counterpart, git_info, height_strata, label, matched_height,
-                    metrics, readme_table, to_json, traditional_choose, write_atomic)
+                    metrics, ocean_folds, readme_table, to_json, traditional_choose, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
 
 log = logging.getLogger("regions")
@@ -129,11 +129,7 @@ def run_full(epochs: int | None) -> dict:
         grid = region.grid()
         loaded[region.name] = Case(region.name, grid, region.reference(grid), HEIGHT)
     per_region, folds, matched = [], [], []
-    for ocean in OCEANS:
-        held_out = [r for r in regions if r.ocean == ocean]
-        training = [r for r in regions if r.ocean != ocean]
-        if not held_out:
-            continue
+    for ocean, held_out, training in ocean_folds(regions):
         t0 = time.perf_counter()
         pairs = [(loaded[r.name].grid, loaded[r.name].reference) for r in training]
         model_meta = sm.fit(pairs, f"without {ocean}", skip_untileable=True)
