@@ -27,9 +27,8 @@ import math
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.spatial import cKDTree
-
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from .candidates import CandidateRules
 from .config import DETECT_METHODS, default
@@ -99,8 +98,9 @@ def select(scores: xr.Dataset, threshold: str | float = default("detect", "thres
     """The reported candidates of a score dataset, best first: steps 1 and 2 of the rule.
 
     With method "candidates" it reads only the candidates table and the attributes, so a score file
-    opened lazily (however large its maps) costs the memory of its candidates; "map" reads the
-    score and relief maps one pyramid level at a time (two grid-sized float32 arrays).
+    opened lazily (however large its maps) costs the memory of its candidates; "map" holds a few
+    grid-sized arrays (the elevation, the best level's score, the cluster labels), reading the
+    score and relief maps one pyramid level at a time.
     """
     if scores.attrs.get("seamountae_kind") != "score":
         raise SeamountaeError("score file: not written by `seamountae score`; give detect the output of score")
