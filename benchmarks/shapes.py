@@ -1,10 +1,12 @@
 """Shape classes: are they stable across training seeds, and do they differ in form?
 
-    python benchmarks/shapes.py            # writes benchmarks/results/shapes.json, .md and shapes.png
-    python benchmarks/shapes.py --quick    # 5 epochs (a smoke run; numbers not comparable)
+    python benchmarks/shapes.py                           # writes benchmarks/results/shapes.json, .md and .png
+    python benchmarks/shapes.py --patches build/builtin/*.nc  # the built-in model's training patches (make builtin-model)
+    python benchmarks/shapes.py --quick                   # 5 epochs (a smoke run; numbers not comparable)
 
-The model is trained (tile + train at the project's defaults) on the catalogued seamounts of every
-real region the project holds (benchmarks/common.py REGIONS), twice, with seeds 0 and 1. Each model
+The model is trained (train at the project's defaults) twice, with seeds 0 and 1, on the given patch
+files, or else on the catalogued seamounts of every real region the project holds (tile at the
+defaults; benchmarks/common.py REGIONS). Each model
 groups its training seamounts into `[train] shape_classes` classes (shapes.py). Measured:
 - stability: the adjusted Rand index between the two models' classes of the same training
   seamounts (each seamount's own-scale patch encoded by each model and given its nearest class);
@@ -30,7 +32,9 @@ import torch
 
 import seamountae
 from seamountae.evidence import encode
+from seamountae.outputs import read_netcdf
 from seamountae.shapes import DESCRIBED, ShapeClasses, adjusted_rand_index
+from seamountae.tile import concat_patches
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, Case, Seamountae, available_regions, git_info, tile_many, to_json, write_atomic  # noqa: E402
@@ -86,13 +90,20 @@ def picture(images: np.ndarray, described: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def run(epochs: int | None) -> tuple[dict, dict, np.ndarray]:
+def training_patches(paths):
+    """The patch files given, concatenated, or every region tiled: (patches, what they are)."""
+    if paths:
+        return concat_patches([read_netcdf(p, "patches", "tile") for p in paths]), [str(p) for p in paths]
     regions = available_regions()
     pairs = []
     for region in regions:
         grid = region.grid()
         pairs.append((grid, Case(region.name, grid, region.reference(grid), "grid_relief_m").reference))
-    patches = tile_many(pairs, skip_untileable=True)
+    return tile_many(pairs, skip_untileable=True), [r.name for r in regions]
+
+
+def run(epochs: int | None, paths) -> tuple[dict, dict, np.ndarray]:
+    patches, trained_on = training_patches(paths)
     timings: dict = {}
     sm = Seamountae(epochs, timings)
     models = {seed: sm.fit_patches(patches, f"all regions, seed {seed}", seed=seed) for seed in SEEDS}
@@ -100,7 +111,7 @@ def run(epochs: int | None) -> tuple[dict, dict, np.ndarray]:
     described = models[SEEDS[0]][1]["shape_classes"]["classes"]
     pairs_apart = differ(described)
     out = {
-        "regions": [r.name for r in regions],
+        "trained_on": trained_on,
         "n_seamounts": int((patches["candidate_label"].values == 1).sum()),
         "k": len(described),
         "adjusted_rand_index": adjusted_rand_index(labels[SEEDS[0]], labels[SEEDS[1]]),
@@ -132,10 +143,11 @@ def format_table(out: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="5 training epochs (smoke run)")
+    p.add_argument("--patches", nargs="+", type=Path, help="patch files to train on (default: every region, tiled)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     t0 = time.perf_counter()
-    out, _, images = run(5 if args.quick else None)
+    out, _, images = run(5 if args.quick else None, args.patches)
     name = "shapes_quick" if args.quick else "shapes"
     table = format_table(out)
     out = {"benchmark": name, "seamountae_version": seamountae.__version__, "git": git_info(),

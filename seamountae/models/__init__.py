@@ -52,8 +52,9 @@ def card(meta: dict, path) -> str:
         f"{coarsest_km / 1.852:.1f}′ and finer); seamounts narrower than about {rules['window_km'][0] / 6:.0f} km are "
         "judged in a wider window than their own",
         "  not to be trusted: on grids coarser than that; for edifices wider than "
-        f"{rules['window_km'][1] / 6:.0f} km (guyots, shields: measured in a window too small for them); next to land "
-        "and data gaps (no candidate there); far from the seafloor it was trained on (its score is calibrated there)",
+        f"{rules['window_km'][1] / 6:.0f} km (guyots, shields: measured in a window too small for them); next to large land "
+        "and data gaps (no candidate there; small islands are seamount tops); far from the seafloor it was trained on "
+        "(its score is calibrated there)",
         f"  seamountae {meta.get('seamountae_version', '?')}",
     ]
     terrain = meta.get("terrain")
