@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from .errors import SeamountaeError
 from .geometry import GridGeometry
@@ -185,14 +186,16 @@ def _error_image(error: np.ndarray, intensity: np.ndarray, missing: np.ndarray):
     return rgb, norm, cmap
 
 
-def _classify(found: pd.DataFrame | None, reference: pd.DataFrame | None, match: dict):
-    """Marker groups: confirmed / new detections, missed / other reference seamounts; and the evaluation."""
+def _classify(found: pd.DataFrame | None, reference: pd.DataFrame | None, match: dict, grid: xr.DataArray):
+    """Marker groups: confirmed / new detections, missed / other reference seamounts; and the
+    evaluation, whose recall counts the reference inside the searched grid (as `evaluate` does), so
+    a global census can be the reference."""
     if reference is None:
         return {"found": found}, None
     from .evaluation import evaluate, match_catalogues
 
     found = found if found is not None else pd.DataFrame({"lon": [], "lat": [], "x": [], "y": []})
-    result = evaluate(found, reference, **match)
+    result = evaluate(found, reference, **match, grid=grid)
     pairs = match_catalogues(found, reference, match.get("match_km"), match.get("match_radius_factor"))
     confirmed = np.zeros(len(found), bool)
     confirmed[pairs["found_index"].to_numpy()] = True
@@ -200,8 +203,11 @@ def _classify(found: pd.DataFrame | None, reference: pd.DataFrame | None, match:
     matched_ref[pairs["reference_index"].to_numpy()] = True
     missed = np.zeros(len(reference), bool)
     missed[[m["index"] for m in result["misses"]]] = True
+    # Of the rest of the reference, what lies on the map: a global census holds tens of thousands more.
+    x, y = reference["x"].to_numpy(float), reference["y"].to_numpy(float)
+    on_map = (x >= float(grid.x.min())) & (x <= float(grid.x.max())) & (y >= float(grid.y.min())) & (y <= float(grid.y.max()))
     groups = {"confirmed": found[confirmed], "new": found[~confirmed], "missed": reference[missed],
-              "other": reference[~matched_ref & ~missed]}
+              "other": reference[~matched_ref & ~missed & on_map]}
     return groups, result
 
 
@@ -220,7 +226,9 @@ def draw_map(score_path, detections_path=None, reference_path=None, match_km: fl
         found = _to_grid_xy(found, scores)
     reference = _to_grid_xy(_catalogue_table(reference_path), scores) if reference_path is not None else None
     match = {"match_km": match_km, "match_radius_factor": match_radius_factor, "min_height_m": min_height_m}
-    groups, result = _classify(found, reference, match)
+    searched = scores["elevation"].assign_attrs(geographic=int(scores.attrs.get("geographic", 0)),
+                                                crs=scores.attrs.get("crs", ""))
+    groups, result = _classify(found, reference, match, searched)
 
     x, y = scores.x.values, scores.y.values
     half_x = (x[1] - x[0]) / 2 if x.size > 1 else 0.5
