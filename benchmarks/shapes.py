@@ -106,7 +106,7 @@ def run(epochs: int | None, paths) -> tuple[dict, dict, np.ndarray]:
     patches, trained_on = training_patches(paths)
     timings: dict = {}
     sm = Seamountae(epochs, timings)
-    models = {seed: sm.fit_patches(patches, f"all regions, seed {seed}", seed=seed) for seed in SEEDS}
+    models = {seed: sm.fit_patches(patches, f"seed {seed}", seed=seed) for seed in SEEDS}
     labels = {seed: class_labels(*models[seed], patches) for seed in SEEDS}
     described = models[SEEDS[0]][1]["shape_classes"]["classes"]
     pairs_apart = differ(described)
