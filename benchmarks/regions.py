@@ -30,6 +30,7 @@ the interval is a 90 % bootstrap over regions (resampled with replacement, 1000 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import platform
 import sys
@@ -46,7 +47,7 @@ from seamountae.evidence import candidates_from_dataset, evidence_table
 from seamountae.geometry import haversine_km
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (MATCH_KM, MIN_TARGET_M, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, Case,  # noqa: E402
+from common import (MATCH_KM, MIN_TARGET_M, OCEANS, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, Case,  # noqa: E402
                     Seamountae, available_regions, counterpart, git_info, height_strata, label, matched_height,
                     metrics, ocean_folds, readme_table, to_json, traditional_choose, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
@@ -118,23 +119,27 @@ def format_candidates(out: dict) -> str:
 # ----------------------------------------------------------------------------- full run
 
 
-def run_full(epochs: int | None) -> dict:
-    """Per ocean: train on the others, then seamountae (default evidence), its ablation counterpart
-    and the traditional detector on each held-out region; counts kept per region for pooling."""
+def run_full(epochs: int | None, oceans=None, partial: Path | None = None) -> dict:
+    """Per ocean (all, or `oceans`): train on the others, then seamountae (default evidence), its
+    ablation counterpart, the error-map detector and the traditional detector on each held-out
+    region; counts kept per region for pooling. With `partial`, what is done is written there after
+    every fold (a run cut short keeps its folds; `--merge` joins the parts of runs split by ocean)."""
     timings: dict = {}
     sm = Seamountae(epochs, timings)
     regions = available_regions()
-    loaded = {}
+    loaded, residuals = {}, {}
     for region in regions:
         grid = region.grid()
         loaded[region.name] = Case(region.name, grid, region.reference(grid), HEIGHT)
     per_region, folds, matched = [], [], []
-    for ocean, held_out, training in ocean_folds(regions):
+    for ocean, held_out, training in ocean_folds(regions, oceans or OCEANS):
         t0 = time.perf_counter()
         pairs = [(loaded[r.name].grid, loaded[r.name].reference) for r in training]
         model_meta = sm.fit(pairs, f"without {ocean}", skip_untileable=True)
-        evals = [(loaded[r.name].grid, residual_relief(loaded[r.name].grid, TRADITIONAL_WINDOW_KM), loaded[r.name].counts)
-                 for r in training]
+        for r in training:  # each grid's residual relief once per run, whatever the fold
+            if r.name not in residuals:
+                residuals[r.name] = residual_relief(loaded[r.name].grid, TRADITIONAL_WINDOW_KM)
+        evals = [(loaded[r.name].grid, residuals[r.name], loaded[r.name].counts) for r in training]
         m_tr, tune = traditional_choose(evals)
         names = model_meta[1]["combiner"]["names"]
         other, other_names = counterpart(names)
@@ -160,10 +165,31 @@ def run_full(epochs: int | None) -> dict:
                       "traditional_min_residual_m": m_tr, "traditional_selection_f1": tune,
                       "evidence": names, "ablation": other, "threshold": model_meta[1]["threshold"]["value"],
                       "seconds": time.perf_counter() - t0})
-    everywhere = pd.concat(matched, ignore_index=True)
+        if partial is not None:
+            part = {"folds": folds, "regions": per_region, "timings_s": timings,
+                    "strata": [m.to_dict(orient="list") for m in matched]}
+            write_atomic(partial, to_json(part))
+    return finish(folds, per_region, matched, timings)
+
+
+def finish(folds, per_region, matched, timings) -> dict:
+    everywhere = pd.concat(matched, ignore_index=True) if matched else pd.DataFrame()
     gebco = everywhere[~everywhere["stratum"].str.startswith("azores")] if len(everywhere) else everywhere
     return {"folds": folds, "regions": per_region, "pooled": pooled(per_region), "timings_s": timings,
             "matched_height": {"all regions": matched_height(everywhere), GEBCO_15S: matched_height(gebco)}}
+
+
+def merge(paths) -> dict:
+    """The full result from the partial results of runs split by ocean."""
+    folds, per_region, matched, timings = [], [], [], {}
+    for path in paths:
+        part = json.loads(Path(path).read_text())
+        folds += part["folds"]
+        per_region += part["regions"]
+        matched += [pd.DataFrame(m) for m in part["strata"]]
+        for k, v in part["timings_s"].items():
+            timings[k] = timings.get(k, 0.0) + v
+    return finish(folds, per_region, matched, timings)
 
 
 GEBCO_15S = "15″ grids (GEBCO)"
@@ -241,6 +267,9 @@ def parse(argv):
     p.add_argument("--quick", action="store_true", help="5 training epochs (smoke run)")
     p.add_argument("--readme", action="store_true", help="copy the table into README.md")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
+    p.add_argument("--oceans", help="only these held-out oceans (comma-separated), e.g. to split a run over machines")
+    p.add_argument("--partial", type=Path, help="write what is done to this file after every fold")
+    p.add_argument("--merge", nargs="+", type=Path, help="join the --partial files of runs split by ocean")
     return p.parse_args(argv)
 
 
@@ -253,7 +282,10 @@ def main(argv=None) -> int:
         table = format_candidates(out)
         name = "regions_candidates"
     else:
-        out = run_full(5 if args.quick else None)
+        if args.merge:
+            out = merge(args.merge)
+        else:
+            out = run_full(5 if args.quick else None, args.oceans.split(",") if args.oceans else None, args.partial)
         table = format_full(out) + "\n\nAt matched height (candidates within one height quartile of a region's seamounts):\n\n" + format_matched(out)
         name = "regions" if not args.quick else "regions_quick"
     out = {"benchmark": name, "seamountae_version": seamountae.__version__, "git": git_info(),
