@@ -270,6 +270,21 @@ def git_info() -> dict:
     return {"commit": commit, "dirty": bool(status), "changed": status.splitlines() if status else []}
 
 
+def envelope(name: str, script: str, argv, t0: float) -> dict:
+    """What every benchmark result opens with: what ran, on which commit and machine, for how long."""
+    import platform
+    import sys
+
+    import torch
+
+    import seamountae
+
+    return {"benchmark": name, "seamountae_version": seamountae.__version__, "git": git_info(),
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+            "command": " ".join(["python", f"benchmarks/{script}", *(argv if argv is not None else sys.argv[1:])]),
+            "runtime_s": time.perf_counter() - t0}
+
+
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")

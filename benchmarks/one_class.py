@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-import seamountae
 from seamountae.candidates import CandidateRules, search_tiles
 from seamountae.config import defaults
 from seamountae.model import PatchAutoencoder, masked_error
@@ -46,7 +44,7 @@ from seamountae.patches import normalise, sample_patches
 from seamountae.training import dihedral
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (OCEANS, RESULTS, Case, auc, available_regions, git_info, height_strata, label,  # noqa: E402
+from common import (OCEANS, envelope, RESULTS, Case, auc, available_regions, height_strata, label,  # noqa: E402
                     matched_height, ocean_folds, tile_many, to_json, write_atomic)
 
 log = logging.getLogger("one_class")
@@ -213,10 +211,7 @@ def main(argv=None) -> int:
     out = run(5, HELD_OUT[:1]) if args.quick else run(defaults("train")["epochs"], HELD_OUT)
     name = "one_class_quick" if args.quick else "one_class"
     table = format_table(out)
-    out = {"benchmark": name, "seamountae_version": seamountae.__version__, "git": git_info(),
-           "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-           "command": " ".join(["python", "benchmarks/one_class.py", *(argv if argv is not None else sys.argv[1:])]),
-           "runtime_s": time.perf_counter() - t0, **out}
+    out = {**envelope(name, "one_class.py", argv, t0), **out}
     write_atomic(RESULTS / f"{name}.json", to_json(out))
     write_atomic(RESULTS / f"{name}.md", table + "\n")
     print(table)

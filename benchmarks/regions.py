@@ -32,23 +32,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-import seamountae
 from seamountae.candidates import CandidateRules, search_tiles
 from seamountae.evidence import candidates_from_dataset, evidence_table
 from seamountae.geometry import haversine_km
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (MATCH_KM, MIN_TARGET_M, OCEANS, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, Case,  # noqa: E402
-                    Seamountae, available_regions, counterpart, git_info, height_strata, label, matched_height,
+from common import (MATCH_KM, envelope, MIN_TARGET_M, OCEANS, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, Case,  # noqa: E402
+                    Seamountae, available_regions, counterpart, height_strata, label, matched_height,
                     metrics, ocean_folds, readme_table, to_json, traditional_choose, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
 
@@ -288,10 +285,7 @@ def main(argv=None) -> int:
             out = run_full(5 if args.quick else None, args.oceans.split(",") if args.oceans else None, args.partial)
         table = format_full(out) + "\n\nAt matched height (candidates within one height quartile of a region's seamounts):\n\n" + format_matched(out)
         name = "regions" if not args.quick else "regions_quick"
-    out = {"benchmark": name, "seamountae_version": seamountae.__version__, "git": git_info(),
-           "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-           "command": " ".join(["python", "benchmarks/regions.py", *(argv if argv is not None else sys.argv[1:])]),
-           "runtime_s": time.perf_counter() - t0, **out}
+    out = {**envelope(name, "regions.py", argv, t0), **out}
     write_atomic(RESULTS / f"{name}.json", to_json(out))
     write_atomic(RESULTS / f"{name}.md", table + "\n")
     if args.readme:

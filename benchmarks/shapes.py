@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import platform
 import sys
 import time
 from pathlib import Path
@@ -30,14 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import seamountae
 from seamountae.evidence import encode
 from seamountae.outputs import read_netcdf
 from seamountae.shapes import DESCRIBED, ShapeClasses, adjusted_rand_index
 from seamountae.tile import concat_patches
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, Case, Seamountae, available_regions, git_info, tile_many, to_json, write_atomic  # noqa: E402
+from common import RESULTS, envelope, Case, Seamountae, available_regions, tile_many, to_json, write_atomic  # noqa: E402
 
 log = logging.getLogger("shapes")
 SEEDS = (0, 1)
@@ -150,10 +148,7 @@ def main(argv=None) -> int:
     out, _, images = run(5 if args.quick else None, args.patches)
     name = "shapes_quick" if args.quick else "shapes"
     table = format_table(out)
-    out = {"benchmark": name, "seamountae_version": seamountae.__version__, "git": git_info(),
-           "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-           "command": " ".join(["python", "benchmarks/shapes.py", *(argv if argv is not None else sys.argv[1:])]),
-           "runtime_s": time.perf_counter() - t0, **out}
+    out = {**envelope(name, "shapes.py", argv, t0), **out}
     write_atomic(RESULTS / f"{name}.json", to_json(out))
     write_atomic(RESULTS / f"{name}.md", table + "\n")
     picture(images, out["classes"][str(SEEDS[0])], RESULTS / f"{name}.png")
