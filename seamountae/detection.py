@@ -33,11 +33,11 @@ from scipy.spatial import cKDTree
 from .candidates import CandidateRules
 from .config import DETECT_METHODS, default
 from .errors import SeamountaeError
-from .evidence import SHAPE_COLUMNS, candidates_from_dataset, code_columns
+from .evidence import SHAPE_COLUMNS, candidates_from_dataset
 from .geometry import GridGeometry
 from .grid import read_window
 from .morphology import FOOTPRINT_REACH, describe, footprint, land
-from .shapes import NO_CLASS
+from .shapes import NO_CLASS, code_columns
 
 # The detections file's `cluster` map is written in chunks of this many rows and columns.
 LABEL_CHUNKS = (256, 1024)
@@ -277,7 +277,7 @@ def table_from_detections(ds: xr.Dataset, columns=COLUMNS) -> pd.DataFrame:
     each seamount's shape code (shape_code_1..N) after them where the file has one."""
     if ds.attrs.get("seamountae_kind") != "detections":
         raise SeamountaeError("detections file: not written by `seamountae detect`; give export the output of detect")
-    codes = code_columns([str(v)[len("seamount_"):] for v in ds.data_vars if str(v).startswith("seamount_shape_code_")])
+    codes = code_columns([str(v).removeprefix("seamount_") for v in ds.data_vars])
     table = pd.DataFrame({name: ds[f"seamount_{name}"].values for name in [*columns, *codes]})
     table["id"] = table["id"].astype(int)
     return table

@@ -30,7 +30,7 @@ from .candidates import CANDIDATE_COLUMNS, CandidateRules, search_tiles
 from .geometry import GridGeometry
 from .model import in_precision, masked_error
 from .patches import normalise_batch, sample_patches
-from .shapes import NO_CLASS, ShapeClasses
+from .shapes import NO_CLASS, ShapeClasses, code_columns
 
 # ------------------------------------------------------------------------------------------- evidence
 
@@ -169,13 +169,6 @@ def shape_columns(codes: np.ndarray, classes: "ShapeClasses | None") -> dict[str
             **{name: z[:, i] for i, name in enumerate(code_columns(z.shape[1]))}}
 
 
-def code_columns(latent: int | list) -> list[str]:
-    """The shape code's column names: for a latent size, or those among a list of names."""
-    if isinstance(latent, int):
-        return [f"shape_code_{i + 1}" for i in range(latent)]
-    return sorted((n for n in latent if str(n).startswith("shape_code_")), key=lambda n: int(n.rsplit("_", 1)[1]))
-
-
 # ------------------------------------------------------------------------------------------- a grid
 
 
@@ -226,9 +219,9 @@ CANDIDATE_ATTRS = {
 def candidates_dataset(table: pd.DataFrame) -> xr.Dataset:
     """The candidates table as `candidate_*` variables along the dimension `candidate`."""
     data = {}
+    kind = {"row": np.int64, "col": np.int64, "breaks_surface": np.int8, "shape_class": np.int8}
     for name in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS, *code_columns(list(table.columns))):
         values = table[name].to_numpy()
-        kind = {"row": np.int64, "col": np.int64, "breaks_surface": np.int8, "shape_class": np.int8}
         values = values.astype(np.float32 if name.startswith("shape_code_") else kind.get(name, np.float64))
         data[f"candidate_{name}"] = ("candidate", values, CANDIDATE_ATTRS["shape_code" if name.startswith("shape_code_") else name])
     return xr.Dataset(data)
@@ -236,6 +229,6 @@ def candidates_dataset(table: pd.DataFrame) -> xr.Dataset:
 
 def candidates_from_dataset(ds: xr.Dataset) -> pd.DataFrame:
     """The candidates table of a score dataset (empty if it has none)."""
-    codes = code_columns([str(v)[len("candidate_"):] for v in ds.data_vars if str(v).startswith("candidate_shape_code_")])
+    codes = code_columns([str(v).removeprefix("candidate_") for v in ds.data_vars])
     names = [n for n in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS, *codes) if f"candidate_{n}" in ds]
     return pd.DataFrame({n: ds[f"candidate_{n}"].values for n in names})

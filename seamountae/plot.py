@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .detection import elevation_grid
 from .errors import SeamountaeError
 from .geometry import GridGeometry
 
@@ -226,9 +227,7 @@ def draw_map(score_path, detections_path=None, reference_path=None, match_km: fl
         found = _to_grid_xy(found, scores)
     reference = _to_grid_xy(_catalogue_table(reference_path), scores) if reference_path is not None else None
     match = {"match_km": match_km, "match_radius_factor": match_radius_factor, "min_height_m": min_height_m}
-    searched = scores["elevation"].assign_attrs(geographic=int(scores.attrs.get("geographic", 0)),
-                                                crs=scores.attrs.get("crs", ""))
-    groups, result = _classify(found, reference, match, searched)
+    groups, result = _classify(found, reference, match, elevation_grid(scores))
 
     x, y = scores.x.values, scores.y.values
     half_x = (x[1] - x[0]) / 2 if x.size > 1 else 0.5

@@ -9,7 +9,6 @@ that centroid (`shape_distance`, in standardised latent units); `similar` ranks 
 distance between their standardised codes. The model file stores the centroids rounded as its
 other calibration (calibration.stored), with the members' morphometrics per class.
 
-`similar` ranks a catalogue's seamounts by the distance of their codes from one seamount's.
 `adjusted_rand_index` measures how far two labellings of the same seamounts agree (1: the same
 partition, 0: as by chance), for the stability of the classes across training seeds.
 
@@ -155,10 +154,17 @@ def adjusted_rand_index(a, b) -> float:
     return float((index - expected) / top) if top else 1.0
 
 
+def code_columns(latent: int | list) -> list[str]:
+    """The shape code's column names: for a latent size, or those among a list of names."""
+    if isinstance(latent, int):
+        return [f"shape_code_{i + 1}" for i in range(latent)]
+    return sorted((n for n in latent if str(n).startswith("shape_code_")), key=lambda n: int(n.rsplit("_", 1)[1]))
+
+
 def similar(table: pd.DataFrame, seamount_id, name: str = "catalogue") -> pd.DataFrame:
     """The catalogue's other seamounts, nearest in shape to seamount `seamount_id` first: their
     id, position, height, shape class and `shape_distance_to` (between standardised codes)."""
-    codes = sorted((c for c in table.columns if str(c).startswith("shape_code_")), key=lambda c: int(str(c).rsplit("_", 1)[1]))
+    codes = code_columns(list(table.columns))
     if not codes:
         raise SeamountaeError(f"{name}: no shape codes (shape_code_1, ...); find or export it again with this "
                               "seamountae and a model that has shape classes (the built-in one has)")
