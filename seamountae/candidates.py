@@ -132,20 +132,22 @@ BLOCK_CELLS = 1 << 22
 TILE_READ_CELLS = 1 << 25
 
 
-def search_tiles(grid: xr.DataArray, rules: CandidateRules, rows: slice = slice(None)) -> Iterator[pd.DataFrame]:
-    """The candidates of the grid's `rows` (default all), tile by tile: blocks of rows, cut into
+def search_tiles(grid: xr.DataArray, rules: CandidateRules, rows: slice = slice(None),
+                 cols: slice = slice(None)) -> Iterator[pd.DataFrame]:
+    """The candidates of the grid's `rows` × `cols` (default all), tile by tile: blocks of rows, cut into
     columns where a block would read more than TILE_READ_CELLS. Tiles without candidates are skipped."""
     ny, nx = grid.shape
     r0, r1, _ = rows.indices(ny)
+    c0, c1, _ = cols.indices(nx)
     geometry = GridGeometry.of(grid)
     halo_rows = rules.reach_km / geometry.cell_size_km()[0]
     step = max(1, BLOCK_CELLS // max(nx, 1), int(4 * halo_rows))  # blocks no thinner than their halo
     for a in range(r0, r1, step):
         block = slice(a, min(a + step, r1))
         w0, w1, _, side = _halo(geometry, rules, block.start, block.stop)
-        n_tiles = -(-(w1 - w0) * (nx + 2 * side) // TILE_READ_CELLS)
-        width = -(-nx // n_tiles)
-        for c in range(0, nx, width):
-            found = find_candidates(grid, rules, block, slice(c, min(c + width, nx)))
+        n_tiles = -(-(w1 - w0) * (c1 - c0 + 2 * side) // TILE_READ_CELLS)
+        width = -(-(c1 - c0) // n_tiles)
+        for c in range(c0, c1, width):
+            found = find_candidates(grid, rules, block, slice(c, min(c + width, c1)))
             if len(found):
                 yield found

@@ -75,6 +75,8 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "precision": ("auto", "arithmetic of the model's forward passes: fp32, bf16, fp16, or auto (bf16 on CPUs with bf16 "
                               "instructions, fp16 on CUDA, else fp32); the model is calibrated at each"),
         "scheduler": ("", "score on dask: local:N, tcp://HOST:PORT or a scheduler file; empty: in this process"),
+        "region": ("", "score only W/E/S/N (degrees, GMT's -R order; across ±180° as W > E or E > 180), cut lazily "
+                       "from a larger lon/lat grid with the halo its patches need; empty: the whole grid"),
     },
     "detect": {
         "method": ("candidates", "candidates: every candidate summit judged by the model's combined evidence; map: the seed's detector, the error map's score thresholded and clustered, one seamount per cluster"),

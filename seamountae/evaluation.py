@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from .geometry import EARTH_RADIUS_KM, GridGeometry, chord_km, haversine_km, unit_vectors
+from .geometry import EARTH_RADIUS_KM, GridGeometry, chord_km, haversine_km, in_region, unit_vectors
 from .errors import SeamountaeError
 from .grid import read_window
 
@@ -48,28 +48,6 @@ def _tolerances(reference, match_km, match_radius_factor, radius_column) -> np.n
     radius = pd.to_numeric(reference[radius_column], errors="coerce").to_numpy(dtype=float)
     # fmax ignores NaN, so an entry without a radius gets the floor rather than never matching.
     return np.fmax(float(match_radius_factor) * radius, MIN_RADIUS_TOLERANCE_KM)
-
-
-def parse_region(text: str) -> tuple[float, float, float, float]:
-    """--region W/E/S/N (GMT's -R order, degrees) as (west, east, south, north); east may pass 180
-    or be less than west: the box then crosses the antimeridian."""
-    try:
-        west, east, south, north = (float(v) for v in str(text).split("/"))
-    except ValueError:
-        raise SeamountaeError(f"--region {text!r}: give W/E/S/N in degrees, GMT's -R order (e.g. 166/169/8/10)") from None
-    if not (-90 <= south < north <= 90) or not all(math.isfinite(v) for v in (west, east)):
-        raise SeamountaeError(f"--region {text!r}: south must be below north, both within -90..90; give W/E/S/N")
-    return west, east, south, north
-
-
-def in_region(lon, lat, region) -> np.ndarray:
-    """Which points lie in the box (west, east, south, north), edges included, across ±180 as needed."""
-    west, east, south, north = region
-    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-    span = east - west if east > west else east - west + 360.0
-    with np.errstate(invalid="ignore"):
-        along = np.isfinite(lon) if span >= 360.0 else np.mod(lon - west, 360.0) <= span
-        return along & (lat >= south) & (lat <= north)
 
 
 def in_searched_grid(lon, lat, grid, margin_km) -> np.ndarray:

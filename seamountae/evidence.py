@@ -114,9 +114,10 @@ NEIGHBOUR_OFFSETS = (0.5, 1.0)
 N_NEIGHBOURS = 8 * len(NEIGHBOUR_OFFSETS)
 
 
-def candidate_patches(grid: xr.DataArray, table: pd.DataFrame, patch_px: int, patch_km: float) -> np.ndarray:
+def candidate_patches(grid: xr.DataArray, table: pd.DataFrame, patch_px: int, patch_km: float,
+                      device: torch.device | str = "cpu") -> np.ndarray:
     """(n, 1 + N_NEIGHBOURS, p, p): each candidate's own-scale patch (`window_km` wide, centred on its
-    summit, low-passed and resampled), then its neighbours' (NEIGHBOUR_OFFSETS)."""
+    summit, low-passed and resampled on `device`), then its neighbours' (NEIGHBOUR_OFFSETS)."""
     x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
     window = table["window_km"].to_numpy(float)
     geometry = GridGeometry.of(grid)
@@ -126,8 +127,9 @@ def candidate_patches(grid: xr.DataArray, table: pd.DataFrame, patch_px: int, pa
             east, north = offset * window * math.sin(k * math.pi / 4), offset * window * math.cos(k * math.pi / 4)
             centres.append(geometry.moved(x, y, east, north))
     cx, cy = (np.stack(v, axis=1).ravel() for v in zip(*centres))
-    # One window per candidate, read and low-passed once for its 17 patches.
-    patches = sample_patches(grid, cx, cy, patch_km, patch_px, np.repeat(window / patch_km, len(centres)), len(centres))
+    # One window read per candidate, its 17 patches computed as one batch.
+    patches = sample_patches(grid, cx, cy, patch_km, patch_px, np.repeat(window / patch_km, len(centres)), len(centres),
+                             device)
     return patches.reshape(len(x), len(centres), patch_px, patch_px)
 
 
@@ -150,8 +152,8 @@ def judge(grid: xr.DataArray, table: pd.DataFrame, model, meta: dict, precision:
     """The candidates with the model's evidence (error, error_contrast, latent_distance; forward
     passes at `precision`) and the combined score added."""
     table = table.copy()
-    found = model_evidence(model, candidate_patches(grid, table, int(meta["patch_px"]), float(meta["patch_km"])),
-                           LatentMemory.from_meta(meta["latent_memory"]), precision)
+    patches = candidate_patches(grid, table, int(meta["patch_px"]), float(meta["patch_km"]), next(model.parameters()).device)
+    found = model_evidence(model, patches, LatentMemory.from_meta(meta["latent_memory"]), precision)
     for name in MODEL_COLUMNS:
         table[name] = found[name]
     table["score"] = Combiner.from_meta(meta["combiner"]).score(evidence_table(table))
@@ -172,15 +174,16 @@ def shape_columns(codes: np.ndarray, classes: "ShapeClasses | None") -> dict[str
 # ------------------------------------------------------------------------------------------- a grid
 
 
-def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None), precision: str = "fp32") -> pd.DataFrame:
-    """Every candidate of the grid's `rows` (default all), measured and judged by the model (at
+def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None), precision: str = "fp32",
+               cols: slice = slice(None)) -> pd.DataFrame:
+    """Every candidate of the grid's `rows` × `cols` (default all), measured and judged by the model (at
     `precision`): the candidates table a score file carries (CANDIDATE_COLUMNS + error,
     latent_distance, score).
 
     Searched tile by tile (candidates.search_tiles), so a grid opened lazily is never loaded whole.
     """
     parts = [judge(grid, found, model, meta, precision)
-             for found in search_tiles(grid, CandidateRules.from_meta(meta), rows)]
+             for found in search_tiles(grid, CandidateRules.from_meta(meta), rows, cols)]
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS)})
     # In grid order: the same table however the rows were cut into blocks or tiles.

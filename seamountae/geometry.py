@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import SeamountaeError
+
 EARTH_RADIUS_KM = 6371.0
 KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180.0  # 111.195 km per degree of latitude
 MIN_COS_LAT = 1e-3  # a pole's row still has a finite east-west scale (a degree of longitude ≥ 111 m)
@@ -231,3 +233,25 @@ def _geometry(x_first: float, x_last: float, nx: int, y_first: float, y_last: fl
     dx = (x_last - x_first) / (nx - 1) if nx > 1 else 1.0
     dy = (y_last - y_first) / (ny - 1) if ny > 1 else 1.0
     return GridGeometry(x_first, dx, nx, y_first, dy, ny, geographic, crs)
+
+
+def parse_region(text: str) -> tuple[float, float, float, float]:
+    """--region W/E/S/N (GMT's -R order, degrees) as (west, east, south, north); east may pass 180
+    or be less than west: the box then crosses the antimeridian."""
+    try:
+        west, east, south, north = (float(v) for v in str(text).split("/"))
+    except ValueError:
+        raise SeamountaeError(f"--region {text!r}: give W/E/S/N in degrees, GMT's -R order (e.g. 166/169/8/10)") from None
+    if not (-90 <= south < north <= 90) or not all(math.isfinite(v) for v in (west, east)):
+        raise SeamountaeError(f"--region {text!r}: south must be below north, both within -90..90; give W/E/S/N")
+    return west, east, south, north
+
+
+def in_region(lon, lat, region) -> np.ndarray:
+    """Which points lie in the box (west, east, south, north), edges included, across ±180 as needed."""
+    west, east, south, north = region
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    span = east - west if east > west else east - west + 360.0
+    with np.errstate(invalid="ignore"):
+        along = np.isfinite(lon) if span >= 360.0 else np.mod(lon - west, 360.0) <= span
+        return along & (lat >= south) & (lat <= north)

@@ -28,7 +28,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from .errors import SeamountaeError
-from .geometry import GridGeometry
+from .geometry import GridGeometry, in_region
 from .outputs import atomic_output
 
 log = logging.getLogger("seamountae")
@@ -207,7 +207,7 @@ class _GridWindows(BackendArray):
         self.dtype = np.dtype(np.float32)
 
     def __getitem__(self, key):
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._window)
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._window)
 
     def _window(self, key: tuple):
         rows, cols = np.atleast_1d(self._rows[key[0]]), np.atleast_1d(self._cols[key[1]])
@@ -262,6 +262,54 @@ def canonical_grid(values, x, y, geographic: bool, crs: str | None = None, sourc
         name="elevation",
         attrs={"units": "m", "geographic": int(bool(geographic)), "crs": WGS84_WKT if geographic else (crs or ""), "source": source},
     )
+
+
+def cut_region(grid: xr.DataArray, region: tuple[float, float, float, float], halo_km: float
+               ) -> tuple[xr.DataArray, slice, slice]:
+    """The cells of a lon/lat grid inside `region` (west, east, south, north: --region W/E/S/N) and
+    `halo_km` around them, cut without reading anything: (cut, rows, cols), the cut grid and the
+    region's rows and columns in it.
+
+    A lazily opened grid stays lazy (its windows read only cells of the cut). The halo lets what is
+    computed for the region's cells see the seafloor beyond its edges as the whole grid shows it;
+    it stops at the grid's edges, and on a global grid it wraps across ±180°, where the cut's
+    longitudes go on past 180 (the convention of a grid that straddles the antimeridian). A region
+    that with its halo goes round the globe keeps every column.
+    """
+    geometry = GridGeometry.of(grid)
+    label = grid.attrs.get("source") or "grid"
+    text = "/".join(f"{v:g}" for v in region)
+    if not geometry.geographic:
+        raise SeamountaeError(f"{label}: --region {text} is in degrees of longitude and latitude, but the grid is "
+                              "projected; cut it in its own coordinates first (e.g. gmt grdcut), or give its lon/lat CRS")
+    x, y = grid["x"].values, grid["y"].values
+    rows_in = np.flatnonzero((y >= region[2]) & (y <= region[3]))
+    cols_in = np.flatnonzero(in_region(x, np.full(x.size, region[2]), region))
+    if not (rows_in.size and cols_in.size):
+        raise SeamountaeError(f"{label}: --region {text} holds no cell of the grid (x {x[0]:g}..{x[-1]:g}, "
+                              f"y {y[0]:g}..{y[-1]:g}); give a W/E/S/N inside it")
+    dy_km, _ = geometry.cell_size_km()
+    _, dx_km = geometry.row_km(rows_in[[0, -1]])
+    halo_rows, halo_cols = int(np.ceil(halo_km / dy_km)), int(np.ceil(halo_km / float(dx_km.min())))
+    r0, r1 = max(int(rows_in[0]) - halo_rows, 0), min(int(rows_in[-1]) + 1 + halo_rows, geometry.ny)
+    # The region's columns in order from its west edge: across the seam of a global grid, its last ones first.
+    first = int(cols_in[np.argmin(np.mod(x[cols_in] - region[0], 360.0))])
+    width = int(cols_in.size)
+    if geometry.wraps and width + 2 * halo_cols < geometry.nx:
+        cols = np.arange(first - halo_cols, first + width + halo_cols) % geometry.nx
+        inner = slice(halo_cols, halo_cols + width)
+    elif geometry.wraps:
+        cols, inner = np.arange(geometry.nx), slice(0, geometry.nx)
+    else:
+        c0, c1 = max(first - halo_cols, 0), min(first + width + halo_cols, geometry.nx)
+        cols, inner = np.arange(c0, c1), slice(first - c0, first - c0 + width)
+    contiguous = bool(np.all(np.diff(cols) == 1))
+    cut = grid.isel(y=slice(r0, r1), x=slice(int(cols[0]), int(cols[-1]) + 1) if contiguous else cols)
+    if not contiguous:  # longitudes go on past 180 across the seam
+        lon = x[cols]
+        cut = cut.assign_coords(x=lon + 360.0 * (np.arange(lon.size) >= np.argmin(lon)) * (lon[0] > lon[-1]))
+    cut.attrs = {**grid.attrs, "region": text}
+    return cut, slice(int(rows_in[0]) - r0, int(rows_in[-1]) + 1 - r0), inner
 
 
 READ_STRIP_CELLS = 1 << 21  # cells read at once by read_window

@@ -15,6 +15,7 @@ import math
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
+import torch
 
 # Directions (sectors of the circle) of the radial profiles that measure an edifice.
 N_RAYS = 16
@@ -61,25 +62,23 @@ def _rays(win, r, c, dy_km, dx_km, reach_km):
     return np.where(on, win[np.clip(rows, 0, win.shape[0] - 1), np.clip(cols, 0, win.shape[1] - 1)], np.nan), distance
 
 
-def _sectors(win, r, c, dy_km, dx_km, reach_km):
+def _sectors(win, north, east, dist, dy_km, dx_km, reach_km):
     """Like `_rays`, but each profile holds the highest ground of its sector (1/N_RAYS of the circle)
-    at each distance, from every cell of the window: a ridge crest narrower than the gap between
-    two rays still shows in the direction it runs. NaN where a sector has no valid cell."""
+    at each distance, from every cell of the window (`_window`'s north and east km of each cell,
+    and their distance): a ridge crest narrower than the gap between two rays still shows in the
+    direction it runs. NaN where a sector has no valid cell."""
     step = min(dy_km, dx_km)
     n = max(1, int(reach_km / step))
-    north = (np.arange(win.shape[0]) - r)[:, None] * dy_km
-    east = (np.arange(win.shape[1]) - c)[None, :] * dx_km
-    ring = np.rint(np.hypot(north, east) / step).astype(int) - 1  # distance k·step → column k − 1
+    ring = np.rint(dist / step).astype(int) - 1  # distance k·step → column k − 1
     sector = np.rint(np.arctan2(east, north) / (2 * np.pi / N_RAYS)).astype(int) % N_RAYS
     use = np.isfinite(win) & (ring >= 0) & (ring < n)
-    # The maximum of each (sector, distance) bin: cells grouped by bin (a stable sort of small
-    # integers is a radix sort), then one maximum per run; several times faster than np.maximum.at.
-    bins = (sector * n + ring)[use].astype(np.int16 if N_RAYS * n < 2**15 else np.int32)
-    order = np.argsort(bins, kind="stable")
-    bins = bins[order]
-    starts = np.flatnonzero(np.append(True, bins[1:] != bins[:-1]))
-    profile = np.full(N_RAYS * n, np.nan)
-    profile[bins[starts]] = np.maximum.reduceat(win[use][order], starts)
+    # The maximum of each (sector, distance) bin in one pass (torch's scatter maximum: several times
+    # faster than sorting the cells by bin or np.maximum.at).
+    bins = torch.from_numpy((sector * n + ring)[use])
+    values = torch.from_numpy(win[use].astype(np.float64))
+    profile = torch.full((N_RAYS * n,), -torch.inf, dtype=torch.float64)
+    profile = profile.scatter_reduce_(0, bins, values, "amax").numpy()
+    profile[np.isneginf(profile)] = np.nan
     return profile.reshape(N_RAYS, n), np.arange(1, n + 1) * step
 
 
@@ -133,7 +132,7 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
     radius = HALF_HEIGHT_TO_BASE * float(np.median(_first_below(profile, distance, top, half_height, 0.5 * window_km)))
     found["basal_radius_km"] = radius
     # The shape from the highest ground of each sector, so that narrow crests count.
-    sectors, distance = _sectors(win, r, c, dy_km, dx_km, 0.5 * window_km)
+    sectors, distance = _sectors(win, north, east, dist, dy_km, dx_km, 0.5 * window_km)
     with np.errstate(invalid="ignore"):
         found["closure"] = float(np.mean((sectors <= base + CLOSURE_LEVEL * height).any(axis=1)))
     half = _first_below(sectors, distance, top, half_height, 0.5 * window_km)

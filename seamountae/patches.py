@@ -72,19 +72,22 @@ def sample_patches(
     patch_px: int,
     scale: np.ndarray | float = 1.0,
     share: int = 1,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """Resample `patch_px`² patches of `patch_km` (× `scale`) centred on grid coordinates (x, y).
 
-    Low-passed first where the pixels are larger than the grid's cells (`lowpass_sigma`), then
-    bilinear; cells outside the grid or NaN give NaN. Each patch is cut from its own window of the
-    grid (read only there, so a lazily opened grid is never loaded whole), so a patch does not depend
-    on how much grid lies around it. Returns float32 (n, patch_px, patch_px), row 0 at the south edge
-    (the grid's ascending y).
+    Low-passed first where the pixels are larger than the grid's cells (`lowpass_sigma`, the
+    normalised Gaussian of `lowpass`), then bilinear; cells outside the grid or NaN give NaN. Each
+    patch is cut from its own cells only (read only there, so a lazily opened grid is never loaded
+    whole, and a patch does not depend on how much grid lies around it). Returns float32
+    (n, patch_px, patch_px), row 0 at the south edge (the grid's ascending y).
 
-    share: each run of this many consecutive patches (a candidate and its neighbours) is cut from
-    one window, read and low-passed once, at the first patch's low-pass width. The first patch of a
-    run is as it is alone; the others differ from theirs only where their own width would differ
-    (by the cosine of latitude, on a geographic grid).
+    The low-pass is evaluated only at the cells the bilinear samples read, as two matrix products
+    per patch (`_lowpass_rows`), batched on `device`: the same numbers as low-passing the whole
+    window with ndimage and sampling it (`lowpassed_window`, `bilinear`), to float32 rounding.
+
+    share: each run of this many consecutive patches (a candidate and its neighbours) is read as
+    one window and computed as one batch; each patch is still as it is alone.
     """
     x = np.atleast_1d(np.asarray(x, float))
     y = np.atleast_1d(np.asarray(y, float))
@@ -100,21 +103,80 @@ def sample_patches(
     row, col = geometry.fractional_index(x, y)
     rows = row[:, None] + offsets[None, :] * (scale * per_km_y)[:, None]
     cols = col[:, None] + offsets[None, :] * (scale * per_km_x)[:, None]
-    # Each patch's cells: those its pixels fall between (+1).
-    lo_r, hi_r = np.floor(rows[:, 0]).astype(int), np.floor(rows[:, -1]).astype(int) + 2
-    lo_c, hi_c = np.floor(cols[:, 0]).astype(int), np.floor(cols[:, -1]).astype(int) + 2
+    # Each patch's cells: those its pixels fall between (+1), and the low-pass's reach around them.
+    lo_r, lo_c = np.floor(rows[:, 0]).astype(int), np.floor(cols[:, 0]).astype(int)
+    pad_r, pad_c = _reach(sigma_r), _reach(sigma_c)
+    height = np.floor(rows[:, -1]).astype(int) + 2 - lo_r + 2 * pad_r
+    width = np.floor(cols[:, -1]).astype(int) + 2 - lo_c + 2 * pad_c
+    dev = torch.device(device)
     for first in range(0, x.size, share):
         run = slice(first, min(first + share, x.size))
-        r0, c0 = int(lo_r[run].min()), int(lo_c[run].min())
-        window = lowpassed_window(grid, r0, int(hi_r[run].max()), c0, int(hi_c[run].max()), sigma_r[first],
-                                  sigma_c[first], wrap)
-        for i in range(run.start, run.stop):
-            # The patch's own cells only: interpolation reads no more, and its NaN test sees no more.
-            a, b = lo_r[i] - r0, lo_c[i] - c0
-            own = window[a : hi_r[i] - r0, b : hi_c[i] - c0]
-            rr, cc = np.meshgrid(rows[i] - r0 - a, cols[i] - c0 - b, indexing="ij")
-            out[i] = bilinear(own, rr, cc)
+        top, left = lo_r[run] - pad_r[run], lo_c[run] - pad_c[run]
+        h, w = int(height[run].max()), int(width[run].max())
+        r0, c0 = int(top.min()), int(left.min())
+        window = torch.from_numpy(read_window(grid, r0, int(top.max()) + h, c0, int(left.max()) + w, wrap)).to(dev)
+        cells = torch.stack([window[a : a + h, b : b + w] for a, b in zip(top - r0, left - c0)])
+        out[run] = _lowpassed_samples(cells, torch.from_numpy(rows[run] - top[:, None]).to(dev),
+                                      torch.from_numpy(cols[run] - left[:, None]).to(dev),
+                                      torch.from_numpy(sigma_r[run]).to(dev), torch.from_numpy(sigma_c[run]).to(dev)).cpu().numpy()
     return out
+
+
+# ndimage.gaussian_filter's kernel reaches int(TRUNCATE * sigma + 0.5) cells.
+TRUNCATE = 4.0
+
+
+def _reach(sigma: np.ndarray) -> np.ndarray:
+    """Cells a low-pass of width `sigma` reads on each side of a cell (ndimage's kernel radius)."""
+    return (TRUNCATE * np.asarray(sigma, float) + 0.5).astype(int)
+
+
+def _lowpass_rows(cells: torch.Tensor, sigma: torch.Tensor, size: int) -> torch.Tensor:
+    """(n, m, size) weights: row j of patch i is ndimage's normalised Gaussian kernel of width
+    sigma[i] centred on cell cells[i, j] (a delta where sigma is 0)."""
+    d = torch.arange(size, device=cells.device, dtype=torch.float32)[None, None, :] - cells[:, :, None].float()
+    s = sigma[:, None, None].float()
+    reach = torch.from_numpy(_reach(sigma.cpu().numpy())).to(cells.device)[:, None, None]
+    k = torch.where(s > 0, torch.exp(-0.5 * (d / s.clamp_min(1e-12)).square()), (d == 0).float())
+    k = torch.where(d.abs() <= reach, k, 0.0)
+    return k / k.sum(2, keepdim=True)
+
+
+def _lowpassed_samples(cells: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, sigma_r: torch.Tensor,
+                       sigma_c: torch.Tensor) -> torch.Tensor:
+    """(n, p, p) bilinear samples at fractional (rows × cols) of the `lowpass` of (n, h, w) cells.
+
+    The low-pass is needed only at the 2p × 2p cells the samples fall between, and it is separable:
+    there it is Wr · cells · Wcᵀ, with the valid cells' weight Wr · valid · Wcᵀ. Values are centred
+    on each patch's mean first, so float32 keeps millimetres at any depth.
+    """
+    n, h, w = cells.shape
+    p = rows.shape[1]
+    valid = torch.isfinite(cells)
+    mask = valid.float()
+    count = mask.sum((1, 2)).clamp_min(1)
+    mean = torch.where(valid, cells, 0).sum((1, 2)) / count
+    filled = torch.where(valid, cells - mean[:, None, None], 0)
+    fr, fc = torch.floor(rows), torch.floor(cols)
+    at_r = torch.cat([fr, fr + 1], 1).long()  # (n, 2p): the cells the samples fall between
+    at_c = torch.cat([fc, fc + 1], 1).long()
+    wr, wc = _lowpass_rows(at_r, sigma_r, h), _lowpass_rows(at_c, sigma_c, w)
+    total = wr @ filled @ wc.transpose(1, 2)  # (n, 2p, 2p)
+    weight = wr @ mask @ wc.transpose(1, 2)
+    own = valid[torch.arange(n, device=cells.device)[:, None, None], at_r[:, :, None], at_c[:, None, :]]
+    smooth = torch.where(own & (weight >= 0.5), total / weight.clamp_min(1e-12), torch.nan)
+    # Bilinear between the four neighbours; a sample touching a missing cell is missing.
+    tr, tc = (rows - fr).float(), (cols - fc).float()
+    out = torch.zeros((n, p, p), device=cells.device)
+    support = torch.zeros((n, p, p), device=cells.device)
+    for dr, wy in ((0, 1 - tr), (p, tr)):
+        for dc, wx in ((0, 1 - tc), (p, tc)):
+            part = smooth[:, dr : dr + p, dc : dc + p]
+            share = wy[:, :, None] * wx[:, None, :]
+            ok = torch.isfinite(part)
+            out += share * torch.where(ok, part, 0)
+            support += share * ok
+    return torch.where(support >= 0.999, out + mean[:, None, None], torch.nan)
 
 
 def lowpass(values: np.ndarray, sigma_rows: float, sigma_cols: float) -> np.ndarray:

@@ -158,10 +158,13 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     window by window; returns scoring.write_score's counts.
 
     tile=(N, I): write only the I-th of N strips of rows, a part for `seamountae merge` (parts.py).
+    params["region"] (if set, W/E/S/N): score only that box of a lon/lat grid (grid.cut_region, with
+    the halo scoring.reach_km says its cells read), into a score file of the box.
     params["scheduler"] (if set): score on a dask cluster (local:N, a scheduler address or file; see
     cluster.py) with `threads` torch threads per worker.
     """
-    from .grid import open_grid, read_grid
+    from .geometry import parse_region
+    from .grid import cut_region, open_grid, read_grid
     from .patches import MAX_NAN_FRACTION
     from . import lattice, runner, scorefile, scoring
     from .model import read_model
@@ -177,10 +180,19 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     grid = open_grid(grid_path, **grid_kwargs(grid_params))
     recorded = score_parameters(params, grid_params)
     scheduler = params.get("scheduler") or None
-    params = {k: v for k, v in params.items() if k != "scheduler"}
-    rows, attrs = slice(None), {}
+    region = params.get("region") or None
+    params = {k: v for k, v in params.items() if k not in ("scheduler", "region")}
+    rows, cols, attrs = slice(None), slice(None), {}
     try:
-        check_grid_fits(grid, grid_path, meta["patch_km"], f" of {model_path}")
+        if region is not None:
+            if tile is not None or scheduler:
+                raise SeamountaeError(f"{grid_path}: --region scores one box in this process; it does not combine with "
+                                      "--tiles or --scheduler yet: score the region alone, or cut the grid first")
+            whole = grid
+            grid, rows, cols = cut_region(grid, parse_region(region), scoring.reach_km(meta))
+            grid.set_close(whole.close)
+            recorded.update(region_halo_km=round(scoring.reach_km(meta), 3))
+        check_grid_fits(grid.isel(y=rows, x=cols), grid_path, meta["patch_km"], f" of {model_path}")
         if tile is not None:
             from .parts import part_attrs, tile_rows
 
@@ -203,7 +215,7 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
                                                 threads=threads, **params)
             else:
                 counts = scoring.write_score(grid, model, meta, tmp, {**provenance_attrs(record), **attrs},
-                                             progress=progress, rows=rows, **params)
+                                             progress=progress, rows=rows, cols=cols, **params)
             if tile is not None:  # a strip may be all land or all gaps: the whole grid decides
                 if not counts["scored"]:
                     log.warning("%s: tile %d of %d (rows %d..%d) has no cell to score", output, tile[1], tile[0],

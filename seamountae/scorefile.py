@@ -145,8 +145,8 @@ class _Writer:
 
 
 def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attrs: dict | None = None,
-                      rows: slice = slice(None), precision: str = "fp32"):
-    """A new score file for `rows` of the grid, its variables created empty; returns the open netCDF4.Dataset
+                      rows: slice = slice(None), precision: str = "fp32", cols: slice = slice(None)):
+    """A new score file for `rows` × `cols` of the grid, its variables created empty; returns the open netCDF4.Dataset
     (or, for a path ending in .zarr, a Zarr store that is filled the same way).
 
     The layout comes from the in-memory writer's own functions, on data that takes no memory:
@@ -157,7 +157,7 @@ def create_score_file(path, grid: xr.DataArray, meta: dict, stride_px: int, attr
 
     from .grid import georeferenced
 
-    grid = grid.isel(y=rows)
+    grid = grid.isel(y=rows, x=cols)
     n_levels = len(lattice.pyramid_levels(grid, meta, stride_px))
     empty = {name: np.broadcast_to(np.float32(np.nan), grid.shape if name == "elevation" else (n_levels, *grid.shape))
              for name in VARIABLES}
@@ -226,38 +226,40 @@ def _create_zarr_store(path, cf: xr.Dataset, chunks: tuple[int, int]) -> ZarrSto
 
 
 def write_cells(store, grid: xr.DataArray, calibration, k: int, rows: slice, cols: slice, out: dict,
-                row0: int = 0) -> tuple[int, int]:
-    """Finish one tile and write it into an open score store (whose first row is grid row `row0`):
+                row0: int = 0, col0: int = 0) -> tuple[int, int]:
+    """Finish one tile and write it into an open score store (whose first cell is grid cell (`row0`, `col0`)):
     its elevation (read back from the grid) on level 0, error, relief and conformal score on level k.
     Returns the counts of cells with an elevation (level 0 only) and with an error."""
     elevation = read_window(grid, rows.start, rows.stop, cols.start, cols.stop)
     values = cell_outputs(elevation, out, calibration)
-    local = slice(rows.start - row0, rows.stop - row0)
+    local = slice(rows.start - row0, rows.stop - row0), slice(cols.start - col0, cols.stop - col0)
     with HDF5_LOCK:
         if k == 0:
-            store["elevation"][local, cols] = elevation
+            store["elevation"][local] = elevation
         for name in OUTPUTS + ("score",):
-            store[name][k, local, cols] = values[name]
+            store[name][(k, *local)] = values[name]
     return (int(np.isfinite(elevation).sum()) if k == 0 else 0), int(np.isfinite(values["error"]).sum())
 
 
 def write_tiles(grid: xr.DataArray, meta: dict, stride_px: int, path, tiles, attrs: dict | None = None,
-                rows: slice = slice(None), progress: bool = False, precision: str = "fp32") -> dict[str, int]:
+                rows: slice = slice(None), progress: bool = False, precision: str = "fp32",
+                cols: slice = slice(None)) -> dict[str, int]:
     """Write (level, rows, cols, {"error", "relief_m"}) tiles, computed at `precision`, in any order,
-    into a new score file.
+    into a new score file of `rows` × `cols` of the grid.
 
     Each tile is finished (`write_cells`) and written in a second thread while the caller produces
     the next one (the model, or a dask cluster): writing is a quarter of the work on one CPU core.
     Returns cells, valid and scored counts.
     """
     r0, r1, _ = rows.indices(grid.sizes["y"])
+    c0, c1, _ = cols.indices(grid.sizes["x"])
     calibration = calibration_errors(meta, precision)
-    nc = create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1), precision)
+    nc = create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1), precision, slice(c0, c1))
     n_levels = len(lattice.pyramid_levels(grid, meta, stride_px))
-    counts = {"cells": (r1 - r0) * grid.sizes["x"], "valid": 0, "scored": 0}
+    counts = {"cells": (r1 - r0) * (c1 - c0), "valid": 0, "scored": 0}
     try:
         def write(k: int, tile_rows: slice, tile_cols: slice, out: dict) -> None:
-            valid, scored = write_cells(nc, grid, calibration, k, tile_rows, tile_cols, out, r0)
+            valid, scored = write_cells(nc, grid, calibration, k, tile_rows, tile_cols, out, r0, c0)
             counts["valid"] += valid
             counts["scored"] += scored
 

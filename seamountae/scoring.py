@@ -11,12 +11,14 @@ Layer 5, stages: imports layers 1-5 only.
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import xarray as xr
 
+from .candidates import CandidateRules
 from .config import default
-from .evidence import candidates_dataset, judge_grid
+from .evidence import NEIGHBOUR_OFFSETS, candidates_dataset, judge_grid
 from .lattice import iter_levels, progress_cells, pyramid_levels
 from .model import PatchAutoencoder
 from .patches import resolution_problem
@@ -44,6 +46,15 @@ def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: in
     return score_dataset(grid, maps, meta, stride_px, precision).merge(candidates_dataset(judged))
 
 
+def reach_km(meta: dict) -> float:
+    """How far from a cell its score reads (km): the map's largest patch (its half diagonal) and the
+    candidates' search, measurement and neighbour patches, with their low-pass margin (5 %)."""
+    rules = CandidateRules.from_meta(meta)
+    widest = max(float(meta["patch_km"]) * max(meta.get("pyramid", [1.0])), rules.window_km[1])
+    neighbours = max(NEIGHBOUR_OFFSETS) * rules.window_km[1] + math.sqrt(0.5) * widest
+    return 1.05 * max(rules.reach_km, neighbours)
+
+
 def warn_if_coarse(grid: xr.DataArray, meta: dict) -> None:
     problem = resolution_problem(grid, meta)
     if problem:
@@ -53,14 +64,16 @@ def warn_if_coarse(grid: xr.DataArray, meta: dict) -> None:
 def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, attrs: dict | None = None,
                 stride_px: int = default("score", "stride_px"), device: str = "auto", batch_size: int | str | None = "auto",
                 progress: bool = False, window_cells: int | None = None, rows: slice = slice(None),
-                precision: str = default("score", "precision")) -> dict[str, int]:
+                cols: slice = slice(None), precision: str = default("score", "precision")) -> dict[str, int]:
     """Score a grid window by window straight into a new CF netCDF-4 file at `path`.
 
     The file is what `outputs.write_netcdf(grid.georeferenced(score(...), grid), ...)` writes (same
     variables, coordinates and attributes; `attrs` are added as global attributes), but it is
     written tile by tile into chunked, compressed variables, so memory stays bounded whatever the
-    grid size; the judged candidates of the same rows follow. `rows` writes only those rows (a SLURM
-    array task's part, see parts.py). `path` is written in place: callers wrap it in
+    grid size; the judged candidates of the same cells follow. `rows` alone writes only those rows
+    (a SLURM array task's part, see parts.py; its candidates indexed in the whole grid); `rows` and
+    `cols` together write a score file of just those cells (a --region cut with its halo,
+    grid.cut_region; its candidates indexed in the file), scored as the whole grid scores them. `path` is written in place: callers wrap it in
     outputs.atomic_output. Every forward pass runs at `precision` (score_precision). Returns
     counts: cells, valid (cells with an elevation), scored (cells with an error), patches (model
     inputs) and candidates.
@@ -68,8 +81,13 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     warn_if_coarse(grid, meta)
     precision = score_precision(meta, precision, device)
     scorer = PatchScorer(model, device, batch_size, precision)
-    tiles = iter_levels(grid, scorer, meta, stride_px, window_cells, rows)
-    counts = write_tiles(grid, meta, stride_px, path, tiles, attrs, rows, progress, precision)
+    tiles = iter_levels(grid, scorer, meta, stride_px, window_cells, rows, cols)
+    counts = write_tiles(grid, meta, stride_px, path, tiles, attrs, rows, progress, precision, cols)
     counts["patches"] = scorer.patches_scored
-    counts["candidates"] = append_candidates(path, judge_grid(grid, scorer.model, meta, rows, precision))
+    judged = judge_grid(grid, scorer.model, meta, rows, precision, cols)
+    if cols != slice(None):  # a region's file: its own indices
+        r0, _, _ = rows.indices(grid.shape[0])
+        c0, _, _ = cols.indices(grid.shape[1])
+        judged = judged.assign(row=judged["row"] - r0, col=judged["col"] - c0)
+    counts["candidates"] = append_candidates(path, judged)
     return counts

@@ -177,7 +177,7 @@ def test_a_projected_reference_is_refused_in_one_line():
 
 
 def test_region_boxes_wrap_across_the_antimeridian():
-    from seamountae.evaluation import in_region, parse_region
+    from seamountae.geometry import in_region, parse_region
 
     lon = np.array([175.0, -175.0, 185.0, 0.0, 179.0])
     lat = np.array([0.0, 0.0, 0.0, 0.0, 20.0])

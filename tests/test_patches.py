@@ -9,7 +9,7 @@ import torch
 
 from seamountae.geometry import KM_PER_DEGREE, GridGeometry
 from seamountae.grid import canonical_grid
-from seamountae.patches import (MIN_STD_M, bilinear, lowpass, lowpass_sigma, normalise, normalise_batch,
+from seamountae.patches import (MIN_STD_M, bilinear, lowpass, lowpass_sigma, lowpassed_window, normalise, normalise_batch,
                                 relief_batch, resolution_problem, sample_patches)
 from seamountae.synth import render_seamount
 
@@ -207,7 +207,40 @@ def test_a_crs_in_feet_gives_patches_patch_km_wide_on_the_ground():
 
 @pytest.mark.parametrize("geographic", [False, True])
 def test_patches_sharing_one_window_equal_patches_cut_alone(geographic):
-    """A candidate's 17 patches are cut from one window, read and low-passed once (share=17)."""
+    """A candidate's 17 patches are read as one window and computed as one batch (share=17); each
+    is still the patch it is alone, to float32 rounding, with the same missing pixels."""
+    grid, x, y, scale = _rough_grid_with_a_gap(geographic)
+    alone = sample_patches(grid, x, y, 24.0, 16, scale)
+    shared = sample_patches(grid, x, y, 24.0, 16, scale, share=17)
+    assert np.isnan(alone).any() and np.isfinite(alone).mean() > 0.5
+    assert np.array_equal(np.isnan(shared), np.isnan(alone))
+    np.testing.assert_allclose(shared, alone, rtol=0, atol=2e-3)
+
+
+@pytest.mark.parametrize("geographic", [False, True])
+def test_patches_are_the_whole_window_low_passed_by_ndimage_then_sampled(geographic):
+    """The low-pass evaluated only where the samples read equals low-passing the patch's window
+    with ndimage (lowpass) and sampling it bilinearly (bilinear), missing pixels included."""
+    grid, x, y, scale = _rough_grid_with_a_gap(geographic)
+    got = sample_patches(grid, x, y, 24.0, 16, scale)
+    geometry = GridGeometry.of(grid)
+    per_km_y, per_km_x = geometry.cells_per_km(y)
+    row, col = geometry.fractional_index(x, y)
+    offsets = (np.arange(16) - 7.5) * 1.5
+    for i in range(len(x)):
+        rows, cols = row[i] + offsets * scale[i] * per_km_y[i], col[i] + offsets * scale[i] * per_km_x[i]
+        r0, c0 = int(np.floor(rows[0])), int(np.floor(cols[0]))
+        px_km = 24.0 * scale[i] / 16
+        window = lowpassed_window(grid, r0, int(np.floor(rows[-1])) + 2, c0, int(np.floor(cols[-1])) + 2,
+                                  float(lowpass_sigma(px_km, 1 / per_km_y[i])), float(lowpass_sigma(px_km, 1 / per_km_x[i])))
+        rr, cc = np.meshgrid(rows - r0, cols - c0, indexing="ij")
+        expected = bilinear(window, rr, cc)
+        assert np.array_equal(np.isnan(got[i]), np.isnan(expected)), i
+        np.testing.assert_allclose(got[i], expected, rtol=0, atol=2e-3)
+
+
+def _rough_grid_with_a_gap(geographic):
+    """A rough grid with a gap, and 34 patch centres across it at two scales (pixels 4-10 cells: low-passed)."""
     rng = np.random.default_rng(3)
     rough = lambda x, y: -4000.0 + 300 * np.sin(x / 3.0) * np.cos(y / 5.0) + 40 * rng.normal(size=x.shape)
     grid = geographic_grid(rough, 50.0, n=241, spacing_deg=1 / 240) if geographic else \
@@ -215,14 +248,4 @@ def test_patches_sharing_one_window_equal_patches_cut_alone(geographic):
     grid.values[100:110, 60:75] = np.nan  # a gap some patches touch
     x = np.linspace(float(grid.x[40]), float(grid.x[200]), 34)
     y = np.linspace(float(grid.y[200]), float(grid.y[40]), 34)
-    scale = np.repeat([0.6, 1.3], 17)  # two runs of 17, patch pixels 4-10 cells: low-passed
-    alone = sample_patches(grid, x, y, 24.0, 16, scale)
-    shared = sample_patches(grid, x, y, 24.0, 16, scale, share=17)
-    assert np.isnan(alone).any() and np.isfinite(alone).mean() > 0.5
-    first = [0, 17]
-    np.testing.assert_array_equal(shared[first], alone[first])  # each run's first patch: exactly as alone
-    if geographic:  # the others at the first one's low-pass width: cos(latitude) apart
-        assert np.array_equal(np.isnan(shared), np.isnan(alone))
-        assert np.nanmax(np.abs(shared - alone)) < 5.0
-    else:  # one width everywhere: exactly as alone
-        np.testing.assert_array_equal(shared, alone)
+    return grid, x, y, np.repeat([0.6, 1.3], 17)

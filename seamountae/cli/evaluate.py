@@ -37,7 +37,8 @@ def command(catalogue_path, reference_path, match_km, match_radius_factor, min_h
       seamountae evaluate seamounts.csv reference.csv --region 166/169/8/10 --match-km 15
     """
     min_height_m = options.earlier(min_height_m, old_min_height_m)
-    from ..evaluation import format_report, parse_region
+    from ..evaluation import format_report
+    from ..geometry import parse_region
     from ..pipeline import evaluate_files
 
     if region is not None and no_clip:

@@ -38,9 +38,21 @@ model_option = click.option("--model", "model_path", type=click.Path(dir_okay=Fa
                             help="MODEL.pt from `seamountae train`.  [default: the built-in model, see `seamountae models`]")
 
 
+def _region(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        from ..geometry import parse_region
+
+        try:
+            parse_region(value)
+        except SeamountaeError as exc:
+            raise click.BadParameter(str(exc).split(": ", 1)[1]) from None
+    return value
+
+
 def score_options(command):
     """The [score] parameters as options: shared by score and find."""
     for option in reversed((
+        options.param("score", "region", "-R", metavar="W/E/S/N", callback=_region),
         options.param("score", "stride_px", "--stride"),
         options.param("score", "batch_size", callback=_batch_size),
         options.param("score", "device", callback=options.validate_device),

@@ -1,0 +1,147 @@
+"""--region: a box cut lazily out of a larger lon/lat grid with the halo its scores read, across
+the antimeridian and at a grid's edge; nothing else is read, and the region's candidates are the
+whole grid's."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from scipy import ndimage
+
+from conftest import model_meta, ok, run_cli
+from seamountae import grid as grid_module
+from seamountae import scoring
+from seamountae.errors import SeamountaeError
+from seamountae.geometry import GridGeometry, in_region
+from seamountae.grid import canonical_grid, cut_region, from_cf_dataset, open_grid, read_grid, write_grid
+from seamountae.model import PatchAutoencoder
+
+
+def _global(step=0.5):
+    x = -180 + step / 2 + step * np.arange(int(360 / step))
+    y = -10 + step / 2 + step * np.arange(int(20 / step))
+    z = -4000.0 + 300.0 * np.sin(np.radians(3 * x))[None, :] * np.cos(np.radians(20 * y))[:, None]
+    return canonical_grid(z.astype(np.float32), x, y, True, None, "global")
+
+
+def test_a_region_across_the_antimeridian_is_cut_with_its_halo_and_longitudes_past_180():
+    grid = _global()
+    cut, rows, cols = cut_region(grid, (175.0, -175.0, -3.0, 3.0), halo_km=200.0)
+    lon = cut["x"].values
+    assert np.all(np.diff(lon) == 0.5) and lon[0] < 175 and lon[-1] > 185  # continuous past 180, halo both sides
+    inner_lon, inner_lat = lon[cols], cut["y"].values[rows]
+    assert inner_lon[0] == 175.25 and inner_lon[-1] == 184.75 and inner_lat[0] == -2.75 and inner_lat[-1] == 2.75
+    # Each cell is the global grid's at its longitude (modulo 360).
+    at = np.searchsorted(grid["x"].values, (lon + 180.0) % 360.0 - 180.0)
+    r0 = int(np.searchsorted(grid["y"].values, cut["y"].values[0]))
+    np.testing.assert_array_equal(cut.values, grid.values[r0 : r0 + cut.shape[0]][:, at])
+    assert not GridGeometry.of(cut).wraps and cut.attrs["region"] == "175/-175/-3/3"
+    # W > E and E > 180 are the same box.
+    same, rows2, cols2 = cut_region(grid, (175.0, 185.0, -3.0, 3.0), halo_km=200.0)
+    np.testing.assert_array_equal(same["x"].values, lon) and (rows2, cols2) == (rows, cols)
+
+
+def test_a_region_at_the_grids_edge_keeps_the_halo_inside_the_grid():
+    grid = _global().isel(x=slice(0, 100))  # a regional grid, -180..-130
+    cut, rows, cols = cut_region(grid, (-181.0, -175.0, -12.0, -8.0), halo_km=300.0)
+    assert cut["x"].values[0] == grid["x"].values[0] and cols.start == 0 and rows.start == 0
+    assert cut["x"].values[cols][-1] == -175.25 and cut["y"].values[rows][-1] == -8.25
+
+
+def test_a_region_off_the_grid_or_on_a_projected_grid_is_refused_in_one_line():
+    with pytest.raises(SeamountaeError, match="holds no cell of the grid") as off:
+        cut_region(_global(), (0.0, 10.0, 40.0, 50.0), 10.0)
+    projected = canonical_grid(np.zeros((5, 5), np.float32) - 4000, np.arange(5) * 1000.0, np.arange(5) * 1000.0, False)
+    with pytest.raises(SeamountaeError, match="projected") as flat:
+        cut_region(projected, (0.0, 1.0, 0.0, 1.0), 10.0)
+    assert "\n" not in str(off.value) + str(flat.value)
+
+
+def _seamounts(shape, seed=4):
+    rng = np.random.default_rng(seed)
+    z = ndimage.gaussian_filter(rng.normal(size=shape), 3.0) * 3000.0 - 4000.0
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    for _ in range(40):
+        r0, c0 = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        z += rng.uniform(500, 2000) * np.exp(-((yy - r0) ** 2 + (xx - c0) ** 2) / (2 * rng.uniform(2, 5) ** 2))
+    return z.astype(np.float32)
+
+
+def _score_region(whole, meta, region, folder, monkeypatch):
+    """Score `region` of `whole` (written to netCDF, opened lazily) and the whole grid in memory;
+    assert every read lies in the cut and the region's candidates are the whole grid's inside it.
+    Returns the region's score file."""
+    write_grid(whole, folder / "grid.nc")
+    torch.manual_seed(0)
+    model = PatchAutoencoder(patch_px=16, latent=4, width=4).eval()
+    read = []
+    original = grid_module._GridWindows._window
+
+    def spy(self, key):
+        read.append((np.atleast_1d(self._rows[key[0]]), np.atleast_1d(self._cols[key[1]])))
+        return original(self, key)
+
+    monkeypatch.setattr(grid_module._GridWindows, "_window", spy)
+    lazy = open_grid(folder / "grid.nc")
+    cut, rows, cols = cut_region(lazy, region, scoring.reach_km(meta))
+    assert not read  # cutting reads nothing
+    scoring.write_score(cut, model, meta, folder / "region.nc", device="cpu", rows=rows, cols=cols)
+    lazy.close()
+    x, y = whole["x"].values, whole["y"].values
+    in_rows = np.rint((cut["y"].values - y[0]) / (y[1] - y[0])).astype(int)  # the cut's cells in the file
+    in_cols = np.rint((cut["x"].values - x[0]) / (x[1] - x[0])).astype(int) % x.size
+    assert cut.size < 0.6 * whole.size  # the halo leaves part of the grid out
+    for r, c in read:
+        assert np.isin(r, in_rows).all() and np.isin(c, in_cols).all()
+    with xr.open_dataset(folder / "region.nc") as ds:
+        scored = from_cf_dataset(ds.load())
+    everywhere = scoring.score(whole, model, meta, device="cpu")
+    inside = in_region(everywhere["candidate_x"].values, everywhere["candidate_y"].values, region)
+    assert inside.sum() >= 3
+    lon = (scored["candidate_x"].values + 180.0) % 360.0 - 180.0
+    np.testing.assert_allclose(lon, everywhere["candidate_x"].values[inside], rtol=1e-6)
+    for name in ("candidate_y", "candidate_height_m", "candidate_error", "candidate_score"):
+        np.testing.assert_allclose(scored[name].values, everywhere[name].values[inside], rtol=1e-6, err_msg=name)
+    # Indexed in the region's own file.
+    cx, cy = scored["candidate_col"].values.astype(int), scored["candidate_row"].values.astype(int)
+    np.testing.assert_allclose(scored["x"].values[cx], scored["candidate_x"].values, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(scored["y"].values[cy], scored["candidate_y"].values, rtol=0, atol=1e-9)
+    return scored
+
+
+def test_scoring_a_region_reads_only_it_and_its_halo_and_judges_the_whole_grids_candidates(tmp_path, monkeypatch):
+    x, y = -60 + np.arange(420) / 60.0, 20 + np.arange(360) / 60.0  # 1′ cells, 7° × 6°
+    whole = canonical_grid(_seamounts((360, 420)), x, y, True, None, "seamounts")
+    region = (-57.0, -55.0, 22.0, 24.0)
+    scored = _score_region(whole, model_meta(24.0, 16), region, tmp_path, monkeypatch)
+    assert in_region(scored["x"].values, np.full(scored.sizes["x"], 23.0), region).all()
+    assert (scored["y"].values >= 22.0).all() and (scored["y"].values <= 24.0).all()
+    assert 119 <= scored.sizes["x"] <= 121 and 119 <= scored.sizes["y"] <= 121  # 2° of 1′ cells, edges included
+
+
+def test_a_region_of_a_global_file_across_the_antimeridian_is_scored_as_the_whole_globe_scores_it(tmp_path, monkeypatch):
+    step = 0.25
+    x, y = -180 + step / 2 + step * np.arange(1440), -10 + step / 2 + step * np.arange(80)
+    whole = canonical_grid(_seamounts((80, 1440), seed=6), x, y, True, None, "globe")
+    assert GridGeometry.of(whole).wraps
+    scored = _score_region(whole, model_meta(400.0, 16), (165.0, -165.0, -8.0, 8.0), tmp_path, monkeypatch)
+    assert scored["x"].values[0] > 165 and scored["x"].values[-1] > 180  # past 180 across the seam
+
+
+def test_cli_score_region_records_it_and_refuses_a_bad_one(tmp_path, grid_file, model_file):
+    grid = read_grid(grid_file)
+    x, y = grid["x"].values, grid["y"].values
+    w, e = x[len(x) // 4], x[3 * len(x) // 4]
+    s, n = y[len(y) // 4], y[3 * len(y) // 4]
+    box = f"{w:.4f}/{e:.4f}/{s:.4f}/{n:.4f}"
+    ok(run_cli(["score", grid_file, "--model", model_file, "--region", box, "-o", tmp_path / "s.nc", "--device", "cpu"]))
+    with xr.open_dataset(tmp_path / "s.nc") as ds:
+        assert float(ds["lon"].min()) >= w and float(ds["lon"].max()) <= e
+        recorded = json.loads(ds.attrs["seamountae_parameters"])
+    assert recorded["region"] == box and recorded["region_halo_km"] > 0
+    bad = run_cli(["score", grid_file, "--model", model_file, "--region", "10/20/30", "-o", tmp_path / "t.nc"])
+    assert bad.exit_code == 2 and "W/E/S/N" in bad.stderr and not (tmp_path / "t.nc").exists()
