@@ -21,7 +21,9 @@ from scipy.spatial import cKDTree
 
 from .geometry import EARTH_RADIUS_KM, GridGeometry, chord_km, haversine_km, in_region, unit_vectors
 from .errors import SeamountaeError
+from .config import ISLAND_MAX_KM2
 from .grid import read_window
+from .morphology import small_islands
 
 DEFAULT_MATCH_KM = 10.0
 MIN_RADIUS_TOLERANCE_KM = 3.0  # below ~2 grid cells a radius-based tolerance would reject honest picks
@@ -50,10 +52,16 @@ def _tolerances(reference, match_km, match_radius_factor, radius_column) -> np.n
     return np.fmax(float(match_radius_factor) * radius, MIN_RADIUS_TOLERANCE_KM)
 
 
+# How far beyond a point's margin the searched-area rule looks to see a small island whole: the
+# side of a square of ISLAND_MAX_KM2.
+ISLAND_REACH_KM = math.sqrt(ISLAND_MAX_KM2)
+
+
 def in_searched_grid(lon, lat, grid, margin_km) -> np.ndarray:
     """Which points lie on the grid's valid cells (not NaN: not land, not a gap) with every cell
     within `margin_km` of them (one value, or one per point) valid and on the grid: the area where
-    a seamount could have been found and matched. Reads only a small window per point in the grid's
+    a seamount could have been found and matched. The land of a small island (morphology.small_islands,
+    unless the grid was read with islands off) counts as searched: it is the top of a seamount. Reads only a small window per point in the grid's
     box, so `grid` may be a lazily opened file (grid.open_grid)."""
     geometry = GridGeometry.of(grid)
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
@@ -62,6 +70,7 @@ def in_searched_grid(lon, lat, grid, margin_km) -> np.ndarray:
     finite = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))
     if not finite.size:
         return inside
+    islands = bool(int(grid.attrs.get("islands", 1)))
     x, y = geometry.from_lonlat(lon[finite], lat[finite])
     row, col = geometry.index(x, y)
     on_grid = (row >= 0) & (row < geometry.ny) & (geometry.wraps | ((col >= 0) & (col < geometry.nx)))
@@ -73,8 +82,21 @@ def in_searched_grid(lon, lat, grid, margin_km) -> np.ndarray:
         window = read_window(grid, row[k] - nr, row[k] + nr + 1, col[k] - nc, col[k] + nc + 1, geometry.wraps)
         dr, dc = np.ogrid[-nr : nr + 1, -nc : nc + 1]
         disc = (dr * dy_km) ** 2 + (dc * dx_km[k]) ** 2 <= m * m
-        inside[finite[k]] = bool(np.isfinite(window[disc]).all())  # NaN also where the window leaves the grid
+        searched = np.isfinite(window)  # NaN also where the window leaves the grid
+        if islands and not searched[disc].all():
+            searched = _searched_with_islands(grid, geometry, row[k], col[k], nr, nc, dy_km, dx_km[k])
+        inside[finite[k]] = bool(searched[disc].all())
     return inside
+
+
+def _searched_with_islands(grid, geometry, row, col, nr, nc, dy_km, dx_km) -> np.ndarray:
+    """The (2 nr + 1, 2 nc + 1) cells around (row, col) that were searched: valid cells, and the
+    land of small islands (candidates.find_candidates takes them as seamount tops), told from a
+    window ISLAND_REACH_KM wider so that an island is seen whole; one reaching beyond stays a gap."""
+    er, ec = int(math.ceil(ISLAND_REACH_KM / dy_km)), int(math.ceil(ISLAND_REACH_KM / dx_km))
+    wide = read_window(grid, row - nr - er, row + nr + er + 1, col - nc - ec, col + nc + ec + 1, geometry.wraps)
+    searched = np.isfinite(wide) | small_islands(wide, dy_km, np.full(wide.shape[0], dx_km), ISLAND_MAX_KM2)
+    return searched[er : er + 2 * nr + 1, ec : ec + 2 * nc + 1]
 
 
 def _require_lonlat(table, name: str) -> None:

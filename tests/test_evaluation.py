@@ -257,3 +257,22 @@ def test_cli_evaluate_against_a_global_census_counts_the_searched_grid(tmp_path,
     failed = run_cli(["evaluate", plain, census])
     assert failed.exit_code != 0 and len(failed.stderr.splitlines()) == 1
     assert "plain.csv" in failed.stderr and "--region" in failed.stderr and "--no-clip" in failed.stderr
+
+
+def test_a_small_islands_land_counts_as_searched_and_a_gap_does_not():
+    """Atolls and island-capped volcanoes are candidates (their land is a seamount's top), so an
+    entry on one is inside the searched area; an entry beside a gap in the data is not."""
+    from seamountae.grid import canonical_grid
+
+    lon, lat = np.arange(0.0, 2.0, 0.02), np.arange(0.0, 1.0, 0.02)  # ~2.2 km cells
+    rr, cc = np.meshgrid(np.arange(lat.size), np.arange(lon.size), indexing="ij")
+    island = (rr - 25) ** 2 + (cc - 25) ** 2 <= 9  # ~90 km² around (0.5°, 0.5°), its coast shallow
+    values = np.where(np.hypot(rr - 25, cc - 25) <= 6, -20.0, -4000.0).astype(np.float32)
+    values[island] = 10.0  # land: masked to NaN on reading
+    values[20:30, 70:80] = np.nan  # a survey gap at depth around (1.5°, 0.5°)
+    grid = canonical_grid(values, lon, lat, geographic=True)
+    reference = pd.DataFrame({"lon": [0.5, 1.5, 1.0], "lat": [0.5, 0.5, 0.5]})
+    result = evaluate(reference.iloc[[0]], reference, match_km=10.0, grid=grid)
+    assert result["n_reference_inside"] == 2 and [m["index"] for m in result["misses"]] == [2]
+    grid.attrs["islands"] = 0  # read with --no-islands: the island is a hole again
+    assert evaluate(reference.iloc[[0]], reference, match_km=10.0, grid=grid)["n_reference_inside"] == 1
