@@ -18,7 +18,7 @@ from scipy.spatial import cKDTree
 import torch
 
 # Directions (sectors of the circle) of the radial profiles that measure an edifice.
-N_RAYS = 16
+N_RAYS = 16  # a power of two (_sectors)
 # A ray closes where its profile drops below base + CLOSURE_LEVEL × height.
 CLOSURE_LEVEL = 0.4
 # The basal radius is twice the median distance at which the profiles fall to half the height: a
@@ -69,12 +69,14 @@ def _sectors(win, north, east, dist, dy_km, dx_km, reach_km):
     direction it runs. NaN where a sector has no valid cell."""
     step = min(dy_km, dx_km)
     n = max(1, int(reach_km / step))
-    ring = np.rint(dist / step).astype(int) - 1  # distance k·step → column k − 1
-    sector = np.rint(np.arctan2(east, north) / (2 * np.pi / N_RAYS)).astype(int) % N_RAYS
-    use = np.isfinite(win) & (ring >= 0) & (ring < n)
+    ring = np.rint(dist / step).astype(np.int32)  # distance k·step → ring k, column k − 1
+    use = np.isfinite(win) & (ring >= 1) & (ring <= n)
+    # 32-bit integers, and the sector modulo N_RAYS (a power of two) as a bit mask: these passes
+    # over every cell of the window are most of the measurement's time.
+    sector = np.rint(np.arctan2(east, north) / (2 * np.pi / N_RAYS)).astype(np.int32) & (N_RAYS - 1)
     # The maximum of each (sector, distance) bin in one pass (torch's scatter maximum: several times
     # faster than sorting the cells by bin or np.maximum.at).
-    bins = torch.from_numpy((sector * n + ring)[use])
+    bins = torch.from_numpy((sector * n + ring - 1)[use].astype(np.int64))
     values = torch.from_numpy(win[use].astype(np.float64))
     profile = torch.full((N_RAYS * n,), -torch.inf, dtype=torch.float64)
     profile = profile.scatter_reduce_(0, bins, values, "amax").numpy()
