@@ -18,6 +18,7 @@ Prints JSON lines on stdout (a readable account goes to stderr):
                                to netCDF by `seamountae score` in a child process:
       cells, patches, seconds (the command, without interpreter start-up), cells_per_s,
       candidate_seconds (its candidate pass, evidence.judge_grid) and map_seconds (the rest),
+      candidates_vs_map (their ratio; target <= 0.5),
       peak_rss_mb (the child's peak resident memory: its VmHWM; rusage_children_mb is
           getrusage(RUSAGE_CHILDREN), taken while this process is still small, since a child
           started by vfork is charged this process's pages until it execs),
@@ -382,6 +383,7 @@ def main(argv=None):
         "efficiency": round(model_stream / child["seconds"], 3),
         # The same two ratios for the map alone: the command without its candidate pass (evidence.judge_grid).
         "candidate_seconds": round(child["candidate_seconds"], 2), "map_seconds": round(map_seconds, 2),
+        "candidates_vs_map": round(child["candidate_seconds"] / map_seconds, 2),  # target <= 0.5
         "speedup_vs_naive_map": round(naive_s_per_patch / (map_seconds / patches), 1),
         "efficiency_map": round(model_stream / map_seconds, 3),
         "efficiency_in_memory": round(efficiency_in_memory, 3),

@@ -145,3 +145,13 @@ def test_cli_score_region_records_it_and_refuses_a_bad_one(tmp_path, grid_file, 
     assert recorded["region"] == box and recorded["region_halo_km"] > 0
     bad = run_cli(["score", grid_file, "--model", model_file, "--region", "10/20/30", "-o", tmp_path / "t.nc"])
     assert bad.exit_code == 2 and "W/E/S/N" in bad.stderr and not (tmp_path / "t.nc").exists()
+
+
+def test_cli_find_with_gmt_style_r_keeps_the_catalogue_inside(tmp_path, grid_file, model_file):
+    grid = read_grid(grid_file)
+    x, y = grid["x"].values, grid["y"].values
+    w, e, s, n = x[len(x) // 5], x[4 * len(x) // 5], y[len(y) // 5], y[4 * len(y) // 5]
+    out = tmp_path / "found.geojson"
+    ok(run_cli(["find", grid_file, "--model", model_file, f"-R{w:.4f}/{e:.4f}/{s:.4f}/{n:.4f}", "-o", out, "--device", "cpu"]))
+    points = np.array([f["geometry"]["coordinates"] for f in json.loads(out.read_text())["features"]]).reshape(-1, 2)
+    assert in_region(points[:, 0], points[:, 1], (w, e, s, n)).all()
