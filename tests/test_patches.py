@@ -249,3 +249,12 @@ def _rough_grid_with_a_gap(geographic):
     x = np.linspace(float(grid.x[40]), float(grid.x[200]), 34)
     y = np.linspace(float(grid.y[200]), float(grid.y[40]), 34)
     return grid, x, y, np.repeat([0.6, 1.3], 17)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_candidate_patches_on_cuda_equal_those_on_the_cpu():
+    grid, x, y, scale = _rough_grid_with_a_gap(True)
+    cpu = sample_patches(grid, x, y, 24.0, 16, scale, share=17)
+    cuda = sample_patches(grid, x, y, 24.0, 16, scale, share=17, device="cuda")
+    assert np.array_equal(np.isnan(cpu), np.isnan(cuda))
+    np.testing.assert_allclose(cuda, cpu, rtol=0, atol=2e-3)
