@@ -98,7 +98,7 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
     z = read_window(grid, w0, w1, v0, v1, geometry.wraps)
     island = small_islands(z, dy_km, dx_rows, ISLAND_MAX_KM2) if int(grid.attrs.get("islands", 1)) else None
     if island is not None:
-        z = np.where(island, np.float32(0.0), z)
+        z[island] = 0.0  # in place: read_window's array is this call's own
     dx_mid = float(np.median(dx_rows))
     peaks = find_summits(z, dy_km, dx_mid, rules.separation_km)
     records = []

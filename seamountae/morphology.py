@@ -288,14 +288,28 @@ def secondary(elevation: np.ndarray, table, dy_km: float, dx_km: np.ndarray, pro
 
 
 def _land_areas(elevation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The missing areas of `elevation` (labels 1..n) and which of them are land (COAST_M), by label."""
+    """The missing areas of `elevation` (labels 1..n) and which of them are land (COAST_M), by label.
+
+    Held to one label array and a few masks (a candidate tile is up to TILE_READ_CELLS): the coast
+    cells are gathered, not the whole grid dilated."""
     missing = ~np.isfinite(elevation)
     labels, n = ndimage.label(missing)
     if not n:
         return labels, np.zeros(1, bool)
-    # Each coast cell takes the label of a missing neighbour (the largest, where two areas meet).
-    coast = np.where(missing, 0, ndimage.grey_dilation(labels, size=(3, 3)))
-    shallowest = ndimage.maximum(np.where(coast > 0, elevation, -np.inf), coast, np.arange(1, n + 1))
+    # Each coast cell (valid, next to a missing one) takes the label of a missing neighbour (the
+    # largest, where two areas meet).
+    coast = ndimage.binary_dilation(missing, np.ones((3, 3), bool))
+    coast &= ~missing
+    rows, cols = np.nonzero(coast)
+    del coast
+    ny, nx = labels.shape
+    neighbour = np.zeros(rows.size, labels.dtype)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            r, c = rows + dr, cols + dc
+            inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
+            np.maximum(neighbour, np.where(inside, labels[np.clip(r, 0, ny - 1), np.clip(c, 0, nx - 1)], 0), out=neighbour)
+    shallowest = ndimage.maximum(elevation[rows, cols], neighbour, np.arange(1, n + 1))
     return labels, np.concatenate([[False], np.asarray(shallowest) >= -COAST_M])
 
 
@@ -313,8 +327,13 @@ def small_islands(elevation: np.ndarray, dy_km: float, dx_rows_km: np.ndarray, m
     n = len(is_land) - 1
     if not n:
         return np.zeros(elevation.shape, bool)
-    area = ndimage.sum(np.broadcast_to((dy_km * np.asarray(dx_rows_km, float))[:, None], elevation.shape), labels,
-                       np.arange(1, n + 1))
+    # Areas by label, strip by strip (a whole grid of per-cell areas would be 8 bytes a cell).
+    cell_km2 = dy_km * np.asarray(dx_rows_km, float)
+    area = np.zeros(n + 1)
+    for a in range(0, labels.shape[0], 256):
+        strip = labels[a : a + 256]
+        area += np.bincount(strip.ravel(), np.repeat(cell_km2[a : a + 256], strip.shape[1]), minlength=n + 1)
+    area = area[1:]
     edge = np.zeros(n + 1, bool)
     edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
     return (is_land & np.concatenate([[False], area <= max_km2]) & ~edge)[labels]
