@@ -309,8 +309,13 @@ def _land_areas(elevation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             r, c = rows + dr, cols + dc
             inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
             np.maximum(neighbour, np.where(inside, labels[np.clip(r, 0, ny - 1), np.clip(c, 0, nx - 1)], 0), out=neighbour)
-    shallowest = ndimage.maximum(elevation[rows, cols], neighbour, np.arange(1, n + 1))
-    return labels, np.concatenate([[False], np.asarray(shallowest) >= -COAST_M])
+    # An area without a coast (it fills the array) reads as 0 m, as ndimage gives a label with no cells.
+    shallowest = np.zeros(n + 1)
+    if rows.size:
+        has_coast = np.bincount(neighbour, minlength=n + 1) > 0
+        shallowest[has_coast] = np.asarray(ndimage.maximum(elevation[rows, cols], neighbour,
+                                                           np.flatnonzero(has_coast)))
+    return labels, np.concatenate([[False], shallowest[1:] >= -COAST_M])
 
 
 def land(elevation: np.ndarray) -> np.ndarray:
