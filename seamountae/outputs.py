@@ -49,6 +49,22 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
+# SIGTERM and SIGINT become exceptions (cli.main). One can land where Python ignores exceptions (a
+# finaliser run by the garbage collector), and the command would go on to commit its output; recorded
+# here, it still stops the commit, so the output is discarded as the signal asked.
+_SIGNALLED: list[type[BaseException]] = []
+
+
+def signalled(exception: type[BaseException]) -> None:
+    """Record that a signal was turned into `exception` (checked before an output is committed)."""
+    _SIGNALLED.append(exception)
+
+
+def _stop_if_signalled() -> None:
+    if _SIGNALLED:
+        raise _SIGNALLED[0]()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it to `path`, on any failure delete it."""
@@ -62,6 +78,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     os.close(fd)
     try:
         yield tmp
+        _stop_if_signalled()
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -100,6 +117,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.part.", suffix=path.suffix, dir=path.parent or "."))
     try:
         yield tmp
+        _stop_if_signalled()
         old = None
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent or "."))

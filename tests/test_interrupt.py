@@ -138,3 +138,16 @@ def test_interrupted_overwrite_keeps_the_old_output_whole(sig, commands):
     output.write_text('{"old": true}\n')
     interrupt(where, args, output, sig, extra=["--overwrite"])
     assert output.read_text() == '{"old": true}\n'
+
+
+def test_a_signal_whose_exception_was_swallowed_still_discards_the_output(tmp_path, monkeypatch):
+    """A signal's exception raised inside a finaliser is ignored by Python; recorded, it still stops the commit."""
+    from seamountae import outputs
+    from seamountae.cli import Terminated
+
+    monkeypatch.setattr(outputs, "_SIGNALLED", [])
+    outputs.signalled(Terminated)
+    with pytest.raises(Terminated):
+        with outputs.atomic_output(tmp_path / "out.nc") as tmp:
+            tmp.write_text("half")
+    assert leftovers(tmp_path) == []

@@ -13,7 +13,7 @@ import click
 
 from .. import __version__
 from ..errors import SeamountaeError
-from ..outputs import set_command
+from ..outputs import set_command, signalled
 from ..progress import log_to_stderr
 from . import options
 
@@ -93,11 +93,19 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
+    signalled(Terminated)
     raise Terminated
+
+
+def _interrupt(signum, frame):
+    signalled(KeyboardInterrupt)
+    raise KeyboardInterrupt
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored (nohup, &)
+        signal.signal(signal.SIGINT, _interrupt)
     cli(prog_name="seamountae")
 
 
