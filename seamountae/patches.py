@@ -116,9 +116,9 @@ def sample_patches(
         r0, c0 = int(top.min()), int(left.min())
         window = torch.from_numpy(read_window(grid, r0, int(top.max()) + h, c0, int(left.max()) + w, wrap)).to(dev)
         cells = torch.stack([window[a : a + h, b : b + w] for a, b in zip(top - r0, left - c0)])
-        out[run] = _lowpassed_samples(cells, torch.from_numpy(rows[run] - top[:, None]).to(dev),
-                                      torch.from_numpy(cols[run] - left[:, None]).to(dev),
-                                      torch.from_numpy(sigma_r[run]).to(dev), torch.from_numpy(sigma_c[run]).to(dev)).cpu().numpy()
+        on = lambda values: torch.from_numpy(np.ascontiguousarray(values)).to(dev)
+        out[run] = _lowpassed_samples(cells, on(rows[run] - top[:, None]), on(cols[run] - left[:, None]), on(sigma_r[run]),
+                                      on(sigma_c[run]), on(pad_r[run]), on(pad_c[run])).cpu().numpy()
     return out
 
 
@@ -131,19 +131,18 @@ def _reach(sigma: np.ndarray) -> np.ndarray:
     return (TRUNCATE * np.asarray(sigma, float) + 0.5).astype(int)
 
 
-def _lowpass_rows(cells: torch.Tensor, sigma: torch.Tensor, size: int) -> torch.Tensor:
+def _lowpass_rows(cells: torch.Tensor, sigma: torch.Tensor, reach: torch.Tensor, size: int) -> torch.Tensor:
     """(n, m, size) weights: row j of patch i is ndimage's normalised Gaussian kernel of width
-    sigma[i] centred on cell cells[i, j] (a delta where sigma is 0)."""
+    sigma[i] (reaching reach[i] cells, `_reach`) centred on cell cells[i, j] (a delta where sigma is 0)."""
     d = torch.arange(size, device=cells.device, dtype=torch.float32)[None, None, :] - cells[:, :, None].float()
     s = sigma[:, None, None].float()
-    reach = torch.from_numpy(_reach(sigma.cpu().numpy())).to(cells.device)[:, None, None]
     k = torch.where(s > 0, torch.exp(-0.5 * (d / s.clamp_min(1e-12)).square()), (d == 0).float())
-    k = torch.where(d.abs() <= reach, k, 0.0)
+    k = torch.where(d.abs() <= reach[:, None, None], k, 0.0)
     return k / k.sum(2, keepdim=True)
 
 
 def _lowpassed_samples(cells: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, sigma_r: torch.Tensor,
-                       sigma_c: torch.Tensor) -> torch.Tensor:
+                       sigma_c: torch.Tensor, reach_r: torch.Tensor, reach_c: torch.Tensor) -> torch.Tensor:
     """(n, p, p) bilinear samples at fractional (rows × cols) of the `lowpass` of (n, h, w) cells.
 
     The low-pass is needed only at the 2p × 2p cells the samples fall between, and it is separable:
@@ -160,7 +159,7 @@ def _lowpassed_samples(cells: torch.Tensor, rows: torch.Tensor, cols: torch.Tens
     fr, fc = torch.floor(rows), torch.floor(cols)
     at_r = torch.cat([fr, fr + 1], 1).long()  # (n, 2p): the cells the samples fall between
     at_c = torch.cat([fc, fc + 1], 1).long()
-    wr, wc = _lowpass_rows(at_r, sigma_r, h), _lowpass_rows(at_c, sigma_c, w)
+    wr, wc = _lowpass_rows(at_r, sigma_r, reach_r, h), _lowpass_rows(at_c, sigma_c, reach_c, w)
     total = wr @ filled @ wc.transpose(1, 2)  # (n, 2p, 2p)
     weight = wr @ mask @ wc.transpose(1, 2)
     own = valid[torch.arange(n, device=cells.device)[:, None, None], at_r[:, :, None], at_c[:, None, :]]
