@@ -101,16 +101,34 @@ def far_from(table: pd.DataFrame, others: pd.DataFrame | None, km: float) -> pd.
 class Case:
     """One evaluation: a reference, the part of a grid evaluated, and what counts neither way."""
 
-    def __init__(self, name, grid, reference, height_column, region=None, ignore=None):
+    def __init__(self, name, grid, reference, height_column, region=None, ignore=None, confounders=None):
         self.name, self.grid, self.reference, self.height_column = name, grid, reference, height_column
         self.region, self.ignore = region, ignore  # region: "east"/"west"/None; ignore: catalogue or None
+        self.confounders = confounders  # planted non-seamounts (synth.plant_confounders' table) or None
         self.area_km2 = valid_area_km2(grid, lon_range(region))
 
     def found(self, table: pd.DataFrame) -> pd.DataFrame:
         return far_from(side(table, self.region), self.ignore, NEAR_CATALOGUE_KM)
 
     def counts(self, table: pd.DataFrame) -> dict:
-        return counts(self.found(table), self.reference, self.area_km2, self.height_column)
+        found = self.found(table)
+        out = counts(found, self.reference, self.area_km2, self.height_column)
+        if self.confounders is not None:
+            out.update(confounder_counts(found, out, self.confounders))
+        return out
+
+
+def confounder_counts(found: pd.DataFrame, counted: dict, confounders: pd.DataFrame) -> dict:
+    """Of the false detections, those on a planted confounder (within its reach_km plus MATCH_KM of
+    its centre), and how many confounders drew at least one: false detections at matched height."""
+    cols = counted["false_detections"]["columns"]
+    false = np.array([[r[cols.index("lon")], r[cols.index("lat")]] for r in counted["false_detections"]["rows"]], float).reshape(-1, 2)
+    if len(false) and len(confounders):
+        d = haversine_km(false[:, :1], false[:, 1:], confounders["lon"].to_numpy()[None], confounders["lat"].to_numpy()[None])
+        on = d <= confounders["reach_km"].to_numpy()[None] + MATCH_KM
+    else:
+        on = np.zeros((len(false), len(confounders)), bool)
+    return {"n_confounders": len(confounders), "confounders_hit": int(on.any(0).sum()), "false_on_confounders": int(on.any(1).sum())}
 
 
 def counts(found: pd.DataFrame, reference: pd.DataFrame, area_km2: float, height_column: str) -> dict:
@@ -141,7 +159,9 @@ def _num(v, digits=4):
 
 def metrics(parts: list[dict]) -> dict:
     """P, R, F1 and false detections per 10⁴ km² from counts pooled over `parts`."""
-    s = {k: sum(p[k] for p in parts) for k in ("n_found", "tp", "fp", "n_targets", "matched_targets", "n_reference", "area_km2")}
+    keys = ("n_found", "tp", "fp", "n_targets", "matched_targets", "n_reference", "area_km2",
+            *(k for k in ("n_confounders", "confounders_hit", "false_on_confounders") if parts and k in parts[0]))
+    s = {k: sum(p[k] for p in parts) for k in keys}
     precision = s["tp"] / s["n_found"] if s["n_found"] else None
     recall = s["matched_targets"] / s["n_targets"] if s["n_targets"] else None
     recall_all = s["tp"] / s["n_reference"] if s["n_reference"] else None

@@ -20,12 +20,21 @@ transforms, masked MSE on normalised patches; the same epochs and batch size):
   0 (the normalised mean) and trained to rebuild the whole clean patch;
 - memory: the default size with a MemAE memory (Gong et al. 2019): the code is replaced by an
   attention-weighted sum of MEMORY_SLOTS learnt slots, with hard shrinkage of the weights and their
-  entropy penalised, so the decoder can only rebuild from combinations of stored seamount codes.
+  entropy penalised, so the decoder can only rebuild from combinations of stored seamount codes;
+- outlier exposure (Hendrycks et al. 2019, as a margin on the reconstruction error): the default
+  size, trained on the seamount patches as the others and, in the same steps, pushed to rebuild
+  the training oceans' background summits (candidates farther than 15 km from every entry, each
+  by its own-scale patch, as `score` cuts it) no better than OUTLIER_MARGIN, the error of knowing
+  nothing but the patch's plane. "matched height" takes only the background summits within the
+  height range of their region's seamounts, the ones height cannot tell apart.
+
+    python benchmarks/one_class.py --only "outlier"   # re-run some variants; the other rows are kept
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
@@ -44,7 +53,7 @@ from seamountae.patches import normalise, sample_patches
 from seamountae.training import dihedral
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (OCEANS, envelope, RESULTS, Case, auc, available_regions, height_strata, label,  # noqa: E402
+from common import (OCEANS, envelope, RESULTS, Case, auc, available_regions, git_info, height_strata, label,  # noqa: E402
                     matched_height, ocean_folds, tile_many, to_json, write_atomic)
 
 log = logging.getLogger("one_class")
@@ -55,6 +64,10 @@ MEMORY_SLOTS = 50
 SHRINK = 1.0 / MEMORY_SLOTS
 ENTROPY_WEIGHT = 2e-4
 MASK_FRACTION = 0.5  # of the side: a quarter of the area
+# A normalised patch has unit variance about its plane, so an error of 1 is what rebuilding it as
+# flat seafloor costs: background pushed there is rebuilt no better than knowing nothing.
+OUTLIER_MARGIN = 1.0
+OUTLIER_WEIGHT = 1.0
 
 
 class MemoryAutoencoder(PatchAutoencoder):
@@ -89,7 +102,8 @@ def masked_input(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return x.masked_fill(hole[:, None], 0.0)
 
 
-def fit(model, x, valid, epochs, seed, denoise=False):
+def fit(model, x, valid, epochs, seed, denoise=False, negatives=None):
+    """Train as `train` does; negatives: (x, valid) of background patches for outlier exposure."""
     params = defaults("train")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -108,6 +122,10 @@ def fit(model, x, valid, epochs, seed, denoise=False):
             loss = masked_error(model(inp), xb, vb).mean()
             if isinstance(model, MemoryAutoencoder):
                 loss = loss + ENTROPY_WEIGHT * model.entropy
+            if negatives is not None:
+                j = torch.randint(len(negatives[0]), (len(idx),), generator=gen)
+                nb, nv = dihedral(negatives[0][j], k), dihedral(negatives[1][j], k)
+                loss = loss + OUTLIER_WEIGHT * torch.relu(OUTLIER_MARGIN - masked_error(model(nb), nb, nv)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -124,16 +142,37 @@ def errors(model, patches: np.ndarray) -> np.ndarray:
 
 
 def variants(patch_px):
+    """name → (model factory, denoise, negatives: None, "all" or "matched" background)."""
     default = defaults("train")
-    out = {f"latent {latent}, width {width}": (lambda lt=latent, w=width: PatchAutoencoder(patch_px, lt, w), False)
+    out = {f"latent {latent}, width {width}": (lambda lt=latent, w=width: PatchAutoencoder(patch_px, lt, w), False, None)
            for latent, width in CAPACITIES}
     size = (default["latent"], default["width"])
-    out[f"denoise (latent {size[0]}, width {size[1]})"] = (lambda: PatchAutoencoder(patch_px, *size), True)
-    out[f"memory {MEMORY_SLOTS} slots (latent {size[0]}, width {size[1]})"] = (lambda: MemoryAutoencoder(patch_px, *size), False)
+    plain = lambda: PatchAutoencoder(patch_px, *size)  # noqa: E731
+    out[f"denoise (latent {size[0]}, width {size[1]})"] = (plain, True, None)
+    out[f"memory {MEMORY_SLOTS} slots (latent {size[0]}, width {size[1]})"] = (lambda: MemoryAutoencoder(patch_px, *size), False, None)
+    out[f"outlier exposure (latent {size[0]}, width {size[1]})"] = (plain, False, "all")
+    out[f"outlier exposure, matched height (latent {size[0]}, width {size[1]})"] = (plain, False, "matched")
     return out
 
 
-def held_out_candidates(region, rules, patch_km, patch_px):
+def background_patches(found: list, matched: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, valid) of the background summits among labelled candidates, normalised for training;
+    matched: only those within their region's seamounts' height range."""
+    chosen = []
+    for table, labels, own in found:
+        keep = labels == 0
+        if matched:
+            seamounts = table["log_height"].to_numpy()[labels == 1]
+            if not seamounts.size:
+                continue
+            height = table["log_height"].to_numpy()
+            keep &= (height >= seamounts.min()) & (height <= seamounts.max())
+        chosen.append(own[keep])
+    x, valid, _ = normalise(np.concatenate(chosen))
+    return torch.from_numpy(x)[:, None], torch.from_numpy(valid.astype(np.float32))[:, None]
+
+
+def labelled_candidates(region, rules, patch_km, patch_px):
     """The region's candidates with their labels, log height and own-scale patch."""
     grid = region.grid()
     case = Case(region.name, grid, region.reference(grid), "grid_relief_m")
@@ -150,7 +189,7 @@ def held_out_candidates(region, rules, patch_km, patch_px):
     return table, labels, own
 
 
-def run(epochs: int, folds) -> dict:
+def run(epochs: int, folds, only: str | None = None) -> dict:
     regions = available_regions()
     tile_params = defaults("tile")
     rules = CandidateRules()
@@ -164,12 +203,20 @@ def run(epochs: int, folds) -> dict:
         patches = tile_many(pairs, skip_untileable=True)
         x, valid, _ = normalise(patches["patch"].values)
         x, valid = torch.from_numpy(x)[:, None], torch.from_numpy(valid.astype(np.float32))[:, None]
-        evaluated = [found for found in (held_out_candidates(r, rules, patch_km, patch_px) for r in held) if found]
+        evaluated = [found for found in (labelled_candidates(r, rules, patch_km, patch_px) for r in held) if found]
         log.info("held out %s: %d training patches (%d seamounts); %d held-out candidates", ocean, len(x),
                  len(np.unique(patches["seamount"].values)), sum(len(t) for t, _, _ in evaluated))
-        for name, (make, denoise) in variants(patch_px).items():
+        chosen = {name: v for name, v in variants(patch_px).items() if only is None or only in name}
+        training_found = None
+        for name, (make, denoise, outliers) in chosen.items():
             t0 = time.perf_counter()
-            model = fit(make(), x, valid, epochs, seed=0, denoise=denoise)
+            negatives = None
+            if outliers:
+                if training_found is None:
+                    training_found = [f for f in (labelled_candidates(r, rules, patch_km, patch_px) for r in training) if f]
+                negatives = background_patches(training_found, matched=outliers == "matched")
+                log.info("%s: %d background patches from the training oceans", name, len(negatives[0]))
+            model = fit(make(), x, valid, epochs, seed=0, denoise=denoise, negatives=negatives)
             strata, all_errors, all_labels = [], [], []
             for (table, labels, own), region in zip(evaluated, held):
                 table = table.assign(log_error=np.log(errors(model, own)))
@@ -182,7 +229,8 @@ def run(epochs: int, folds) -> dict:
                          "error_gap": matched["error_gap"], "auc_matched": matched["auc"].get("log_error"),
                          "auc_all": auc(-np.concatenate(all_errors), np.concatenate(all_labels)),
                          "n_seamounts": matched["n_seamounts"], "n_background": matched["n_background"],
-                         "seconds": time.perf_counter() - t0})
+                         "n_outliers": 0 if negatives is None else int(len(negatives[0])),
+                         "seconds": time.perf_counter() - t0, "git": git_info()})
             log.info("%-14s %-40s gap %s, AUC matched %s, all %s (%.0f s)", ocean, name, _f(rows[-1]["error_gap"], "+.3f"),
                      _f(rows[-1]["auc_matched"]), _f(rows[-1]["auc_all"]), rows[-1]["seconds"])
     return {"epochs": epochs, "rows": rows}
@@ -204,12 +252,18 @@ def format_table(out: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="5 epochs, the first fold only (smoke run)")
+    p.add_argument("--only", metavar="TEXT", help="run only the variants whose name holds TEXT, keeping the other rows of the last run")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     assert set(HELD_OUT) <= set(OCEANS), OCEANS
     t0 = time.perf_counter()
-    out = run(5, HELD_OUT[:1]) if args.quick else run(defaults("train")["epochs"], HELD_OUT)
+    out = run(5, HELD_OUT[:1], args.only) if args.quick else run(defaults("train")["epochs"], HELD_OUT, args.only)
     name = "one_class_quick" if args.quick else "one_class"
+    if args.only and (RESULTS / f"{name}.json").exists():
+        # Each row carries its own commit, so a table joined from several runs says what ran where.
+        fresh = {(r["held_out"], r["variant"]) for r in out["rows"]}
+        kept = [r for r in json.loads((RESULTS / f"{name}.json").read_text())["rows"] if (r["held_out"], r["variant"]) not in fresh]
+        out["rows"] = sorted(kept + out["rows"], key=lambda r: (HELD_OUT.index(r["held_out"]), list(variants(1)).index(r["variant"])))
     table = format_table(out)
     out = {**envelope(name, "one_class.py", argv, t0), **out}
     write_atomic(RESULTS / f"{name}.json", to_json(out))

@@ -23,7 +23,11 @@ Cases
 (b) Planted in the Azores: synthetic seamounts (every shape, 300-3000 m) planted east of 28°W at
     least 25 km from every catalogued seamount, found with the west model. Recall is exact; a
     detection within 15 km of a catalogued seamount counts neither way, any other unmatched one is
-    a false detection on real seafloor (or an uncatalogued real seamount).
+    a false detection on real seafloor (or an uncatalogued real seamount). "Planted among
+    confounders" adds, to the same grid, one confounder per planted seamount at that seamount's
+    height (synth.plant_confounders: volcanic ridge segments, tilted fault blocks, landslide
+    debris), at least 25 km beyond every seamount: the false detections on them are exact, at
+    matched height, and the note counts them.
 (c) Synthetic (seamountae.synth): a model trained on separate synthetic grids (seeds 1000+: one
     "plain", one "fabric") scores seeds 0..N-1 of "plain", "fabric", "gaps", "empty" and
     "ridges". Recall counts truth seamounts with height_m >= 500; counts are pooled over seeds
@@ -58,7 +62,7 @@ from seamountae.config import defaults
 from seamountae.grid import read_grid
 from seamountae.model import read_model
 from seamountae.models import BUILTIN
-from seamountae.synth import plant, synthesize
+from seamountae.synth import plant, plant_confounders, synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evidence as evidence_table  # noqa: E402
@@ -99,7 +103,8 @@ log = logging.getLogger("quality")
 def row(case, method, m, note="", **extra):
     return {"case": case, "method": method, **{k: m[k] for k in (
         "n_found", "tp", "fp", "n_targets", "matched_targets", "n_reference", "area_km2",
-        "precision", "recall", "recall_all", "f1", "false_per_10k_km2")}, "note": note, **extra}
+        "precision", "recall", "recall_all", "f1", "false_per_10k_km2")}, "note": note,
+        **{k: m[k] for k in ("n_confounders", "confounders_hit", "false_on_confounders") if k in m}, **extra}
 
 
 def calibration_summary(meta: dict) -> dict:
@@ -132,8 +137,11 @@ class Runner:
                 f1s = [metrics([p])["f1"] for p in parts]
                 f1s = [f for f in f1s if f is not None]
                 spread = {"f1_min": min(f1s) if f1s else None, "f1_max": max(f1s) if f1s else None}
-            self.out["rows"].append(row(label, method, m, note=(f"min_residual_m={traditional_m:g}" if method == "traditional"
-                                                                 else note), **spread, **(extra or {})))
+            text = f"min_residual_m={traditional_m:g}" if method == "traditional" else note
+            if "n_confounders" in m:
+                text += (f"{'; ' if text else ''}{m['false_on_confounders']} false on {m['confounders_hit']} of "
+                         f"{m['n_confounders']} confounders")
+            self.out["rows"].append(row(label, method, m, note=text, **spread, **(extra or {})))
             detail[method] = {"metrics": m, "per_case": [{k: v for k, v in p.items()} for p in parts] if len(parts) > 1 else
                               {"false_detections": parts[0]["false_detections"], "misses": parts[0]["misses"]}}
         return detail
@@ -170,12 +178,21 @@ def run_azores(runner: Runner, parts: set, models: dict) -> None:
             detail[case.name]["traditional_selection_f1"] = tune
             detail[case.name]["calibration"] = calibration_summary(models[key][1])
         if train_side == "west" and "planted" in parts:
-            planted, truth = plant(grid, seed=PLANT_SEED, region=(SPLIT_LON, float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1])),
-                                   avoid=catalogue, avoid_km=25.0)
+            east = (SPLIT_LON, float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]))
+            planted, truth = plant(grid, seed=PLANT_SEED, region=east, avoid=catalogue, avoid_km=25.0)
             log.info("planted %d seamounts east of %g°W (%d ≥ %g m)", len(truth), -SPLIT_LON,
                      int((truth["height_m"] >= MIN_TARGET_M).sum()), MIN_TARGET_M)
             case = Case("planted in Azores", planted, truth, "height_m", "east", ignore=catalogue)
             detail[case.name] = runner.evaluate(case.name, [case], models[key], m_tr, note=f"{len(truth)} planted")
+            # The same seamounts among as many confounders of the same heights: here height decides nothing.
+            apart = pd.concat([catalogue[["lon", "lat"]].assign(radius_km=0.0), truth[["lon", "lat", "radius_km"]]])
+            both, confounders = plant_confounders(planted, truth["height_m"].to_numpy(), seed=PLANT_SEED, region=east,
+                                                  avoid=apart)
+            log.info("planted %d confounders (%s) among them", len(confounders),
+                     ", ".join(f"{n} {k}" for k, n in confounders["kind"].value_counts().sort_index().items()))
+            case = Case("planted among confounders", both, truth, "height_m", "east", ignore=catalogue, confounders=confounders)
+            detail[case.name] = runner.evaluate(case.name, [case], models[key], m_tr, note=f"{len(truth)} planted")
+            detail[case.name]["confounders"] = confounders.round(4).to_dict(orient="list")
         if train_side == "west" and "resolution" in parts:
             native = None
             for factor in (1.0, *RESOLUTIONS_ARCMIN):

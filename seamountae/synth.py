@@ -363,8 +363,10 @@ def _semi_major(radius_km, ellipticity):
     return radius_km / np.sqrt(1.0 - ellipticity)
 
 
-def _place(rng: np.random.Generator, frame: _Frame, unit: pd.DataFrame, taken: list[tuple[float, float, float]]):
-    """Centres (lon, lat arrays) and trend (deg) for a unit, or None: inside the grid, apart from taken discs."""
+def _place(rng: np.random.Generator, frame: _Frame, unit: pd.DataFrame, taken: list[tuple[float, float, float]],
+           spacing: float = 0.7):
+    """Centres (lon, lat arrays) and trend (deg) for a unit, or None: inside the grid, apart from taken
+    discs (centres at least `spacing` times the sum of the radii apart; seamounts may overlap a little)."""
     reach = _semi_major(unit.radius_km.to_numpy(), unit.ellipticity.to_numpy())
     radius = unit.radius_km.to_numpy()
     taken_arr = np.array(taken).reshape(-1, 3)
@@ -381,7 +383,7 @@ def _place(rng: np.random.Generator, frame: _Frame, unit: pd.DataFrame, taken: l
             continue
         kx = km_per_degree_lon(0.5 * (lat[:, None] + taken_arr[None, :, 1]))
         gap = np.hypot((lon[:, None] - taken_arr[None, :, 0]) * kx, (lat[:, None] - taken_arr[None, :, 1]) * KM_PER_DEGREE)
-        if np.all(gap >= 0.7 * (radius[:, None] + taken_arr[None, :, 2])):
+        if np.all(gap >= spacing * (radius[:, None] + taken_arr[None, :, 2])):
             return lon, lat, math.degrees(trend) % 180.0
     return None
 
@@ -554,6 +556,116 @@ def synthesize(seed: int = 0, scenario: str = "plain", n_seamounts: int | None =
     return _canonical(z, frame, source), truth
 
 
+# --------------------------------------------------------------------------- planting into real grids
+
+
+def _region_frame(grid: xr.DataArray, region, caller: str) -> tuple[np.ndarray, np.ndarray, _Frame]:
+    """Rows, columns and km frame of a geographic grid's (lon_min, lon_max, lat_min, lat_max) box."""
+    if not int(grid.attrs.get("geographic", 0)):
+        raise SeamountaeError(f"{caller}: needs a geographic (lon/lat) grid")
+    x, y = grid.x.values, grid.y.values
+    lon0, lon1, lat0, lat1 = region if region is not None else (x[0], x[-1], y[0], y[-1])
+    cols = np.flatnonzero((x >= lon0) & (x <= lon1))
+    rows = np.flatnonzero((y >= lat0) & (y <= lat1))
+    lon, lat = x[cols], y[rows]
+    kx = km_per_degree_lon(lat.mean())
+    frame = _Frame(lon, lat, float(x[1] - x[0]) * kx, float(y[1] - y[0]) * KM_PER_DEGREE,
+                   ((lon - lon.mean()) * kx)[None, :], ((lat - lat.mean()) * KM_PER_DEGREE)[:, None])
+    return rows, cols, frame
+
+
+# --------------------------------------------------------------------------- confounders at seamount height
+
+# Relief as tall as a seamount that no catalogue calls one, the shapes a height threshold cannot
+# tell from a seamount: an en-echelon volcanic ridge segment, a tilted fault block (gentle back
+# slope, steep scarp) and a landslide debris field (flat-topped blocks with steep sides, a few
+# smaller ones around the largest), after the Nuuanu and Wailau debris off Oahu and Molokai.
+CONFOUNDER_KINDS = ("ridge_segment", "fault_block", "landslide")
+MAX_CONFOUNDER_KM = 80.0  # ridge segments and fault blocks of the Azores plateau run 20-80 km
+CONFOUNDER_COLUMNS = ("lon", "lat", "height_m", "kind", "length_km", "width_km", "azimuth_deg", "reach_km")
+
+
+def _confounder_relief(rng: np.random.Generator, kind: str, dx, dy, height: float, length: float, width: float,
+                       azimuth_deg: float) -> np.ndarray:
+    az = math.radians(azimuth_deg)
+    along = dx * math.sin(az) + dy * math.cos(az)
+    across = dx * math.cos(az) - dy * math.sin(az)
+    u, v = along / (0.5 * length), across / (0.5 * width)
+    if kind == "ridge_segment":
+        return render_seamount(dx, dy, height, 0.5 * math.sqrt(length * width), rng.choice(["gaussian", "polynomial"]),
+                               azimuth_deg, 1.0 - width / length)
+    if kind == "fault_block":
+        # Across strike: a ramp from the back edge (v = -1) up to the crest at v = 0.6, then a scarp
+        # dropping to the floor by v = 1; along strike the crest tapers to nothing at the tips.
+        ramp = np.clip((v + 1.0) / 1.6, 0.0, 1.0)
+        scarp = np.clip((1.0 - v) / 0.4, 0.0, 1.0)
+        taper = np.cos(0.5 * np.pi * np.clip(np.abs(u), 0.0, 1.0))
+        return height * np.minimum(ramp, scarp) * taper
+    # Landslide blocks: super-elliptic mesas (flat tops, steep sides) with a smooth foot.
+    relief = np.zeros(np.broadcast(dx, dy).shape)
+    blocks = [(0.0, 0.0, 1.0, 1.0)] + [(rng.uniform(-2.5, 2.5), rng.uniform(-2.5, 2.5), rng.uniform(0.3, 0.6),
+                                        rng.uniform(0.3, 0.7)) for _ in range(rng.integers(2, 6))]
+    for ou, ov, scale, tall in blocks:
+        r = ((np.abs(u - ou) / scale) ** 6 + (np.abs(v - ov) / scale) ** 6) ** (1.0 / 6.0)
+        relief = np.maximum(relief, tall * height * np.clip(1.0 - ((r - 0.7) / 0.3).clip(0.0) ** 2, 0.0, 1.0))
+    return relief
+
+
+def plant_confounders(grid: xr.DataArray, heights_m: np.ndarray, seed: int = 0,
+                      region: tuple[float, float, float, float] | None = None, avoid: pd.DataFrame | None = None,
+                      avoid_km: float = 25.0) -> tuple[xr.DataArray, pd.DataFrame]:
+    """Plant one confounder per height in `heights_m` (kinds in turn) into a real geographic grid.
+
+    The heights are meant to be those of planted seamounts, so a detector that rises with height
+    meets confounders exactly as tall as what it should find. avoid: a table (lon, lat and,
+    optionally, radius_km) that no confounder comes within `avoid_km` of beyond that radius, such
+    as the catalogue and the planted seamounts. Each confounder's summit stays below
+    SUMMIT_CEILING_M; one that cannot fit there, or would cover a missing cell, is not planted.
+    Returns the grid with the confounders added (a copy) and their table (CONFOUNDER_COLUMNS;
+    reach_km: the radius around (lon, lat) that holds all of a confounder's relief).
+    """
+    rows, cols, frame = _region_frame(grid, region, "plant_confounders")
+    taken = [] if avoid is None else [(float(a), float(b), avoid_km + float(r)) for a, b, r in zip(
+        avoid["lon"], avoid["lat"], avoid["radius_km"] if "radius_km" in avoid else np.zeros(len(avoid)))]
+    z = grid.values[np.ix_(rows, cols)].astype(np.float64)
+    rng = np.random.default_rng([seed, len(_PARTS)])  # a stream of its own: the seamounts' stays as it was
+    out_rows = []
+    for i, height in enumerate(sorted(np.asarray(heights_m, float), reverse=True)):
+        kind = CONFOUNDER_KINDS[i % len(CONFOUNDER_KINDS)]
+        # Sizes for the height: ridge segments and fault blocks 4-10 times longer than wide, as wide
+        # as a seamount of that height is across; landslide blocks kilometres wide per 100 m of height.
+        if kind == "landslide":
+            width = height / 1000.0 * rng.uniform(6.0, 12.0)
+            length = width * rng.uniform(1.0, 2.0)
+        else:
+            width = 2.0 * height / 1000.0 / float(np.clip(rng.normal(HR_MEAN, HR_SD), HR_MIN, HR_MAX))
+            length = width * rng.uniform(4.0, 10.0)
+            if length > MAX_CONFOUNDER_KM:  # the tallest stay stubby rather than run across the grid
+                length = max(MAX_CONFOUNDER_KM, 2.0 * width)
+        azimuth = rng.uniform(0.0, 180.0)
+        reach = 0.5 * length * (3.5 if kind == "landslide" else 1.0)
+        unit = pd.DataFrame({"radius_km": [reach], "ellipticity": [0.0]})
+        spot = _place(rng, frame, unit, taken, spacing=1.0)
+        if spot is None:
+            continue
+        c_lon, c_lat = float(spot[0][0]), float(spot[1][0])
+        taken.append((c_lon, c_lat, reach))
+        r, c, dx, dy = frame.window(c_lon, c_lat, reach)
+        g = _confounder_relief(rng, kind, dx, dy, 1.0, length, width, azimuth)
+        under = z[r, c][g > 0.0]
+        if not under.size or np.isnan(under).any():
+            continue
+        height = min(height, SUMMIT_CEILING_M - under.max())
+        if height < MIN_HEIGHT_M:
+            continue
+        z[r, c] += height * g
+        out_rows.append((c_lon, c_lat, height, kind, length, width, azimuth, reach))
+    out = grid.copy(data=grid.values.copy())
+    out.values[np.ix_(rows, cols)] = z.astype(np.float32)
+    out.attrs["source"] = f"{grid.attrs.get('source', '')} + {len(out_rows)} confounders planted (seed {seed})"
+    return out, pd.DataFrame(out_rows, columns=list(CONFOUNDER_COLUMNS))
+
+
 def plant(grid: xr.DataArray, seed: int = 0, n_seamounts: int | None = None, region: tuple[float, float, float, float] | None = None,
           avoid: pd.DataFrame | None = None, avoid_km: float = 20.0, max_height_m: float = 3000.0
           ) -> tuple[xr.DataArray, pd.DataFrame]:
@@ -566,17 +678,7 @@ def plant(grid: xr.DataArray, seed: int = 0, n_seamounts: int | None = None, reg
     n_seamounts: default one per 12,500 km² of the region. Returns the grid with the seamounts
     added (a copy) and their truth table (synthesize's columns).
     """
-    if not int(grid.attrs.get("geographic", 0)):
-        raise SeamountaeError("plant: needs a geographic (lon/lat) grid")
-    x, y = grid.x.values, grid.y.values
-    lon0, lon1, lat0, lat1 = region if region is not None else (x[0], x[-1], y[0], y[-1])
-    cols = np.flatnonzero((x >= lon0) & (x <= lon1))
-    rows = np.flatnonzero((y >= lat0) & (y <= lat1))
-    lon, lat = x[cols], y[rows]
-    kx = km_per_degree_lon(lat.mean())
-    step_x, step_y = float(x[1] - x[0]), float(y[1] - y[0])
-    frame = _Frame(lon, lat, step_x * kx, step_y * KM_PER_DEGREE, ((lon - lon.mean()) * kx)[None, :],
-                   ((lat - lat.mean()) * KM_PER_DEGREE)[:, None])
+    rows, cols, frame = _region_frame(grid, region, "plant")
     taken = [] if avoid is None else [(float(a), float(b), avoid_km) for a, b in zip(avoid["lon"], avoid["lat"])]
     z = grid.values[np.ix_(rows, cols)].astype(np.float64)
     if n_seamounts is None:

@@ -392,3 +392,32 @@ def test_planting_into_a_real_grid_adds_seamounts_where_the_truth_says_and_nowhe
         r, c = np.argmin(abs(grid.y.values - m.lat)), np.argmin(abs(grid.x.values - m.lon))
         assert added[r - 2 : r + 3, c - 2 : c + 3].max() >= 0.7 * m.height_m
     assert grid.values[20:].min() < planted.values[20:].max()
+
+
+def test_confounders_are_planted_at_the_given_heights_apart_from_what_they_avoid():
+    from seamountae.synth import CONFOUNDER_COLUMNS, CONFOUNDER_KINDS, plant_confounders
+
+    grid, _ = synthesize(4, "plain", n_seamounts=0, shape=(300, 400))
+    avoid = pd.DataFrame({"lon": [float(grid.x[200])], "lat": [float(grid.y[150])], "radius_km": [10.0]})
+    region = (float(grid.x[40]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]))
+    heights = np.array([400.0, 600.0, 800.0, 1000.0, 1200.0, 1500.0])
+    out, table = plant_confounders(grid, heights, seed=2, region=region, avoid=avoid, avoid_km=25.0)
+    assert list(table.columns) == list(CONFOUNDER_COLUMNS) and len(table) >= 5
+    assert set(table["kind"]) == set(CONFOUNDER_KINDS)
+    # Each takes one of the heights (none is capped on this deep plain), the tallest first.
+    assert np.isin(table["height_m"].round(6), heights).all()
+    added = (out - grid).values
+    assert np.all(added >= -1e-3) and np.allclose(added[:, :40], 0.0)  # outside the region: untouched
+    kx = KM_PER_DEGREE * math.cos(math.radians(float(grid.y.mean())))
+    yy, xx = np.meshgrid(grid.y.values, grid.x.values, indexing="ij")
+    near_any = np.zeros(grid.shape, bool)
+    for c in table.itertuples():
+        d = np.hypot((xx - c.lon) * kx, (yy - c.lat) * KM_PER_DEGREE)
+        near_any |= d <= c.reach_km + 2.0
+        assert 0.85 * c.height_m <= added[d <= c.reach_km + 2.0].max() <= c.height_m + 1e-2  # its relief reaches its height (grid nodes may miss a narrow crest)
+        assert np.hypot((c.lon - avoid["lon"][0]) * kx, (c.lat - avoid["lat"][0]) * KM_PER_DEGREE) >= c.reach_km + 35.0
+    assert np.allclose(added[~near_any], 0.0)  # nothing outside their reach
+    again, same = plant_confounders(grid, heights, seed=2, region=region, avoid=avoid, avoid_km=25.0)
+    assert same.equals(table) and np.array_equal(again.values, out.values, equal_nan=True)
+    with pytest.raises(SeamountaeError, match="geographic"):
+        plant_confounders(grid.assign_attrs(geographic=0), heights)
