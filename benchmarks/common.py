@@ -378,6 +378,7 @@ def counterpart(default_names) -> tuple[str, tuple[str, ...]]:
 
 
 WITH, WITHOUT = "seamountae + autoencoder evidence", "seamountae without autoencoder evidence"
+MAP = "error map (detect --method map)"  # the seed's detector: threshold and cluster the error map
 
 
 def candidates_of(scores, meta: dict) -> pd.DataFrame:

@@ -67,7 +67,7 @@ from seamountae.synth import plant, plant_confounders, synthesize
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evidence as evidence_table  # noqa: E402
 from common import (MATCH_KM, MIN_TARGET_M, NEAR_CATALOGUE_KM, RESULTS, ROOT, SHARED, SPLIT_LON, TRADITIONAL_CANDIDATES_M,  # noqa: E402
-                    TRADITIONAL_WINDOW_KM, WITH, WITHOUT, traditional_choose, readme_table,
+                    TRADITIONAL_WINDOW_KM, MAP, WITH, WITHOUT, traditional_choose, readme_table,
                     Case, Seamountae, azores_data, candidates_of, counterpart, counts, git_info, global_reference, lon_range, metrics, resample,
                     side, to_json, valid_area_km2, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
@@ -120,15 +120,16 @@ class Runner:
         self.candidates: list[tuple[str, pd.DataFrame, Case]] = []
 
     def evaluate(self, label: str, cases: list[Case], model_meta, traditional_m: float, note: str = "", extra=None):
-        """seamountae, its ablation and the traditional detector on `cases` (pooled): three rows."""
+        """seamountae, its ablation, the error-map detector and the traditional detector on `cases` (pooled): four rows."""
         detail = {}
         other, other_evidence = counterpart(model_meta[1]["combiner"]["names"])
-        per_case = {"seamountae": [], other: [], "traditional": []}
+        per_case = {"seamountae": [], other: [], MAP: [], "traditional": []}
         for case in cases:
             scores = self.sm.scores(case.grid, model_meta)
             self.candidates.append((label, candidates_of(scores, model_meta[1]), case))
             per_case["seamountae"].append(case.counts(self.sm.find(case.grid, model_meta)))
             per_case[other].append(case.counts(self.sm.find(case.grid, model_meta, other_evidence)))
+            per_case[MAP].append(case.counts(self.sm.find(case.grid, model_meta, method="map")))
             per_case["traditional"].append(case.counts(traditional_detect(case.grid, traditional_m, TRADITIONAL_WINDOW_KM)))
         for method, parts in per_case.items():
             m = metrics(parts)

@@ -44,7 +44,7 @@ from seamountae.evidence import candidates_from_dataset, evidence_table
 from seamountae.geometry import haversine_km
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (MATCH_KM, envelope, MIN_TARGET_M, OCEANS, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, Case,  # noqa: E402
+from common import (MATCH_KM, envelope, MIN_TARGET_M, OCEANS, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, MAP, Case,  # noqa: E402
                     Seamountae, available_regions, counterpart, height_strata, label, matched_height,
                     metrics, ocean_folds, readme_table, to_json, traditional_choose, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
@@ -52,7 +52,6 @@ from traditional import residual_relief, traditional_detect  # noqa: E402
 log = logging.getLogger("regions")
 HEIGHT = "grid_relief_m"
 BOOTSTRAP = 1000
-MAP = "error map (detect --method map)"
 
 
 def targets_of(reference: pd.DataFrame) -> pd.DataFrame:

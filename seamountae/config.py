@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 from .errors import SeamountaeError
+from .geometry import parse_region
 
 # The arithmetic the model's forward passes may run in (model.in_precision), fastest last.
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -75,8 +76,9 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "precision": ("auto", "arithmetic of the model's forward passes: fp32, bf16, fp16, or auto (bf16 on CPUs with bf16 "
                               "instructions, fp16 on CUDA, else fp32); the model is calibrated at each"),
         "scheduler": ("", "score on dask: local:N, tcp://HOST:PORT or a scheduler file; empty: in this process"),
-        "region": ("", "score only W/E/S/N (degrees, GMT's -R order; across ±180° as W > E or E > 180), cut lazily "
-                       "from a larger lon/lat grid with the halo its patches need; empty: the whole grid"),
+        "region": ("", "score only W/E/S/N (degrees, GMT's -R order, or in a config [lon_min, lon_max, lat_min, lat_max]; "
+                       "across ±180° as W > E or E > 180), cut lazily from a larger lon/lat grid with the halo its patches "
+                       "need; empty: the whole grid"),
     },
     "detect": {
         "method": ("candidates", "candidates: every candidate summit judged by the model's combined evidence; map: the seed's detector, the error map's score thresholded and clustered, one seamount per cluster"),
@@ -185,6 +187,14 @@ _RULES[("score", "scheduler")] = (
     "must be empty, local:N (N ≥ 1), an address like tcp://HOST:PORT or a scheduler file *.json")
 
 
+def _region_problem(value) -> str | None:
+    try:
+        value == "" or parse_region(value)
+    except SeamountaeError as exc:
+        return str(exc).split(": ", 1)[1]
+    return None
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -198,6 +208,11 @@ def check(stage: str, key: str, value: object) -> str | None:
         ok_type = value == "auto" or (isinstance(value, int) and not isinstance(value, bool))
     elif (stage, key) == ("grid", "depth_positive"):
         ok_type = isinstance(value, (bool, str))
+    elif (stage, key) == ("score", "region"):
+        ok_type = isinstance(value, str) or (isinstance(value, list) and len(value) == 4 and all(map(_is_number, value)))
+        if not ok_type:
+            return 'must be "W/E/S/N" or [lon_min, lon_max, lat_min, lat_max]'
+        return _region_problem(value)
     elif isinstance(default, bool):
         ok_type = isinstance(value, bool)
     elif isinstance(default, int):

@@ -235,12 +235,13 @@ def _geometry(x_first: float, x_last: float, nx: int, y_first: float, y_last: fl
     return GridGeometry(x_first, dx, nx, y_first, dy, ny, geographic, crs)
 
 
-def parse_region(text: str) -> tuple[float, float, float, float]:
-    """--region W/E/S/N (GMT's -R order, degrees) as (west, east, south, north); east may pass 180
-    or be less than west: the box then crosses the antimeridian."""
+def parse_region(text) -> tuple[float, float, float, float]:
+    """--region W/E/S/N (GMT's -R order, degrees), or a config's [lon_min, lon_max, lat_min, lat_max],
+    as (west, east, south, north); east may pass 180 or be less than west: the box then crosses the
+    antimeridian."""
     try:
-        west, east, south, north = (float(v) for v in str(text).split("/"))
-    except ValueError:
+        west, east, south, north = (float(v) for v in (text if isinstance(text, (list, tuple)) else str(text).split("/")))
+    except (ValueError, TypeError):
         raise SeamountaeError(f"--region {text!r}: give W/E/S/N in degrees, GMT's -R order (e.g. 166/169/8/10)") from None
     if not (-90 <= south < north <= 90) or not all(math.isfinite(v) for v in (west, east)):
         raise SeamountaeError(f"--region {text!r}: south must be below north, both within -90..90; give W/E/S/N")

@@ -155,3 +155,26 @@ def test_cli_find_with_gmt_style_r_keeps_the_catalogue_inside(tmp_path, grid_fil
     ok(run_cli(["find", grid_file, "--model", model_file, f"-R{w:.4f}/{e:.4f}/{s:.4f}/{n:.4f}", "-o", out, "--device", "cpu"]))
     points = np.array([f["geometry"]["coordinates"] for f in json.loads(out.read_text())["features"]]).reshape(-1, 2)
     assert in_region(points[:, 0], points[:, 1], (w, e, s, n)).all()
+
+
+def test_a_config_gives_the_region_as_lon_min_lon_max_lat_min_lat_max_or_w_e_s_n(tmp_path, grid_file, model_file):
+    grid = read_grid(grid_file)
+    x, y = grid["x"].values, grid["y"].values
+    box = [round(float(x[len(x) // 4]), 4), round(float(x[3 * len(x) // 4]), 4),
+           round(float(y[len(y) // 4]), 4), round(float(y[3 * len(y) // 4]), 4)]
+    for name, value in (("list", "[" + ", ".join(map(str, box)) + "]"), ("text", '"' + "/".join(map(str, box)) + '"')):
+        config = tmp_path / f"{name}.toml"
+        config.write_text(f"[score]\nregion = {value}\n")
+        ok(run_cli(["score", grid_file, "--model", model_file, "--config", config, "-o", tmp_path / f"{name}.nc",
+                    "--device", "cpu"]))
+        with xr.open_dataset(tmp_path / f"{name}.nc") as ds:
+            assert box[0] <= float(ds["lon"].min()) and float(ds["lon"].max()) <= box[1]
+            assert box[2] <= float(ds["lat"].min()) and float(ds["lat"].max()) <= box[3]
+    with xr.open_dataset(tmp_path / "list.nc") as a, xr.open_dataset(tmp_path / "text.nc") as b:
+        assert np.array_equal(a["score"].values, b["score"].values, equal_nan=True)
+    for bad in ("[1, 2, 3]", "[10, 20, 40, 30]", '"10/20/30"'):
+        config = tmp_path / "bad.toml"
+        config.write_text(f"[score]\nregion = {bad}\n")
+        result = run_cli(["score", grid_file, "--model", model_file, "--config", config, "-o", tmp_path / "bad.nc"])
+        assert result.exit_code != 0 and "bad.toml" in result.stderr and "region" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad.nc").exists()
