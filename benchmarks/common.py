@@ -207,9 +207,10 @@ def tile_many(pairs: list[tuple[xr.DataArray, pd.DataFrame]], skip_untileable: b
 class Seamountae:
     """The library's pipeline with default parameters (epochs overridable for --quick)."""
 
-    def __init__(self, epochs: int | None, timings: dict):
+    def __init__(self, epochs: int | None, timings: dict, train_overrides: dict | None = None):
         self.epochs = epochs
         self.timings = timings
+        self.train_overrides = train_overrides or {}
         # Within one run only: the same grid scored by the same model twice is scored once.
         self._scored: dict = {}
 
@@ -225,7 +226,7 @@ class Seamountae:
     def fit_patches(self, patches, label, **overrides):
         """train at the defaults (and `overrides`, e.g. seed) on a patch set."""
         t0 = time.perf_counter()
-        extra = {"epochs": self.epochs} if self.epochs else {}
+        extra = {**self.train_overrides, **({"epochs": self.epochs} if self.epochs else {})}
         params = stage_params("train", train, **extra, **overrides)
         log.info("training %s: %d patches of %s seamounts, %d candidates, %s", label, patches.sizes["sample"],
                  patches.attrs.get("n_seamounts", "?"), patches.sizes["candidate"], params)

@@ -50,7 +50,7 @@ from seamountae.candidates import CandidateRules, search_tiles
 from seamountae.config import defaults
 from seamountae.model import PatchAutoencoder, masked_error
 from seamountae.patches import normalise, sample_patches
-from seamountae.training import dihedral
+from seamountae.training import OUTLIER_MARGIN, dihedral
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (OCEANS, envelope, RESULTS, Case, auc, available_regions, git_info, height_strata, label,  # noqa: E402
@@ -64,9 +64,6 @@ MEMORY_SLOTS = 50
 SHRINK = 1.0 / MEMORY_SLOTS
 ENTROPY_WEIGHT = 2e-4
 MASK_FRACTION = 0.5  # of the side: a quarter of the area
-# A normalised patch has unit variance about its plane, so an error of 1 is what rebuilding it as
-# flat seafloor costs: background pushed there is rebuilt no better than knowing nothing.
-OUTLIER_MARGIN = 1.0
 OUTLIER_WEIGHT = 1.0
 
 

@@ -34,12 +34,14 @@ import json
 import logging
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from seamountae.candidates import CandidateRules, search_tiles
+from seamountae.config import check, defaults
 from seamountae.evidence import candidates_from_dataset, evidence_table
 from seamountae.geometry import haversine_km
 
@@ -115,13 +117,14 @@ def format_candidates(out: dict) -> str:
 # ----------------------------------------------------------------------------- full run
 
 
-def run_full(epochs: int | None, oceans=None, partial: Path | None = None) -> dict:
+def run_full(epochs: int | None, oceans=None, partial: Path | None = None, overrides: dict | None = None) -> dict:
     """Per ocean (all, or `oceans`): train on the others, then seamountae (default evidence), its
     ablation counterpart, the error-map detector and the traditional detector on each held-out
     region; counts kept per region for pooling. With `partial`, what is done is written there after
-    every fold (a run cut short keeps its folds; `--merge` joins the parts of runs split by ocean)."""
+    every fold (a run cut short keeps its folds; `--merge` joins the parts of runs split by ocean).
+    overrides: [train] parameters other than the defaults."""
     timings: dict = {}
-    sm = Seamountae(epochs, timings)
+    sm = Seamountae(epochs, timings, overrides)
     regions = available_regions()
     loaded, residuals = {}, {}
     for region in regions:
@@ -266,7 +269,25 @@ def parse(argv):
     p.add_argument("--oceans", help="only these held-out oceans (comma-separated), e.g. to split a run over machines")
     p.add_argument("--partial", type=Path, help="write what is done to this file after every fold")
     p.add_argument("--merge", nargs="+", type=Path, help="join the --partial files of runs split by ocean")
+    p.add_argument("--train", metavar="KEY=VALUE", action="append", default=[],
+                   help="train with this [train] parameter instead of its default (repeatable), e.g. outlier_weight=1; "
+                        "the results are then regions_KEY_VALUE.*, beside the default run's")
     return p.parse_args(argv)
+
+
+def train_overrides(pairs: list[str]) -> dict:
+    """--train KEY=VALUE pairs as [train] parameters, each checked as a config file's would be."""
+    out = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        if key not in defaults("train") or not text:
+            raise SystemExit(f"--train {pair}: give KEY=VALUE with a [train] parameter ({', '.join(defaults('train'))})")
+        value = tomllib.loads(f"v = {text}")["v"]
+        problem = check("train", key, value)
+        if problem:
+            raise SystemExit(f"--train {pair}: {problem}")
+        out[key] = value
+    return out
 
 
 def main(argv=None) -> int:
@@ -278,12 +299,14 @@ def main(argv=None) -> int:
         table = format_candidates(out)
         name = "regions_candidates"
     else:
+        overrides = train_overrides(args.train)
         if args.merge:
             out = merge(args.merge)
         else:
-            out = run_full(5 if args.quick else None, args.oceans.split(",") if args.oceans else None, args.partial)
+            out = run_full(5 if args.quick else None, args.oceans.split(",") if args.oceans else None, args.partial, overrides)
         table = format_full(out) + "\n\nAt matched height (candidates within one height quartile of a region's seamounts):\n\n" + format_matched(out)
-        name = "regions" if not args.quick else "regions_quick"
+        name = "_".join(["regions", *(f"{k}_{v}" for k, v in overrides.items())] + (["quick"] if args.quick else []))
+        out["train_overrides"] = overrides
     out = {**envelope(name, "regions.py", argv, t0), **out}
     write_atomic(RESULTS / f"{name}.json", to_json(out))
     write_atomic(RESULTS / f"{name}.md", table + "\n")

@@ -68,6 +68,9 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
                      "the evidence the seamount score combines (see the README's evidence table); the autoencoder's: log_error, error_contrast, latent_distance"),
         "device": ("auto", "auto, cpu, cuda or cuda:N"),
         "shape_classes": (4, "shape classes the training seamounts' latent codes are grouped into (k-means; fewer than 2: none)"),
+        "outlier_weight": (0.0, "outlier exposure: the weight of a second loss that pushes the training grid's background "
+                                "summits to be rebuilt no better than their plane, so the model stops rebuilding the rest of "
+                                "the seafloor (0: seamounts only)"),
     },
     "score": {
         "stride_px": (2, "resampled pixels between scored patch centres (never closer than the grid cells)"),
@@ -168,6 +171,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("train", "batch_size"): _AT_LEAST_1,
     ("train", "learning_rate"): _POSITIVE,
     ("train", "shape_classes"): (lambda v: v >= 0, "must be 0 (none) or more"),
+    ("train", "outlier_weight"): (lambda v: v >= 0, "must be 0 (off) or more"),
     ("train", "folds"): (lambda v: v >= 2, "must be 2 or more"),
     ("train", "evidence"): (lambda v: len(v) > 0 and len(set(v)) == len(v) and set(v) <= set(EVIDENCE),
                             "must be a non-empty list of distinct evidence names (see the README's evidence table)"),

@@ -48,6 +48,9 @@ from .shapes import DESCRIBED, ShapeClasses
 log = logging.getLogger("seamountae")
 
 NORMALISATION = "plane-removed, std-scaled"
+# Outlier exposure's target for background: a normalised patch has unit variance about its plane, so
+# an error of 1 is what rebuilding it as flat seafloor costs, no better than knowing nothing.
+OUTLIER_MARGIN = 1.0
 
 
 def seed_everything(seed: int) -> None:
@@ -85,7 +88,7 @@ def fingerprint(patches: xr.Dataset, **params) -> dict:
     digest = hashlib.sha256()
     for name in ("patch", "seamount"):
         digest.update(np.ascontiguousarray(patches[name].values).tobytes())
-    keys = ("epochs", "seed", "latent", "width", "batch_size", "learning_rate", "folds")
+    keys = ("epochs", "seed", "latent", "width", "batch_size", "learning_rate", "folds", "outlier_weight")
     return {"patches_sha256": digest.hexdigest(), **{k: params[k] for k in keys}}
 
 
@@ -134,6 +137,7 @@ def train(
     folds: int = default("train", "folds"),
     evidence: tuple[str, ...] = default("train", "evidence"),
     shape_classes: int = default("train", "shape_classes"),
+    outlier_weight: float = default("train", "outlier_weight"),
     progress: bool = True,
     checkpoint: str | Path | None = None,
     resume: bool = False,
@@ -148,6 +152,12 @@ def train(
     combiner (calibration.Combiner) is fitted to those judgements, and the threshold `auto` is the one
     with the best F1 on them. The model returned is then trained on every seamount. Each of the
     folds + 1 runs has `epochs` epochs.
+
+    outlier_weight > 0: outlier exposure. Each step also rebuilds as many of the training grid's
+    background candidates (own-scale patches, farther than BACKGROUND_KM from any catalogued
+    seamount) and adds outlier_weight × max(0, OUTLIER_MARGIN − their error) to the loss, so the model
+    learns to rebuild seamounts and not the rest of the seafloor. A fold's model never sees the
+    background candidates that fold judges.
 
     checkpoint: a file rewritten (atomically) after every epoch with everything training needs to
     go on: the run and epoch, weights, optimiser, schedule, random states, loss history and the
@@ -172,7 +182,8 @@ def train(
         dev = resolve_device(device)
     except (ValueError, RuntimeError) as exc:
         raise SeamountaeError(str(exc)) from None
-    args = (patches, epochs, seed, latent, width, batch_size, learning_rate, folds, tuple(evidence), shape_classes)
+    args = (patches, epochs, seed, latent, width, batch_size, learning_rate, folds, tuple(evidence), shape_classes,
+            float(outlier_weight))
     if not distributed.launched():
         return _train(dev, *args, progress, checkpoint, resume, on_epoch)
     dev = distributed.device_for(dev)
@@ -191,7 +202,7 @@ def assign_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 
 def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate, folds, evidence_names, n_classes,
-           progress, checkpoint, resume, on_epoch):
+           outlier_weight, progress, checkpoint, resume, on_epoch):
     main = distributed.rank() == 0
     x_np, valid_np, _ = normalise(patches["patch"].values)
     x = torch.from_numpy(x_np)[:, None]
@@ -223,7 +234,10 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
     held_out = {precision: np.full(len(labels), np.nan) for precision in config.PRECISIONS}
 
     expected = fingerprint(patches, epochs=epochs, seed=seed, latent=latent, width=width, batch_size=batch_size,
-                           learning_rate=learning_rate, folds=folds)
+                           learning_rate=learning_rate, folds=folds, outlier_weight=outlier_weight)
+    if outlier_weight > 0:
+        bx, bv, _ = normalise(cand_patches[:, 0])
+        background_x, background_v = torch.from_numpy(bx)[:, None], torch.from_numpy(bv.astype(np.float32))[:, None]
     state = None
     if resume and checkpoint is not None and not Path(checkpoint).exists():
         (log.warning if main else log.debug)("%s: no checkpoint to resume from; training from the first epoch",
@@ -254,9 +268,13 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
                     **{f"held_out_{precision}": torch.from_numpy(values.copy()) for precision, values in held_out.items()}}
 
         label = "final model" if final else f"calibration fold {run + 1}/{folds}"
+        outliers = None
+        if outlier_weight > 0:
+            seen = (labels == 0) & (cand_fold != run)  # never the background this fold will judge
+            outliers = (background_x[seen], background_v[seen], outlier_weight)
         model, history = _fit(x[fit], valid[fit], dev, epochs, seed + run, latent, width, batch_size, learning_rate,
                               progress, checkpoint if main else None, state if run == first_run else None, save,
-                              on_epoch, run * epochs, label)
+                              on_epoch, run * epochs, label, outliers)
         histories.append(history)
         if final:
             break
@@ -324,6 +342,8 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
             "seed": seed,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
+            "outlier_weight": outlier_weight,
+            "n_outliers": int((labels == 0).sum()) if outlier_weight > 0 else 0,
             "world_size": distributed.world_size(),
             "n_patches": int(len(x)),
             "n_seamounts": n_seamounts,
@@ -345,8 +365,11 @@ def map_errors(model: PatchAutoencoder, device: torch.device, patches: np.ndarra
 
 
 def _fit(x_fit, v_fit, dev, epochs, seed, latent, width, batch_size, learning_rate, progress, checkpoint, state, save,
-         on_epoch, epoch_offset, label):
-    """One training run of the autoencoder on (x_fit, v_fit); returns the model (eval mode) and the loss history.
+         on_epoch, epoch_offset, label, outliers=None):
+    """One training run of the autoencoder on (x_fit, v_fit); returns the model (eval mode) and the loss history
+    (the seamount patches' reconstruction error).
+
+    outliers: (x, valid, weight) of background patches for outlier exposure (see `train`), or None.
 
     state: a checkpoint of this run to continue from (None: from the start). save(epoch_state) turns
     this run's state into the checkpoint's content; on_epoch gets epochs counted from epoch_offset.
@@ -390,15 +413,30 @@ def _fit(x_fit, v_fit, dev, epochs, seed, latent, width, batch_size, learning_ra
                 # Each process takes every world-th patch of the batch (none, if the last batch is
                 # smaller than the world: it still steps, as DDP needs every process in every step).
                 mine = idx[rank::world] if world > 1 else idx
-                xb, vb = dihedral(x_fit[mine], k).to(dev), dihedral(v_fit[mine], k).to(dev)
-                errors = masked_error(net(xb), xb, vb)
+                xb, vb = dihedral(x_fit[mine], k), dihedral(v_fit[mine], k)
+                n_own = len(xb)
+                if outliers is not None:
+                    # As many background patches, drawn with replacement, in the same forward pass
+                    # (DDP expects one forward per backward).
+                    pick = torch.randint(len(outliers[0]), (len(idx),), generator=shuffler)
+                    pick = pick[rank::world] if world > 1 else pick
+                    xb = torch.cat([xb, dihedral(outliers[0][pick], k)])
+                    vb = torch.cat([vb, dihedral(outliers[1][pick], k)])
+                xb, vb = xb.to(dev), vb.to(dev)
+                all_errors = masked_error(net(xb), xb, vb)
+                errors = all_errors[:n_own]
+                push = None if outliers is None else outliers[2] * torch.relu(OUTLIER_MARGIN - all_errors[n_own:])
                 if world == 1:
                     loss = errors.mean()
                     batch_loss = loss.detach()
+                    if push is not None:
+                        loss = loss + push.mean()
                 else:
                     # DDP averages gradients over processes: scaled by world / batch, their average is
                     # the gradient of the whole batch's mean, as in one process, even for unequal shares.
                     loss = errors.sum() * (world / len(idx))
+                    if push is not None:
+                        loss = loss + push.sum() * (world / len(idx))
                     # Summed over processes, so a NaN anywhere stops them all at this step, none left waiting.
                     batch_loss = distributed.all_reduce_sum(errors.detach().sum()) / len(idx)
                 if not torch.isfinite(batch_loss):

@@ -280,3 +280,56 @@ def test_cli_model_file_is_the_same_whatever_the_blas_threads(tmp_path, patches_
     assert files[0] == files[1]
     ok(run_cli(["train", patches_file, *TRAIN_OPTIONS, "--epochs", "1", "--threads", "1", "-o", tmp_path / "t.pt"]))
     assert read_model(tmp_path / "t.pt")[1]["threshold"] == read_model(tmp_path / "m1.pt")[1]["threshold"]
+
+
+# --------------------------------------------------------------------------------- outlier exposure
+
+
+def test_outlier_exposure_never_shows_a_fold_the_background_it_judges(patches, monkeypatch):
+    import seamountae.training as training
+
+    candidate_of_patch = {c.tobytes(): i for i, c in enumerate(normalise(patches["candidate_patch"].values[:, 0])[0])}
+    shown, judged = [], []
+    fit, evidence = training._fit, training.model_evidence
+
+    def spy_fit(*args, **kwargs):
+        outliers = args[-1] if len(args) > 15 else kwargs.get("outliers")
+        shown.append({candidate_of_patch[p.tobytes()] for p in outliers[0][:, 0].numpy()})
+        return fit(*args, **kwargs)
+
+    def spy_evidence(model, cand_patches, memory=None):
+        judged.append({candidate_of_patch[normalise(c[:1])[0][0].tobytes()] for c in cand_patches})
+        return evidence(model, cand_patches, memory)
+
+    monkeypatch.setattr(training, "_fit", spy_fit)
+    monkeypatch.setattr(training, "model_evidence", spy_evidence)
+    _, meta = train(patches, seed=0, folds=3, outlier_weight=1.0, **FAST)
+    background = set(np.flatnonzero(patches["candidate_label"].values == 0).tolist())
+    assert len(shown) == 4 and shown[-1] == background  # the final model sees all of it
+    for fold in range(3):
+        assert shown[fold] == background - judged[fold]  # each fold: all but what it judges
+    assert meta["training"]["outlier_weight"] == 1.0 and meta["training"]["n_outliers"] == len(background)
+
+
+def test_outlier_exposure_rebuilds_background_worse_than_seamounts(patches):
+    from seamountae.training import reconstruction_errors
+
+    labels = patches["candidate_label"].values
+    x, valid, _ = normalise(patches["candidate_patch"].values[:, 0])
+    x, valid = torch.from_numpy(x)[:, None], torch.from_numpy(valid.astype(np.float32))[:, None]
+    gaps = []
+    for weight in (0.0, 1.0):
+        model, _ = train(patches, seed=0, **{**FAST, "epochs": 30, "latent": 8, "width": 8}, outlier_weight=weight)
+        error = np.log(reconstruction_errors(model, x, valid))
+        gaps.append(np.median(error[labels == 0]) - np.median(error[labels == 1]))
+    assert gaps[1] > gaps[0] + 0.1, gaps  # background pushed away from the seamounts
+
+
+def test_outlier_weight_is_part_of_a_checkpoints_fingerprint(patches, tmp_path):
+    from seamountae.training import checkpoint_mismatch, fingerprint, read_checkpoint
+
+    ckpt = tmp_path / "m.pt.ckpt"
+    train(patches, seed=0, checkpoint=ckpt, **{**FAST, "epochs": 1})
+    expected = fingerprint(patches, epochs=1, seed=0, latent=4, width=4, batch_size=64, learning_rate=0.002, folds=4,
+                           outlier_weight=1.0)
+    assert "outlier_weight" in checkpoint_mismatch(read_checkpoint(ckpt), expected)
