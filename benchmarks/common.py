@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from scipy.stats import rankdata
 
 from seamountae.calibration import calibrate
 from seamountae.catalogue import read_catalogue
-from seamountae.config import EVIDENCE, MODEL_EVIDENCE, defaults
+from seamountae.config import EVIDENCE, MODEL_EVIDENCE, check, defaults
 from seamountae.errors import SeamountaeError
 from seamountae.detection import detect
 from seamountae.evaluation import evaluate, match_catalogues
@@ -56,6 +57,21 @@ def accepted(func, params: dict) -> dict:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values()):
         return dict(params)
     return {k: v for k, v in params.items() if k in sig}
+
+
+def train_overrides(pairs: list[str]) -> dict:
+    """--train KEY=VALUE pairs as [train] parameters, each checked as a config file's would be."""
+    out = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        if key not in defaults("train") or not text:
+            raise SystemExit(f"--train {pair}: give KEY=VALUE with a [train] parameter ({', '.join(defaults('train'))})")
+        value = tomllib.loads(f"v = {text}")["v"]
+        problem = check("train", key, value)
+        if problem:
+            raise SystemExit(f"--train {pair}: {problem}")
+        out[key] = value
+    return out
 
 
 def stage_params(stage: str, func, **overrides) -> dict:

@@ -69,7 +69,7 @@ import evidence as evidence_table  # noqa: E402
 from common import (MATCH_KM, MIN_TARGET_M, NEAR_CATALOGUE_KM, RESULTS, ROOT, SHARED, SPLIT_LON, TRADITIONAL_CANDIDATES_M,  # noqa: E402
                     TRADITIONAL_WINDOW_KM, MAP, WITH, WITHOUT, traditional_choose, readme_table,
                     Case, Seamountae, azores_data, candidates_of, counterpart, counts, git_info, global_reference, lon_range, metrics, resample,
-                    side, to_json, valid_area_km2, write_atomic)
+                    side, to_json, train_overrides, valid_area_km2, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
 
 SCENARIOS = ("plain", "fabric", "gaps", "empty", "ridges")
@@ -395,8 +395,10 @@ def format_markdown(out: dict) -> str:
 PARTS = ("azores", "planted", "synthetic", "resolution", "gebco")
 
 
-def run_all(parts: set, n_seeds: int, epochs: int | None) -> tuple[dict, Runner]:
-    """Every case of `parts`: the quality report and the runner that holds every judged candidate."""
+def run_all(parts: set, n_seeds: int, epochs: int | None, overrides: dict | None = None) -> tuple[dict, Runner]:
+    """Every case of `parts`: the quality report and the runner that holds every judged candidate.
+    overrides: [train] parameters other than the defaults, for the models trained here (not the built-in one)."""
+    overrides = overrides or {}
     start, cpu_start = time.perf_counter(), time.process_time()
     load_start = os.getloadavg()
     timings: dict = {}
@@ -409,7 +411,8 @@ def run_all(parts: set, n_seeds: int, epochs: int | None) -> tuple[dict, Runner]
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "parts": sorted(parts),
         "parameters": {
-            "seamountae": {stage: {**defaults(stage), **({"epochs": epochs} if stage == "train" and epochs else {})}
+            "seamountae": {stage: {**defaults(stage), **({**overrides, **({"epochs": epochs} if epochs else {})}
+                                                         if stage == "train" else {})}
                            for stage in ("grid", "tile", "train", "score", "detect")},
             "match_km": MATCH_KM, "min_target_height_m": MIN_TARGET_M, "split_lon": SPLIT_LON,
             "near_catalogue_km": NEAR_CATALOGUE_KM,
@@ -421,7 +424,7 @@ def run_all(parts: set, n_seeds: int, epochs: int | None) -> tuple[dict, Runner]
         "targets_spec": TARGETS,
         "rows": [],
     }
-    runner = Runner(Seamountae(epochs, timings), out)
+    runner = Runner(Seamountae(epochs, timings, overrides), out)
     models: dict = {}
     if parts & {"azores", "planted", "resolution"}:
         run_azores(runner, parts, models)
@@ -444,6 +447,9 @@ def parse(argv, description):
     ap.add_argument("--seeds", type=int, default=None, help="synthetic test seeds per scenario (default 5, --quick 2)")
     ap.add_argument("--json", action="store_true", help="print the JSON on stdout (the tables go to stderr)")
     ap.add_argument("--readme", action="store_true", help="also put the two tables into README.md (a full run's)")
+    ap.add_argument("--train", metavar="KEY=VALUE", action="append", default=[],
+                    help="train the models trained here with this [train] parameter instead of its default (repeatable), "
+                         "e.g. outlier_weight=1; the default output's name then ends in KEY_VALUE")
     ap.add_argument("--output", type=Path, default=None,
                     help="JSON path (default benchmarks/results/quality.json for a full run, quality-quick.json / "
                          "quality-<parts>.json otherwise); a .md table is written beside it, and the evidence table "
@@ -458,18 +464,19 @@ def parse(argv, description):
 def output_path(args) -> Path:
     if args.output is not None:
         return args.output
+    tag = "".join(f"-{k}_{v}" for k, v in train_overrides(args.train).items())
     if args.quick:
-        return RESULTS / "quality-quick.json"
+        return RESULTS / f"quality-quick{tag}.json"
     if args.only:
-        return RESULTS / f"quality-{'-'.join(sorted(args.only))}.json"
-    return RESULTS / "quality.json"
+        return RESULTS / f"quality-{'-'.join(sorted(args.only))}{tag}.json"
+    return RESULTS / f"quality{tag}.json"
 
 
 def main(argv=None) -> int:
     args, n_seeds = parse(argv, __doc__.split("\n\n")[0])
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     parts = set(args.only) if args.only else set(PARTS)
-    out, runner = run_all(parts, n_seeds, 5 if args.quick else None)
+    out, runner = run_all(parts, n_seeds, 5 if args.quick else None, train_overrides(args.train))
     evidence = evidence_table.table(runner.candidates, out)
     path = output_path(args)
     text = to_json(out)

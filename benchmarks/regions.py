@@ -34,21 +34,19 @@ import json
 import logging
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from seamountae.candidates import CandidateRules, search_tiles
-from seamountae.config import check, defaults
 from seamountae.evidence import candidates_from_dataset, evidence_table
 from seamountae.geometry import haversine_km
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (MATCH_KM, envelope, MIN_TARGET_M, OCEANS, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, MAP, Case,  # noqa: E402
                     Seamountae, available_regions, counterpart, height_strata, label, matched_height,
-                    metrics, ocean_folds, readme_table, to_json, traditional_choose, write_atomic)
+                    metrics, ocean_folds, readme_table, to_json, traditional_choose, train_overrides, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
 
 log = logging.getLogger("regions")
@@ -273,21 +271,6 @@ def parse(argv):
                    help="train with this [train] parameter instead of its default (repeatable), e.g. outlier_weight=1; "
                         "the results are then regions_KEY_VALUE.*, beside the default run's")
     return p.parse_args(argv)
-
-
-def train_overrides(pairs: list[str]) -> dict:
-    """--train KEY=VALUE pairs as [train] parameters, each checked as a config file's would be."""
-    out = {}
-    for pair in pairs:
-        key, _, text = pair.partition("=")
-        if key not in defaults("train") or not text:
-            raise SystemExit(f"--train {pair}: give KEY=VALUE with a [train] parameter ({', '.join(defaults('train'))})")
-        value = tomllib.loads(f"v = {text}")["v"]
-        problem = check("train", key, value)
-        if problem:
-            raise SystemExit(f"--train {pair}: {problem}")
-        out[key] = value
-    return out
 
 
 def main(argv=None) -> int:
