@@ -42,15 +42,20 @@ import pandas as pd
 from seamountae.candidates import CandidateRules, search_tiles
 from seamountae.evidence import candidates_from_dataset, evidence_table
 from seamountae.geometry import haversine_km
+from seamountae.synth import plant, plant_confounders
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (MATCH_KM, envelope, MIN_TARGET_M, OCEANS, ORIENTATION, RESULTS, TRADITIONAL_WINDOW_KM, MAP, Case,  # noqa: E402
                     Seamountae, available_regions, counterpart, height_strata, label, matched_height,
-                    metrics, ocean_folds, readme_table, to_json, traditional_choose, train_overrides, write_atomic)
+                    metrics, ocean_folds, readme_table, to_json, traditional_choose, train_overrides, valid_area_km2, write_atomic)
 from traditional import residual_relief, traditional_detect  # noqa: E402
 
 log = logging.getLogger("regions")
 HEIGHT = "grid_relief_m"
+PLANT_SEED = 7  # + the region's index
+# Planted seamounts per km² of a held-out grid's seafloor: about 10 on a 15″ tile (spaced ~70 km,
+# as seamounts are on Pacific crust), enough to pool over the regions.
+KM2_PER_PLANTED = 5000.0
 BOOTSTRAP = 1000
 
 
@@ -158,6 +163,14 @@ def run_full(epochs: int | None, oceans=None, partial: Path | None = None, overr
                             "traditional": case.counts(traditional_detect(case.grid, m_tr, TRADITIONAL_WINDOW_KM))},
             })
             log.info("%-18s %s", region.name, "  ".join(f"{k}: F1 {_f(metrics([v])['f1'])}" for k, v in per_region[-1]["methods"].items()))
+            planted = planted_case(case, regions.index(region))
+            if planted is not None:
+                per_region[-1]["planted"] = {
+                    "n_planted": int(len(planted.reference)), "n_confounders": int(len(planted.confounders)),
+                    "methods": {"seamountae": planted.counts(sm.find(planted.grid, model_meta)),
+                                other: planted.counts(sm.find(planted.grid, model_meta, other_names)),
+                                MAP: planted.counts(sm.find(planted.grid, model_meta, method="map")),
+                                "traditional": planted.counts(traditional_detect(planted.grid, m_tr, TRADITIONAL_WINDOW_KM))}}
         folds.append({"ocean": ocean, "held_out": [r.name for r in held_out], "trained_on": [r.name for r in training],
                       "traditional_min_residual_m": m_tr, "traditional_selection_f1": tune,
                       "evidence": names, "ablation": other, "threshold": model_meta[1]["threshold"]["value"],
@@ -169,10 +182,39 @@ def run_full(epochs: int | None, oceans=None, partial: Path | None = None, overr
     return finish(folds, per_region, matched, timings)
 
 
+def planted_case(case: Case, index: int) -> Case | None:
+    """The held-out grid with synthetic seamounts planted (synth.plant, one per KM2_PER_PLANTED of
+    seafloor, at least 25 km from every reference entry) and as many confounders at their heights
+    (ridge segments, fault blocks, landslide debris, 15 km beyond every seamount and entry): recall and the false detections on
+    confounders are exact there, at matched height. Detections near a reference entry count neither way."""
+    n = max(1, round(valid_area_km2(case.grid) / KM2_PER_PLANTED))
+    planted, truth = plant(case.grid, seed=PLANT_SEED + index, n_seamounts=n, avoid=case.reference, avoid_km=25.0)
+    if not len(truth):
+        return None
+    apart = pd.concat([case.reference[["lon", "lat"]].assign(radius_km=0.0), truth[["lon", "lat", "radius_km"]]])
+    both, confounders = plant_confounders(planted, truth["height_m"].to_numpy(), seed=PLANT_SEED + index, avoid=apart,
+                                          avoid_km=15.0)
+    return Case(f"{case.name} planted", both, truth, "height_m", ignore=case.reference, confounders=confounders)
+
+
+def matched_f1(counted: dict) -> dict:
+    """Recall on the planted seamounts, and precision and F1 against the confounders alone (both at
+    the same heights), from pooled counts."""
+    m = metrics([counted])
+    tp, false = m["tp"], m["false_on_confounders"]
+    precision = tp / (tp + false) if tp + false else None
+    recall = m["recall"]
+    f1 = 2 * precision * recall / (precision + recall) if precision and recall else (0.0 if m["n_targets"] else None)
+    return {"recall": recall, "precision_vs_confounders": precision, "f1_vs_confounders": f1,
+            "false_on_confounders": false, "confounders_hit": m["confounders_hit"], "n_confounders": m["n_confounders"],
+            "other_false": m["fp"] - false, "n_targets": m["n_targets"], "matched_targets": m["matched_targets"]}
+
+
 def finish(folds, per_region, matched, timings) -> dict:
     everywhere = pd.concat(matched, ignore_index=True) if matched else pd.DataFrame()
     gebco = everywhere[~everywhere["stratum"].str.startswith("azores")] if len(everywhere) else everywhere
-    return {"folds": folds, "regions": per_region, "pooled": pooled(per_region), "timings_s": timings,
+    return {"folds": folds, "regions": per_region, "pooled": pooled(per_region), "planted": pooled_planted(per_region),
+            "timings_s": timings,
             "matched_height": {"all regions": matched_height(everywhere), GEBCO_15S: matched_height(gebco)}}
 
 
@@ -215,6 +257,38 @@ def pooled(per_region: list[dict]) -> dict:
         n = sum(c["n_targets"] for c in cand)
         out[group]["candidate_recall"] = sum(c["proposed"] for c in cand) / n if n else None
     return out
+
+
+def pooled_planted(per_region: list[dict]) -> dict:
+    """matched_f1 per method, pooled over the planted held-out grids (all, and the 15″ ones)."""
+    out = {}
+    for group, rows in (("all regions", per_region), (GEBCO_15S, [r for r in per_region if not r["region"].startswith("azores")])):
+        rows = [r["planted"] for r in rows if "planted" in r]
+        if rows:
+            out[group] = {m: matched_f1(metrics([r["methods"][m] for r in rows])) for m in rows[0]["methods"]}
+    return out
+
+
+def format_planted(out: dict) -> str:
+    """Per held-out region and pooled: planted recall, false detections on confounders, F1 against them."""
+    regions = [r for r in out["regions"] if "planted" in r]
+    if not regions:
+        return ""
+    methods = list(regions[0]["planted"]["methods"])
+    lines = ["| region | planted ≥ 500 m | confounders | " + " | ".join(f"{m} R / false on confounders / F1" for m in methods) + " |",
+             "|" + "---|" * (3 + len(methods))]
+
+    def cells(values):
+        return " | ".join(f"{_f(v['recall'], '.2f')} / {v['false_on_confounders']} ({v['confounders_hit']} hit) / "
+                          f"**{_f(v['f1_vs_confounders'])}**" for v in values)
+
+    for r in regions:
+        values = [matched_f1(r["planted"]["methods"][m]) for m in methods]
+        lines.append(f"| {r['region']} | {values[0]['n_targets']} | {r['planted']['n_confounders']} | {cells(values)} |")
+    for group, res in out["planted"].items():
+        values = [res[m] for m in methods]
+        lines.append(f"| **pooled: {group}** | {values[0]['n_targets']} | {values[0]['n_confounders']} | {cells(values)} |")
+    return "\n".join(lines)
 
 
 def _f(v, spec=".3f"):
@@ -287,7 +361,9 @@ def main(argv=None) -> int:
             out = merge(args.merge)
         else:
             out = run_full(5 if args.quick else None, args.oceans.split(",") if args.oceans else None, args.partial, overrides)
-        table = format_full(out) + "\n\nAt matched height (candidates within one height quartile of a region's seamounts):\n\n" + format_matched(out)
+        table = (format_full(out) + "\n\nAt matched height (candidates within one height quartile of a region's seamounts):\n\n"
+                 + format_matched(out) + "\n\nPlanted into the held-out grids, among confounders of the same heights:\n\n"
+                 + format_planted(out))
         name = "_".join(["regions", *(f"{k}_{v}" for k, v in overrides.items())] + (["quick"] if args.quick else []))
         out["train_overrides"] = overrides
     out = {**envelope(name, "regions.py", argv, t0), **out}
