@@ -99,6 +99,27 @@ def _first_below(profile, distance, top, level, beyond):
     return np.where(below.any(axis=1), start + part * (distance[first] - start), beyond)
 
 
+def _scale(win, r, c, dist, dy_km, dx_km, window_km) -> tuple[float, float, float]:
+    """`measure`'s base_m, height_m and basal_radius_km (NaN where it has none), all that the choice
+    of a candidate's own window needs."""
+    ring = win[(dist >= 0.4 * window_km) & (dist <= 0.5 * window_km)]
+    ring = ring[np.isfinite(ring)]
+    if ring.size == 0 or not np.isfinite(win[r, c]):
+        return math.nan, math.nan, math.nan
+    base = float(np.median(ring))
+    top = float(win[r, c])
+    if not top - base > 0:
+        return base, top - base, math.nan
+    profile, distance = _rays(win, r, c, dy_km, dx_km, 0.5 * window_km)
+    radius = HALF_HEIGHT_TO_BASE * float(np.median(_first_below(profile, distance, top, base + 0.5 * (top - base), 0.5 * window_km)))
+    return base, top - base, radius
+
+
+def _basal_radius(elevation, row, col, dy_km, dx_km, window_km) -> float:
+    win, r, c, north, east = _window(elevation, row, col, dy_km, dx_km, window_km)
+    return _scale(win, r, c, np.hypot(north, east), dy_km, dx_km, window_km)[2]
+
+
 def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: float, window_km: float) -> dict:
     """Height, basal radius, shape and footprint of the edifice whose summit is cell (row, col),
     in a window `window_km` wide.
@@ -118,20 +139,15 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
            "elongation": np.nan, "missing_km": 0.0, "centre_rows": 0.0, "centre_cols": 0.0}
     win, r, c, north, east = _window(elevation, row, col, dy_km, dx_km, window_km)
     dist = np.hypot(north, east)
-    ring = win[(dist >= 0.4 * window_km) & (dist <= 0.5 * window_km)]
-    ring = ring[np.isfinite(ring)]
-    if ring.size == 0 or not np.isfinite(win[r, c]):
+    base, height, radius = _scale(win, r, c, dist, dy_km, dx_km, window_km)
+    if not np.isfinite(base):
         return nan
-    base = float(np.median(ring))
-    height = float(win[r, c]) - base
     missing = ~np.isfinite(win)
     found = {**nan, "base_m": base, "height_m": height,
              "missing_km": float(dist[missing].min()) if missing.any() else math.inf}
     if not height > 0:
         return found
     top, half_height = float(win[r, c]), base + 0.5 * height
-    profile, distance = _rays(win, r, c, dy_km, dx_km, 0.5 * window_km)
-    radius = HALF_HEIGHT_TO_BASE * float(np.median(_first_below(profile, distance, top, half_height, 0.5 * window_km)))
     found["basal_radius_km"] = radius
     # The shape from the highest ground of each sector, so that narrow crests count.
     sectors, distance = _sectors(win, north, east, dist, dy_km, dx_km, 0.5 * window_km)
@@ -142,13 +158,16 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
     outline = np.column_stack([half * np.cos(angle), half * np.sin(angle)])
     eig = np.linalg.eigvalsh(outline.T @ outline / N_RAYS + np.eye(2) * 1e-9)
     found["elongation"] = float(1 - math.sqrt(max(eig[0], 0.0) / eig[1]))
-    found["area_km2"] = float(_footprint(win, r, c, dist, base, height, radius).sum()) * dy_km * dx_km
+    found["area_km2"] = float(_footprint(win, r, c, dist, dy_km, dx_km, base, height, radius).sum()) * dy_km * dx_km
+    reach = max(radius, dy_km, dx_km)
+    rs, cs = _box(r, c, reach, dy_km, dx_km, win.shape)  # the top lies within `reach`: label that box only
     with np.errstate(invalid="ignore"):
-        parts, _ = ndimage.label((win >= base + TOP_LEVEL * height) & (dist <= max(radius, dy_km, dx_km)))
-    box = ndimage.find_objects(parts, max_label=int(parts[r, c]))[-1]
-    top = parts[box] == parts[r, c]
+        parts, _ = ndimage.label((win[rs, cs] >= base + TOP_LEVEL * height) & (dist[rs, cs] <= reach))
+    summit = parts[r - rs.start, c - cs.start]
+    box = ndimage.find_objects(parts, max_label=int(summit))[-1]
+    top = parts[box] == summit
     rows, cols = np.nonzero(top)
-    centre = rows.mean() + box[0].start, cols.mean() + box[1].start
+    centre = rows.mean() + (box[0].start + rs.start), cols.mean() + (box[1].start + cs.start)
     # Only a top that holds its centroid (in itself, or in a pit or lagoon it rings) has a centre: the
     # centroid of a crooked crest lies off the edifice, and there the summit is the better position.
     if ndimage.binary_fill_holes(top)[int(round(rows.mean())), int(round(cols.mean()))]:
@@ -156,18 +175,31 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
     return found
 
 
-def _footprint(win, r, c, dist, base, height, radius):
+def _box(r, c, reach_km, dy_km, dx_km, shape) -> tuple[slice, slice]:
+    """The rows and columns of a window within `reach_km` of its cell (r, c) (all of it for a NaN reach)."""
+    if not math.isfinite(reach_km):
+        return slice(0, shape[0]), slice(0, shape[1])
+    ry, rx = int(math.ceil(reach_km / dy_km)), int(math.ceil(reach_km / dx_km))
+    return slice(max(r - ry, 0), min(r + ry + 1, shape[0])), slice(max(c - rx, 0), min(c + rx + 1, shape[1]))
+
+
+def _footprint(win, r, c, dist, dy_km, dx_km, base, height, radius):
+    """The cells connected to (r, c) above base + FOOTPRINT_LEVEL × height within FOOTPRINT_REACH ×
+    radius (labelled in that box only: nothing beyond it can join), as a mask of the window."""
+    rows, cols = _box(r, c, FOOTPRINT_REACH * radius, dy_km, dx_km, win.shape)
     with np.errstate(invalid="ignore"):
-        above = (win >= base + FOOTPRINT_LEVEL * height) & (dist <= FOOTPRINT_REACH * radius)
+        above = (win[rows, cols] >= base + FOOTPRINT_LEVEL * height) & (dist[rows, cols] <= FOOTPRINT_REACH * radius)
     parts, _ = ndimage.label(above)
-    return parts == parts[r, c]
+    mask = np.zeros(win.shape, bool)
+    mask[rows, cols] = parts == parts[r - rows.start, c - cols.start]
+    return mask
 
 
 def footprint(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: float, base_m: float, height_m: float,
               basal_radius_km: float) -> tuple[slice, slice, np.ndarray]:
     """The footprint `measure` found for the edifice at (row, col): (rows, cols, mask) of its window."""
     win, r, c, north, east = _window(elevation, row, col, dy_km, dx_km, 2 * FOOTPRINT_REACH * basal_radius_km)
-    mask = _footprint(win, r, c, np.hypot(north, east), base_m, height_m, basal_radius_km)
+    mask = _footprint(win, r, c, np.hypot(north, east), dy_km, dx_km, base_m, height_m, basal_radius_km)
     return slice(row - r, row - r + win.shape[0]), slice(col - c, col - c + win.shape[1]), mask
 
 
@@ -179,16 +211,17 @@ def describe(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: flo
     The result carries `window_km`, the width used: the candidate's own patch width.
     """
     window = float(first_window_km)
-    found = measure(elevation, row, col, dy_km, dx_km, window)
+    # The window settles on the radius alone; the rest is measured once, in the window it settles on.
+    radius = _basal_radius(elevation, row, col, dy_km, dx_km, window)
     for _ in range(3):
-        if radius_ratio <= 0 or not np.isfinite(found["basal_radius_km"]):
+        if radius_ratio <= 0 or not np.isfinite(radius):
             break
-        wanted = float(np.clip(radius_ratio * found["basal_radius_km"], min_window_km, max_window_km))
+        wanted = float(np.clip(radius_ratio * radius, min_window_km, max_window_km))
         if abs(wanted - window) <= 0.05 * window:
             break
         window = wanted
-        found = measure(elevation, row, col, dy_km, dx_km, window)
-    return {**found, "window_km": window}
+        radius = _basal_radius(elevation, row, col, dy_km, dx_km, window)
+    return {**measure(elevation, row, col, dy_km, dx_km, window), "window_km": window}
 
 
 SUMMIT_STRIP_ROWS = 256

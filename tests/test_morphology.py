@@ -173,3 +173,24 @@ def test_summits_found_in_strips_equal_those_of_the_whole_array(monkeypatch):
         monkeypatch.setattr(morphology, "SUMMIT_STRIP_ROWS", rows)
         np.testing.assert_array_equal(find_summits(z, 0.463, 0.3, 6.0), whole)
     assert len(whole) > 20
+
+
+def test_footprint_labelled_in_its_box_equals_the_whole_windows_labelling():
+    from scipy import ndimage
+
+    from seamountae.morphology import FOOTPRINT_LEVEL, FOOTPRINT_REACH, _footprint
+
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        win = ndimage.gaussian_filter(rng.normal(size=(61, 75)), 3.0) * 1000.0
+        win[rng.random(win.shape) < 0.03] = np.nan
+        r, c = int(rng.integers(5, 56)), int(rng.integers(5, 70))
+        win[r, c] = np.nanmax(win) + 10.0
+        dy, dx = 1.8, float(rng.uniform(0.9, 1.8))
+        north = (np.arange(61)[:, None] - r) * dy
+        east = (np.arange(75)[None, :] - c) * dx
+        dist = np.hypot(north, east)
+        base, height, radius = -200.0, float(win[r, c]) + 200.0, float(rng.uniform(2.0, 40.0))
+        with np.errstate(invalid="ignore"):
+            parts, _ = ndimage.label((win >= base + FOOTPRINT_LEVEL * height) & (dist <= FOOTPRINT_REACH * radius))
+        assert np.array_equal(_footprint(win, r, c, dist, dy, dx, base, height, radius), parts == parts[r, c]), trial
