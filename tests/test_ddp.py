@@ -80,6 +80,17 @@ def test_torchrun_training_matches_single_process(patches_file, model_file, patc
     assert meta_d["training"]["n_patches"] == meta_s["training"]["n_patches"]
 
 
+def test_torchrun_outlier_exposure_matches_single_process(patches_file, patches, tmp_path):
+    """The background patches ride in the same forward pass, shared between the processes like the batch."""
+    options = [*TRAIN, "--outlier-weight", "1"]
+    succeeded(torchrun(["-m", "seamountae", "train", patches_file, "-o", "ddp.pt", *options], tmp_path))
+    single = subprocess.run([sys.executable, "-m", "seamountae", "train", str(patches_file), "-o", "single.pt", *options],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    succeeded(single)
+    meta_d, meta_s = assert_close_models(tmp_path / "ddp.pt", tmp_path / "single.pt", patches)
+    assert meta_d["training"]["outlier_weight"] == meta_s["training"]["outlier_weight"] == 1.0
+
+
 RESUME_SCRIPT = """
 import sys
 from seamountae.config import resolve
