@@ -235,8 +235,9 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
 
     expected = fingerprint(patches, epochs=epochs, seed=seed, latent=latent, width=width, batch_size=batch_size,
                            learning_rate=learning_rate, folds=folds, outlier_weight=outlier_weight)
+    background = labels == 0
     if outlier_weight > 0:
-        bx, bv, _ = normalise(cand_patches[:, 0])
+        bx, bv, _ = normalise(cand_patches[background][:, 0])
         background_x, background_v = torch.from_numpy(bx)[:, None], torch.from_numpy(bv.astype(np.float32))[:, None]
     state = None
     if resume and checkpoint is not None and not Path(checkpoint).exists():
@@ -270,7 +271,7 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
         label = "final model" if final else f"calibration fold {run + 1}/{folds}"
         outliers = None
         if outlier_weight > 0:
-            seen = (labels == 0) & (cand_fold != run)  # never the background this fold will judge
+            seen = torch.from_numpy(cand_fold[background] != run)  # never the background this fold will judge
             outliers = (background_x[seen], background_v[seen], outlier_weight)
         model, history = _fit(x[fit], valid[fit], dev, epochs, seed + run, latent, width, batch_size, learning_rate,
                               progress, checkpoint if main else None, state if run == first_run else None, save,
@@ -343,7 +344,7 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
             "outlier_weight": outlier_weight,
-            "n_outliers": int((labels == 0).sum()) if outlier_weight > 0 else 0,
+            "n_outliers": int(background.sum()) if outlier_weight > 0 else 0,
             "world_size": distributed.world_size(),
             "n_patches": int(len(x)),
             "n_seamounts": n_seamounts,
