@@ -99,10 +99,12 @@ def _first_below(profile, distance, top, level, beyond):
     return np.where(below.any(axis=1), start + part * (distance[first] - start), beyond)
 
 
-def _scale(win, r, c, dist, dy_km, dx_km, window_km) -> tuple[float, float, float]:
+def _scale(win, r, c, north, east, dy_km, dx_km, window_km) -> tuple[float, float, float]:
     """`measure`'s base_m, height_m and basal_radius_km (NaN where it has none), all that the choice
-    of a candidate's own window needs."""
-    ring = win[(dist >= 0.4 * window_km) & (dist <= 0.5 * window_km)]
+    of a candidate's own window needs. The ring is chosen by squared distance, one pass over the
+    window cheaper than its distances."""
+    d2 = north * north + east * east
+    ring = win[(d2 >= (0.4 * window_km) ** 2) & (d2 <= (0.5 * window_km) ** 2)]
     ring = ring[np.isfinite(ring)]
     if ring.size == 0 or not np.isfinite(win[r, c]):
         return math.nan, math.nan, math.nan
@@ -115,12 +117,14 @@ def _scale(win, r, c, dist, dy_km, dx_km, window_km) -> tuple[float, float, floa
     return base, top - base, radius
 
 
-def _basal_radius(elevation, row, col, dy_km, dx_km, window_km) -> float:
+def _window_scale(elevation, row, col, dy_km, dx_km, window_km) -> tuple[float, float, float]:
+    """`_scale` of the window `window_km` wide around (row, col)."""
     win, r, c, north, east = _window(elevation, row, col, dy_km, dx_km, window_km)
-    return _scale(win, r, c, np.hypot(north, east), dy_km, dx_km, window_km)[2]
+    return _scale(win, r, c, north, east, dy_km, dx_km, window_km)
 
 
-def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: float, window_km: float) -> dict:
+def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: float, window_km: float,
+            scale: tuple[float, float, float] | None = None) -> dict:
     """Height, basal radius, shape and footprint of the edifice whose summit is cell (row, col),
     in a window `window_km` wide.
 
@@ -134,12 +138,14 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
     - area_km2: the footprint (FOOTPRINT_LEVEL, FOOTPRINT_REACH);
     - missing_km: how far the nearest missing cell (land, gap) in the window lies from the summit;
     - centre_rows, centre_cols: the edifice's centre (TOP_LEVEL), in cells from the summit.
+
+    scale: `_scale` of this window where the caller has it already (describe).
     """
     nan = {"base_m": np.nan, "height_m": np.nan, "area_km2": np.nan, "basal_radius_km": np.nan, "closure": np.nan,
            "elongation": np.nan, "missing_km": 0.0, "centre_rows": 0.0, "centre_cols": 0.0}
     win, r, c, north, east = _window(elevation, row, col, dy_km, dx_km, window_km)
     dist = np.hypot(north, east)
-    base, height, radius = _scale(win, r, c, dist, dy_km, dx_km, window_km)
+    base, height, radius = scale or _scale(win, r, c, north, east, dy_km, dx_km, window_km)
     if not np.isfinite(base):
         return nan
     missing = ~np.isfinite(win)
@@ -212,16 +218,16 @@ def describe(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: flo
     """
     window = float(first_window_km)
     # The window settles on the radius alone; the rest is measured once, in the window it settles on.
-    radius = _basal_radius(elevation, row, col, dy_km, dx_km, window)
+    scale = _window_scale(elevation, row, col, dy_km, dx_km, window)
     for _ in range(3):
-        if radius_ratio <= 0 or not np.isfinite(radius):
+        if radius_ratio <= 0 or not np.isfinite(scale[2]):
             break
-        wanted = float(np.clip(radius_ratio * radius, min_window_km, max_window_km))
+        wanted = float(np.clip(radius_ratio * scale[2], min_window_km, max_window_km))
         if abs(wanted - window) <= 0.05 * window:
             break
         window = wanted
-        radius = _basal_radius(elevation, row, col, dy_km, dx_km, window)
-    return {**measure(elevation, row, col, dy_km, dx_km, window), "window_km": window}
+        scale = _window_scale(elevation, row, col, dy_km, dx_km, window)
+    return {**measure(elevation, row, col, dy_km, dx_km, window, scale), "window_km": window}
 
 
 SUMMIT_STRIP_ROWS = 256
