@@ -119,21 +119,38 @@ def sample_patches(
         # centred on the window's mean, float32 keeps millimetres at any depth. A finite sum means
         # no cell is missing: the common case needs no validity test.
         level = values.sum(dtype=np.float64) / max(values.size, 1)
+        boxes = np.column_stack([top - r0, left - c0])
+        holed = np.zeros(len(boxes), bool)  # the patches whose box may hold a missing cell
         if np.isfinite(level):
             filled, mask = values - np.float32(level), None
         else:
             valid = np.isfinite(values)
             level = values.mean(where=valid, dtype=np.float64) if valid.any() else 0.0
             filled, mask = np.where(valid, values - np.float32(level), np.float32(0)), valid.astype(np.float32)
+            holed = _may_hold(~valid, boxes, h, w)
             mask = torch.from_numpy(mask).to(dev)
         filled = torch.from_numpy(filled).to(dev)
-        cut = lambda a: torch.stack([a[i : i + h, j : j + w] for i, j in zip(top - r0, left - c0)])
         on = lambda values: torch.from_numpy(np.ascontiguousarray(values)).to(dev)
-        samples = _lowpassed_samples(cut(filled), None if mask is None else cut(mask), on(rows[run] - top[:, None]),
-                                     on(cols[run] - left[:, None]), on(sigma_r[run]), on(sigma_c[run]), on(pad_r[run]),
-                                     on(pad_c[run]))
-        out[run] = samples.cpu().numpy() + np.float32(level)
+        # The patches without a missing cell skip the validity weights; those with one take them.
+        for pick, weights in ((~holed, None), (holed, mask)):
+            if not pick.any():
+                continue
+            cut = lambda a: torch.stack([a[i : i + h, j : j + w] for i, j in boxes[pick]])
+            at = np.arange(run.start, run.stop)[pick]
+            samples = _lowpassed_samples(cut(filled), None if weights is None else cut(weights),
+                                         on(rows[at] - top[pick, None]), on(cols[at] - left[pick, None]),
+                                         on(sigma_r[at]), on(sigma_c[at]), on(pad_r[at]), on(pad_c[at]))
+            out[at] = samples.cpu().numpy() + np.float32(level)
     return out
+
+
+def _may_hold(flags: np.ndarray, corners: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Whether each h × w box with top-left `corners` (n, 2) may hold one of `flags`: some row and some
+    column of it hold one (exact for a missing edge or strip, at most a few boxes too many for a gap)."""
+    rows = np.concatenate([[0], flags.any(1).cumsum()])
+    cols = np.concatenate([[0], flags.any(0).cumsum()])
+    r, c = corners[:, 0], corners[:, 1]
+    return (rows[r + h] > rows[r]) & (cols[c + w] > cols[c])
 
 
 # ndimage.gaussian_filter's kernel reaches int(TRUNCATE * sigma + 0.5) cells.
