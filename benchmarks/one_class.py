@@ -26,9 +26,14 @@ transforms, masked MSE on normalised patches; the same epochs and batch size):
   the training oceans' background summits (candidates farther than 15 km from every entry, each
   by its own-scale patch, as `score` cuts it) no better than OUTLIER_MARGIN, the error of knowing
   nothing but the patch's plane. "matched height" takes only the background summits within the
-  height range of their region's seamounts, the ones height cannot tell apart.
+  height range of their region's seamounts, the ones height cannot tell apart. Swept: the weight
+  (OUTLIER_SWEEP_WEIGHTS) and the margin (OUTLIER_SWEEP_MARGINS);
+- edifice-only loss: outlier exposure with the error (in training and judging) taken over the
+  patch's central disc (EDIFICE_RADIUS) only, so a gap cannot come from the seafloor around the
+  summit.
 
     python benchmarks/one_class.py --only "outlier"   # re-run some variants; the other rows are kept
+    python benchmarks/one_class.py --only weight --only margin --only edifice   # any of several
 """
 
 from __future__ import annotations
@@ -65,6 +70,13 @@ SHRINK = 1.0 / MEMORY_SLOTS
 ENTROPY_WEIGHT = 2e-4
 MASK_FRACTION = 0.5  # of the side: a quarter of the area
 OUTLIER_WEIGHT = 1.0
+# The sweep around outlier exposure's defaults (weight OUTLIER_WEIGHT, margin OUTLIER_MARGIN).
+OUTLIER_SWEEP_WEIGHTS = (0.3, 3.0)
+OUTLIER_SWEEP_MARGINS = (2.0,)
+# The edifice-only loss: the error over the patch's central disc only, this fraction of its width
+# in radius (an own-scale patch is 6 basal radii wide, so 0.25 reaches 1.5 basal radii: the
+# edifice, not the seafloor around it).
+EDIFICE_RADIUS = 0.25
 
 
 class MemoryAutoencoder(PatchAutoencoder):
@@ -99,8 +111,15 @@ def masked_input(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return x.masked_fill(hole[:, None], 0.0)
 
 
-def fit(model, x, valid, epochs, seed, denoise=False, negatives=None):
-    """Train as `train` does; negatives: (x, valid) of background patches for outlier exposure."""
+def edifice_disc(patch_px: int) -> torch.Tensor:
+    """(1, 1, p, p): 1 within EDIFICE_RADIUS of the patch's width from its centre, else 0."""
+    u = (torch.arange(patch_px) - (patch_px - 1) / 2) / patch_px
+    return (torch.hypot(u[:, None], u[None, :]) <= EDIFICE_RADIUS).float()[None, None]
+
+
+def fit(model, x, valid, epochs, seed, denoise=False, negatives=None, weight=OUTLIER_WEIGHT, margin=OUTLIER_MARGIN):
+    """Train as `train` does; negatives: (x, valid) of background patches for outlier exposure, pushed
+    to an error of at least `margin` with `weight`. An edifice-only loss comes in as `valid`."""
     params = defaults("train")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -122,7 +141,7 @@ def fit(model, x, valid, epochs, seed, denoise=False, negatives=None):
             if negatives is not None:
                 j = torch.randint(len(negatives[0]), (len(idx),), generator=gen)
                 nb, nv = dihedral(negatives[0][j], k), dihedral(negatives[1][j], k)
-                loss = loss + OUTLIER_WEIGHT * torch.relu(OUTLIER_MARGIN - masked_error(model(nb), nb, nv)).mean()
+                loss = loss + weight * torch.relu(margin - masked_error(model(nb), nb, nv)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -130,25 +149,35 @@ def fit(model, x, valid, epochs, seed, denoise=False, negatives=None):
     return model.eval()
 
 
-def errors(model, patches: np.ndarray) -> np.ndarray:
+def errors(model, patches: np.ndarray, edifice: bool = False) -> np.ndarray:
     x, valid, _ = normalise(patches)
     x, valid = torch.from_numpy(x)[:, None], torch.from_numpy(valid.astype(np.float32))[:, None]
+    if edifice:
+        valid = valid * edifice_disc(x.shape[-1])
     with torch.inference_mode():
         return np.concatenate([masked_error(model(x[i : i + 1024]), x[i : i + 1024], valid[i : i + 1024]).numpy()
                                for i in range(0, len(x), 1024)]) if len(x) else np.zeros(0)
 
 
 def variants(patch_px):
-    """name → (model factory, denoise, negatives: None, "all" or "matched" background)."""
+    """name → options: make (the model factory), denoise, outliers (None, "all" or "matched"
+    background), weight and margin (of the outlier exposure), edifice (the edifice-only loss)."""
     default = defaults("train")
-    out = {f"latent {latent}, width {width}": (lambda lt=latent, w=width: PatchAutoencoder(patch_px, lt, w), False, None)
+    out = {f"latent {latent}, width {width}": {"make": lambda lt=latent, w=width: PatchAutoencoder(patch_px, lt, w)}
            for latent, width in CAPACITIES}
     size = (default["latent"], default["width"])
     plain = lambda: PatchAutoencoder(patch_px, *size)  # noqa: E731
-    out[f"denoise (latent {size[0]}, width {size[1]})"] = (plain, True, None)
-    out[f"memory {MEMORY_SLOTS} slots (latent {size[0]}, width {size[1]})"] = (lambda: MemoryAutoencoder(patch_px, *size), False, None)
-    out[f"outlier exposure (latent {size[0]}, width {size[1]})"] = (plain, False, "all")
-    out[f"outlier exposure, matched height (latent {size[0]}, width {size[1]})"] = (plain, False, "matched")
+    tag = f"(latent {size[0]}, width {size[1]})"
+    out[f"denoise {tag}"] = {"make": plain, "denoise": True}
+    out[f"memory {MEMORY_SLOTS} slots {tag}"] = {"make": lambda: MemoryAutoencoder(patch_px, *size)}
+    out[f"outlier exposure {tag}"] = {"make": plain, "outliers": "all"}
+    out[f"outlier exposure, matched height {tag}"] = {"make": plain, "outliers": "matched"}
+    for weight in OUTLIER_SWEEP_WEIGHTS:
+        out[f"outlier exposure, weight {weight:g} {tag}"] = {"make": plain, "outliers": "all", "weight": weight}
+    for margin in OUTLIER_SWEEP_MARGINS:
+        out[f"outlier exposure, margin {margin:g} {tag}"] = {"make": plain, "outliers": "all", "margin": margin}
+    out[f"outlier exposure, edifice-only loss {tag}"] = {"make": plain, "outliers": "all", "edifice": True}
+    out[f"outlier exposure, matched height, edifice-only loss {tag}"] = {"make": plain, "outliers": "matched", "edifice": True}
     return out
 
 
@@ -186,7 +215,7 @@ def labelled_candidates(region, rules, patch_km, patch_px):
     return table, labels, own
 
 
-def run(epochs: int, folds, only: str | None = None) -> dict:
+def run(epochs: int, folds, only: list[str] | None = None) -> dict:
     regions = available_regions()
     tile_params = defaults("tile")
     rules = CandidateRules()
@@ -203,26 +232,31 @@ def run(epochs: int, folds, only: str | None = None) -> dict:
         evaluated = [found for found in (labelled_candidates(r, rules, patch_km, patch_px) for r in held) if found]
         log.info("held out %s: %d training patches (%d seamounts); %d held-out candidates", ocean, len(x),
                  len(np.unique(patches["seamount"].values)), sum(len(t) for t, _, _ in evaluated))
-        chosen = {name: v for name, v in variants(patch_px).items() if only is None or only in name}
+        chosen = {name: v for name, v in variants(patch_px).items() if not only or any(text in name for text in only)}
         training_found = None
-        for name, (make, denoise, outliers) in chosen.items():
+        for name, options in chosen.items():
             t0 = time.perf_counter()
-            negatives = None
+            negatives, outliers, edifice = None, options.get("outliers"), options.get("edifice", False)
             if outliers:
                 if training_found is None:
                     training_found = [f for f in (labelled_candidates(r, rules, patch_km, patch_px) for r in training) if f]
                 negatives = background_patches(training_found, matched=outliers == "matched")
                 log.info("%s: %d background patches from the training oceans", name, len(negatives[0]))
-            model = fit(make(), x, valid, epochs, seed=0, denoise=denoise, negatives=negatives)
+            disc = edifice_disc(patch_px) if edifice else 1.0
+            if negatives is not None:
+                negatives = (negatives[0], negatives[1] * disc)
+            model = fit(options["make"](), x, valid * disc, epochs, seed=0, denoise=options.get("denoise", False),
+                        negatives=negatives, weight=options.get("weight", OUTLIER_WEIGHT),
+                        margin=options.get("margin", OUTLIER_MARGIN))
             strata, all_errors, all_labels = [], [], []
             for (table, labels, own), region in zip(evaluated, held):
-                table = table.assign(log_error=np.log(errors(model, own)))
+                table = table.assign(log_error=np.log(errors(model, own, edifice)))
                 strata.append(height_strata(table, labels, region.name))
                 all_errors.append(table["log_error"].to_numpy())
                 all_labels.append(labels)
             matched = matched_height(pd.concat(strata, ignore_index=True))
             rows.append({"held_out": ocean, "variant": name, "n_patches": int(len(x)),
-                         "train_loss": float(errors(model, patches["patch"].values).mean()),
+                         "train_loss": float(errors(model, patches["patch"].values, edifice).mean()),
                          "error_gap": matched["error_gap"], "auc_matched": matched["auc"].get("log_error"),
                          "auc_all": auc(-np.concatenate(all_errors), np.concatenate(all_labels)),
                          "n_seamounts": matched["n_seamounts"], "n_background": matched["n_background"],
@@ -249,7 +283,8 @@ def format_table(out: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="5 epochs, the first fold only (smoke run)")
-    p.add_argument("--only", metavar="TEXT", help="run only the variants whose name holds TEXT, keeping the other rows of the last run")
+    p.add_argument("--only", metavar="TEXT", action="append",
+                   help="run only the variants whose name holds TEXT (repeatable: any of them), keeping the other rows of the last run")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     assert set(HELD_OUT) <= set(OCEANS), OCEANS
