@@ -25,11 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.spatial import cKDTree
 
 from .config import ISLAND_MAX_KM2, default
 from .geometry import GridGeometry
 from .grid import read_window
-from .morphology import describe, find_summits, secondary, small_islands
+from .morphology import describe, find_summits, max_basal_radius_km, secondary, small_islands
 
 # The ground between a summit and a higher one must drop this fraction of its height, or it is
 # the higher one's secondary top.
@@ -101,17 +102,30 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
         z[island] = 0.0  # in place: read_window's array is this call's own
     dx_mid = float(np.median(dx_rows))
     peaks = find_summits(z, dy_km, dx_mid, rules.separation_km)
-    records = []
+    inside = (peaks[:, 0] >= r0 - w0) & (peaks[:, 0] < r1 - w0) & (peaks[:, 1] >= c0 - v0) & (peaks[:, 1] < c1 - v0)
     lo, hi = rules.window_km
-    for r, c in peaks:
-        found = describe(z, int(r), int(c), dy_km, float(dx_rows[r]), rules.patch_km, lo, hi, rules.radius_ratio)
-        if not (found["height_m"] >= rules.min_height_m and found["basal_radius_km"] > 0) \
-                or found["missing_km"] < rules.missing_buffer_km:
-            continue
-        records.append({"row": int(r), "col": int(c), "summit_m": float(z[r, c]),
-                        "breaks_surface": bool(island is not None and island[r, c]), **found})
-    table = pd.DataFrame(records, columns=[c for c in CANDIDATE_COLUMNS if c not in ("x", "y", "centre_x", "centre_y")]
-                         + ["missing_km", "centre_rows", "centre_cols"])
+
+    def measured(indices) -> dict[int, dict]:
+        """The candidates among peaks[indices], by index, measured."""
+        records = {}
+        for i in indices:
+            r, c = (int(v) for v in peaks[i])
+            found = describe(z, r, c, dy_km, float(dx_rows[r]), rules.patch_km, lo, hi, rules.radius_ratio)
+            if found["height_m"] >= rules.min_height_m and found["basal_radius_km"] > 0 \
+                    and found["missing_km"] >= rules.missing_buffer_km:
+                records[i] = {"row": r, "col": c, "summit_m": float(z[r, c]),
+                              "breaks_surface": bool(island is not None and island[r, c]), **found}
+        return records
+
+    # The halo's summits are measured only where one could be the higher top an owned candidate is a
+    # secondary of (`secondary`): the tile's own share of the work, not the whole halo's.
+    records = measured(np.flatnonzero(inside))
+    records.update(measured(_possible_hosts(peaks, inside, records, z, dy_km, float(dx_rows.min()),
+                                            max_basal_radius_km(max(hi, rules.patch_km)))))
+    columns = [c for c in CANDIDATE_COLUMNS if c not in ("x", "y", "centre_x", "centre_y")] + ["missing_km", "centre_rows", "centre_cols"]
+    table = pd.DataFrame([records[i] for i in sorted(records)], columns=columns)  # in the summits' order: `secondary` breaks ties by it
+    if not len(table):  # typed as a found table, so tiles without candidates concatenate with the rest
+        table = table.astype({c: int if c in ("row", "col") else bool if c == "breaks_surface" else float for c in columns})
     if len(table):
         drop = secondary(z, table, dy_km, dx_rows[table["row"].to_numpy(int)], PROMINENCE, rules.min_height_m)
         table = table[~drop]
@@ -123,6 +137,31 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
     table["centre_x"] = geometry.x_of(table["col"].to_numpy(float) + table["centre_cols"].to_numpy(float))
     table["centre_y"] = geometry.y_of(table["row"].to_numpy(float) + table["centre_rows"].to_numpy(float))
     return table[list(CANDIDATE_COLUMNS)]
+
+
+def _possible_hosts(peaks: np.ndarray, inside: np.ndarray, owned: dict[int, dict], z: np.ndarray, dy_km: float,
+                    dx_min_km: float, max_radius_km: float) -> np.ndarray:
+    """The indices of the summits outside the tile (not `inside`) that `secondary` could find to be
+    the higher top of one of the tile's candidates (`owned`, by index): no lower than it, and no
+    farther than its basal radius plus the largest a summit can have. Distances on the narrowest
+    column scale, never more than the true ones, so no possible host is missed."""
+    halo = np.flatnonzero(~inside)
+    if not owned or not halo.size:
+        return np.zeros(0, int)
+    own = np.fromiter(owned, int)
+    top = z[peaks[own, 0], peaks[own, 1]]
+    reach = np.array([owned[i]["basal_radius_km"] for i in own]) + max_radius_km
+    km = lambda at: np.column_stack([peaks[at, 0] * dy_km, peaks[at, 1] * dx_min_km])  # noqa: E731
+    near = cKDTree(km(own)).query_ball_point(km(halo), float(reach.max()))
+    own_km, halo_km = km(own), km(halo)
+    keep = []
+    for k, (h, js) in enumerate(zip(halo, near)):
+        if js:
+            js = np.asarray(js)
+            apart = np.hypot(*(halo_km[k] - own_km[js]).T)
+            if np.any((z[peaks[h, 0], peaks[h, 1]] >= top[js]) & (apart <= reach[js])):
+                keep.append(h)
+    return np.asarray(keep, int)
 
 
 # Rows of the grid searched at once (plus their halo): bounds the memory of a lazily opened grid.

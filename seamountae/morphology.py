@@ -40,6 +40,12 @@ TOP_LEVEL = 0.8
 COAST_M = 100.0
 
 
+def max_basal_radius_km(window_km: float) -> float:
+    """The largest basal radius `measure` reports in a window `window_km` wide: every direction
+    that never falls to half height counts as half the window."""
+    return HALF_HEIGHT_TO_BASE * 0.5 * window_km
+
+
 def _window(elevation, row, col, dy_km, dx_km, window_km):
     """The cells within half `window_km` of (row, col): values, local summit index, north and east km."""
     ry, rx = int(math.ceil(0.5 * window_km / dy_km)), int(math.ceil(0.5 * window_km / dx_km))
