@@ -151,9 +151,8 @@ def _possible_hosts(peaks: np.ndarray, inside: np.ndarray, owned: dict[int, dict
     own = np.fromiter(owned, int)
     top = z[peaks[own, 0], peaks[own, 1]]
     reach = np.array([owned[i]["basal_radius_km"] for i in own]) + max_radius_km
-    km = lambda at: np.column_stack([peaks[at, 0] * dy_km, peaks[at, 1] * dx_min_km])  # noqa: E731
-    near = cKDTree(km(own)).query_ball_point(km(halo), float(reach.max()))
-    own_km, halo_km = km(own), km(halo)
+    own_km, halo_km = (np.column_stack([peaks[at, 0] * dy_km, peaks[at, 1] * dx_min_km]) for at in (own, halo))
+    near = cKDTree(own_km).query_ball_point(halo_km, float(reach.max()))
     keep = []
     for k, (h, js) in enumerate(zip(halo, near)):
         if js:

@@ -126,16 +126,16 @@ def sample_patches(
         else:
             valid = np.isfinite(values)
             level = values.mean(where=valid, dtype=np.float64) if valid.any() else 0.0
-            filled, mask = np.where(valid, values - np.float32(level), np.float32(0)), valid.astype(np.float32)
+            filled = np.where(valid, values - np.float32(level), np.float32(0))
+            mask = torch.from_numpy(valid.astype(np.float32)).to(dev)
             holed = _may_hold(~valid, boxes, h, w)
-            mask = torch.from_numpy(mask).to(dev)
         filled = torch.from_numpy(filled).to(dev)
-        on = lambda values: torch.from_numpy(np.ascontiguousarray(values)).to(dev)
+        on = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
         # The patches without a missing cell skip the validity weights; those with one take them.
         for pick, weights in ((~holed, None), (holed, mask)):
             if not pick.any():
                 continue
-            cut = lambda a: torch.stack([a[i : i + h, j : j + w] for i, j in boxes[pick]])
+            cut = lambda a: torch.stack([a[i : i + h, j : j + w] for i, j in boxes[pick]])  # noqa: E731
             at = np.arange(run.start, run.stop)[pick]
             samples = _lowpassed_samples(cut(filled), None if weights is None else cut(weights),
                                          on(rows[at] - top[pick, None]), on(cols[at] - left[pick, None]),
