@@ -55,7 +55,7 @@ from seamountae.candidates import CandidateRules, search_tiles
 from seamountae.config import defaults
 from seamountae.model import PatchAutoencoder, masked_error
 from seamountae.patches import normalise, sample_patches
-from seamountae.training import OUTLIER_MARGIN, dihedral
+from seamountae.training import dihedral
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (OCEANS, envelope, RESULTS, Case, auc, available_regions, git_info, height_strata, label,  # noqa: E402
@@ -70,6 +70,7 @@ SHRINK = 1.0 / MEMORY_SLOTS
 ENTROPY_WEIGHT = 2e-4
 MASK_FRACTION = 0.5  # of the side: a quarter of the area
 OUTLIER_WEIGHT = 1.0
+OUTLIER_MARGIN = defaults("train")["outlier_margin"]
 # The sweep around outlier exposure's defaults (weight OUTLIER_WEIGHT, margin OUTLIER_MARGIN).
 OUTLIER_SWEEP_WEIGHTS = (0.3, 3.0)
 OUTLIER_SWEEP_MARGINS = (2.0,)

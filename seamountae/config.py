@@ -71,6 +71,8 @@ PARAMETERS: dict[str, dict[str, tuple[object, str]]] = {
         "outlier_weight": (0.0, "outlier exposure: the weight of a second loss that pushes the training grid's background "
                                 "summits to be rebuilt no better than their plane, so the model stops rebuilding the rest of "
                                 "the seafloor (0: seamounts only)"),
+        "outlier_margin": (1.0, "outlier exposure's target: background summits are pushed until their error (1 = rebuilt as "
+                                "their plane) reaches this"),
     },
     "score": {
         "stride_px": (2, "resampled pixels between scored patch centres (never closer than the grid cells)"),
@@ -172,6 +174,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("train", "learning_rate"): _POSITIVE,
     ("train", "shape_classes"): (lambda v: v >= 0, "must be 0 (none) or more"),
     ("train", "outlier_weight"): (lambda v: v >= 0, "must be 0 (off) or more"),
+    ("train", "outlier_margin"): _POSITIVE,
     ("train", "folds"): (lambda v: v >= 2, "must be 2 or more"),
     ("train", "evidence"): (lambda v: len(v) > 0 and len(set(v)) == len(v) and set(v) <= set(EVIDENCE),
                             "must be a non-empty list of distinct evidence names (see the README's evidence table)"),

@@ -48,9 +48,6 @@ from .shapes import DESCRIBED, ShapeClasses
 log = logging.getLogger("seamountae")
 
 NORMALISATION = "plane-removed, std-scaled"
-# Outlier exposure's target for background: a normalised patch has unit variance about its plane, so
-# an error of 1 is what rebuilding it as flat seafloor costs, no better than knowing nothing.
-OUTLIER_MARGIN = 1.0
 
 
 def seed_everything(seed: int) -> None:
@@ -88,7 +85,8 @@ def fingerprint(patches: xr.Dataset, **params) -> dict:
     digest = hashlib.sha256()
     for name in ("patch", "seamount"):
         digest.update(np.ascontiguousarray(patches[name].values).tobytes())
-    keys = ("epochs", "seed", "latent", "width", "batch_size", "learning_rate", "folds", "outlier_weight")
+    keys = ("epochs", "seed", "latent", "width", "batch_size", "learning_rate", "folds", "outlier_weight",
+            "outlier_margin")
     return {"patches_sha256": digest.hexdigest(), **{k: params[k] for k in keys}}
 
 
@@ -138,6 +136,7 @@ def train(
     evidence: tuple[str, ...] = default("train", "evidence"),
     shape_classes: int = default("train", "shape_classes"),
     outlier_weight: float = default("train", "outlier_weight"),
+    outlier_margin: float = default("train", "outlier_margin"),
     progress: bool = True,
     checkpoint: str | Path | None = None,
     resume: bool = False,
@@ -155,8 +154,9 @@ def train(
 
     outlier_weight > 0: outlier exposure. Each step also rebuilds as many of the training grid's
     background candidates (own-scale patches, farther than BACKGROUND_KM from any catalogued
-    seamount) and adds outlier_weight × max(0, OUTLIER_MARGIN − their error) to the loss, so the model
-    learns to rebuild seamounts and not the rest of the seafloor. A fold's model never sees the
+    seamount) and adds outlier_weight × max(0, outlier_margin − their error) to the loss, so the model
+    learns to rebuild seamounts and not the rest of the seafloor. A normalised patch has unit
+    variance about its plane, so an error of 1 is what rebuilding it as flat seafloor costs. A fold's model never sees the
     background candidates that fold judges.
 
     checkpoint: a file rewritten (atomically) after every epoch with everything training needs to
@@ -183,7 +183,7 @@ def train(
     except (ValueError, RuntimeError) as exc:
         raise SeamountaeError(str(exc)) from None
     args = (patches, epochs, seed, latent, width, batch_size, learning_rate, folds, tuple(evidence), shape_classes,
-            float(outlier_weight))
+            float(outlier_weight), float(outlier_margin))
     if not distributed.launched():
         return _train(dev, *args, progress, checkpoint, resume, on_epoch)
     dev = distributed.device_for(dev)
@@ -202,7 +202,7 @@ def assign_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 
 def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate, folds, evidence_names, n_classes,
-           outlier_weight, progress, checkpoint, resume, on_epoch):
+           outlier_weight, outlier_margin, progress, checkpoint, resume, on_epoch):
     main = distributed.rank() == 0
     x_np, valid_np, _ = normalise(patches["patch"].values)
     x = torch.from_numpy(x_np)[:, None]
@@ -234,7 +234,8 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
     held_out = {precision: np.full(len(labels), np.nan) for precision in config.PRECISIONS}
 
     expected = fingerprint(patches, epochs=epochs, seed=seed, latent=latent, width=width, batch_size=batch_size,
-                           learning_rate=learning_rate, folds=folds, outlier_weight=outlier_weight)
+                           learning_rate=learning_rate, folds=folds, outlier_weight=outlier_weight,
+                           outlier_margin=outlier_margin)
     background = labels == 0
     if outlier_weight > 0:
         bx, bv, _ = normalise(cand_patches[background][:, 0])
@@ -272,7 +273,7 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
         outliers = None
         if outlier_weight > 0:
             seen = torch.from_numpy(cand_fold[background] != run)  # never the background this fold will judge
-            outliers = (background_x[seen], background_v[seen], outlier_weight)
+            outliers = (background_x[seen], background_v[seen], outlier_weight, outlier_margin)
         model, history = _fit(x[fit], valid[fit], dev, epochs, seed + run, latent, width, batch_size, learning_rate,
                               progress, checkpoint if main else None, state if run == first_run else None, save,
                               on_epoch, run * epochs, label, outliers)
@@ -344,6 +345,7 @@ def _train(dev, patches, epochs, seed, latent, width, batch_size, learning_rate,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
             "outlier_weight": outlier_weight,
+            "outlier_margin": outlier_margin,
             "n_outliers": int(background.sum()) if outlier_weight > 0 else 0,
             "world_size": distributed.world_size(),
             "n_patches": int(len(x)),
@@ -370,7 +372,7 @@ def _fit(x_fit, v_fit, dev, epochs, seed, latent, width, batch_size, learning_ra
     """One training run of the autoencoder on (x_fit, v_fit); returns the model (eval mode) and the loss history
     (the seamount patches' reconstruction error).
 
-    outliers: (x, valid, weight) of background patches for outlier exposure (see `train`), or None.
+    outliers: (x, valid, weight, margin) of background patches for outlier exposure (see `train`), or None.
 
     state: a checkpoint of this run to continue from (None: from the start). save(epoch_state) turns
     this run's state into the checkpoint's content; on_epoch gets epochs counted from epoch_offset.
@@ -426,7 +428,7 @@ def _fit(x_fit, v_fit, dev, epochs, seed, latent, width, batch_size, learning_ra
                 xb, vb = xb.to(dev), vb.to(dev)
                 all_errors = masked_error(net(xb), xb, vb)
                 errors = all_errors[:n_own]
-                push = None if outliers is None else outliers[2] * torch.relu(OUTLIER_MARGIN - all_errors[n_own:])
+                push = None if outliers is None else outliers[2] * torch.relu(outliers[3] - all_errors[n_own:])
                 if world == 1:
                     loss = errors.mean()
                     batch_loss = loss.detach()

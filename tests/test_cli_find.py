@@ -51,6 +51,7 @@ def test_built_in_model_loads_and_has_a_card():
     card = ok(run_cli(["models"])).stdout
     assert str(BUILTIN) in card and "threshold auto" in card and "not to be trusted" in card
     assert f"{meta['training']['n_seamounts']} catalogued seamounts" in card
+    assert "outlier exposure: " in card
 
 
 def test_gmt_text_opens_as_columns(tmp_path, detections_file):

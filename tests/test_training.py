@@ -287,14 +287,16 @@ def test_cli_model_file_is_the_same_whatever_the_blas_threads(tmp_path, patches_
 
 def test_outlier_exposure_never_shows_a_fold_the_background_it_judges(patches, monkeypatch):
     import seamountae.training as training
+    from seamountae.models import card
 
     candidate_of_patch = {c.tobytes(): i for i, c in enumerate(normalise(patches["candidate_patch"].values[:, 0])[0])}
-    shown, judged = [], []
+    shown, judged, margins = [], [], []
     fit, evidence = training._fit, training.model_evidence
 
     def spy_fit(*args, **kwargs):
         outliers = args[-1] if len(args) > 15 else kwargs.get("outliers")
         shown.append({candidate_of_patch[p.tobytes()] for p in outliers[0][:, 0].numpy()})
+        margins.append(outliers[3])
         return fit(*args, **kwargs)
 
     def spy_evidence(model, cand_patches, memory=None):
@@ -303,12 +305,14 @@ def test_outlier_exposure_never_shows_a_fold_the_background_it_judges(patches, m
 
     monkeypatch.setattr(training, "_fit", spy_fit)
     monkeypatch.setattr(training, "model_evidence", spy_evidence)
-    _, meta = train(patches, seed=0, folds=3, outlier_weight=1.0, **FAST)
+    _, meta = train(patches, seed=0, folds=3, outlier_weight=1.0, outlier_margin=2.0, **FAST)
     background = set(np.flatnonzero(patches["candidate_label"].values == 0).tolist())
     assert len(shown) == 4 and shown[-1] == background  # the final model sees all of it
     for fold in range(3):
         assert shown[fold] == background - judged[fold]  # each fold: all but what it judges
     assert meta["training"]["outlier_weight"] == 1.0 and meta["training"]["n_outliers"] == len(background)
+    assert margins == [2.0] * 4 and meta["training"]["outlier_margin"] == 2.0
+    assert f"{len(background)} background candidates pushed towards an error of 2, weight 1" in card(meta, "m.pt")
 
 
 def test_outlier_exposure_rebuilds_background_worse_than_seamounts(patches):
@@ -325,11 +329,12 @@ def test_outlier_exposure_rebuilds_background_worse_than_seamounts(patches):
     assert gaps[1] > gaps[0] + 0.1, gaps  # background pushed away from the seamounts
 
 
-def test_outlier_weight_is_part_of_a_checkpoints_fingerprint(patches, tmp_path):
+@pytest.mark.parametrize("changed", [{"outlier_weight": 1.0}, {"outlier_margin": 2.0}])
+def test_outlier_exposure_is_part_of_a_checkpoints_fingerprint(patches, tmp_path, changed):
     from seamountae.training import checkpoint_mismatch, fingerprint, read_checkpoint
 
     ckpt = tmp_path / "m.pt.ckpt"
     train(patches, seed=0, checkpoint=ckpt, **{**FAST, "epochs": 1})
     expected = fingerprint(patches, epochs=1, seed=0, latent=4, width=4, batch_size=64, learning_rate=0.002, folds=4,
-                           outlier_weight=1.0)
-    assert "outlier_weight" in checkpoint_mismatch(read_checkpoint(ckpt), expected)
+                           **{"outlier_weight": 0.0, "outlier_margin": 1.0, **changed})
+    assert next(iter(changed)) in checkpoint_mismatch(read_checkpoint(ckpt), expected)

@@ -37,6 +37,9 @@ def card(meta: dict, path) -> str:
         f"{path}",
         f"  trained on: {training['n_seamounts']} catalogued seamounts ({training['n_patches']} patches) of "
         f"{len(inputs) or '?'} patch file(s): {', '.join(v['path'] for v in inputs.values()) or 'unrecorded'}",
+        "  outlier exposure: " + (f"{training['n_outliers']} background candidates pushed towards an error of "
+                                  f"{training.get('outlier_margin', 1.0):g}, weight {training['outlier_weight']:g}"
+                                  if training.get("outlier_weight", 0) > 0 else "none (seamounts only)"),
         f"  calibrated on: {meta['calibration']['n_seamounts']} seamount and {meta['calibration']['n_background']} "
         f"background candidates, {training['folds']}-fold cross-fitted; map calibrated at "
         f"{', '.join(calibrated_precisions(meta))}",
