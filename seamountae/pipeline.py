@@ -182,23 +182,27 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     scheduler = params.get("scheduler") or None
     region = params.get("region") or None
     params = {k: v for k, v in params.items() if k not in ("scheduler", "region")}
-    rows, cols, attrs = slice(None), slice(None), {}
+    rows, cols, attrs, origin = slice(None), slice(None), {}, None
     try:
         if region is not None:
-            if tile is not None or scheduler:
-                raise SeamountaeError(f"{grid_path}: --region scores one box in this process; it does not combine with "
-                                      "--tiles or --scheduler yet: score the region alone, or cut the grid first")
+            if scheduler:
+                raise SeamountaeError(f"{grid_path}: --region does not combine with --scheduler yet (dask workers read "
+                                      "the whole grid): score the region with --tiles on a SLURM array, or cut the grid first")
             whole = grid
             grid, rows, cols = cut_region(grid, parse_region(region), scoring.reach_km(meta))
             grid.set_close(whole.close)
             recorded.update(region_halo_km=round(scoring.reach_km(meta), 3))
         check_grid_fits(grid.isel(y=rows, x=cols), grid_path, meta["patch_km"], f" of {model_path}")
-        if tile is not None:
+        if tile is not None:  # a strip of the grid's rows, or of the region's
             from .parts import part_attrs, tile_rows
 
-            rows = tile_rows(grid.sizes["y"], *tile, align=lattice.CHUNK_ROWS)
+            first, last, _ = rows.indices(grid.sizes["y"])
+            strip = tile_rows(last - first, *tile, align=lattice.CHUNK_ROWS)
+            if region is not None:  # a region's parts index their candidates as the region's file does
+                origin = first, cols.start
+            rows = slice(first + strip.start, first + strip.stop)
             recorded.update(tiles=tile[0], tile_index=tile[1])
-            attrs = part_attrs(*tile, rows, grid.sizes["y"])
+            attrs = part_attrs(*tile, strip, last - first)
         record = provenance(recorded, {"grid": grid_path, "model": model_path})
         if not scheduler:  # on a cluster, a worker's device decides what auto means
             params["precision"] = runner.score_precision(meta, params["precision"], params["device"], str(model_path))
@@ -215,7 +219,7 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
                                                 threads=threads, **params)
             else:
                 counts = scoring.write_score(grid, model, meta, tmp, {**provenance_attrs(record), **attrs},
-                                             progress=progress, rows=rows, cols=cols, **params)
+                                             progress=progress, rows=rows, cols=cols, origin=origin, **params)
             if tile is not None:  # a strip may be all land or all gaps: the whole grid decides
                 if not counts["scored"]:
                     log.warning("%s: tile %d of %d (rows %d..%d) has no cell to score", output, tile[1], tile[0],

@@ -64,7 +64,8 @@ def warn_if_coarse(grid: xr.DataArray, meta: dict) -> None:
 def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, attrs: dict | None = None,
                 stride_px: int = default("score", "stride_px"), device: str = "auto", batch_size: int | str | None = "auto",
                 progress: bool = False, window_cells: int | None = None, rows: slice = slice(None),
-                cols: slice = slice(None), precision: str = default("score", "precision")) -> dict[str, int]:
+                cols: slice = slice(None), precision: str = default("score", "precision"),
+                origin: tuple[int, int] | None = None) -> dict[str, int]:
     """Score a grid window by window straight into a new CF netCDF-4 file at `path`.
 
     The file is what `outputs.write_netcdf(grid.georeferenced(score(...), grid), ...)` writes (same
@@ -73,8 +74,10 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     grid size; the judged candidates of the same cells follow. `rows` alone writes only those rows
     (a SLURM array task's part, see parts.py; its candidates indexed in the whole grid); `rows` and
     `cols` together write a score file of just those cells (a --region cut with its halo,
-    grid.cut_region; its candidates indexed in the file), scored as the whole grid scores them. `path` is written in place: callers wrap it in
-    outputs.atomic_output. Every forward pass runs at `precision` (score_precision). Returns
+    grid.cut_region; its candidates indexed in the file), scored as the whole grid scores them.
+    origin: the cell the candidates' rows and columns count from, where it is neither (a strip of a
+    region: the region's first cell, as in the file its parts merge into). `path` is written in
+    place: callers wrap it in outputs.atomic_output. Every forward pass runs at `precision` (score_precision). Returns
     counts: cells, valid (cells with an elevation), scored (cells with an error), patches (model
     inputs) and candidates.
     """
@@ -85,9 +88,9 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     counts = write_tiles(grid, meta, stride_px, path, tiles, attrs, rows, progress, precision, cols)
     counts["patches"] = scorer.patches_scored
     judged = judge_grid(grid, scorer.model, meta, rows, precision, cols)
-    if cols != slice(None):  # a region's file: its own indices
-        r0, _, _ = rows.indices(grid.shape[0])
-        c0, _, _ = cols.indices(grid.shape[1])
-        judged = judged.assign(row=judged["row"] - r0, col=judged["col"] - c0)
+    if origin is None and cols != slice(None):  # a region's file: its own indices
+        origin = rows.indices(grid.shape[0])[0], cols.indices(grid.shape[1])[0]
+    if origin is not None:
+        judged = judged.assign(row=judged["row"] - origin[0], col=judged["col"] - origin[1])
     counts["candidates"] = append_candidates(path, judged)
     return counts

@@ -178,3 +178,30 @@ def test_a_config_gives_the_region_as_lon_min_lon_max_lat_min_lat_max_or_w_e_s_n
         result = run_cli(["score", grid_file, "--model", model_file, "--config", config, "-o", tmp_path / "bad.nc"])
         assert result.exit_code != 0 and "bad.toml" in result.stderr and "region" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad.nc").exists()
+
+
+def test_a_region_scored_in_tiles_and_merged_equals_the_region_in_one_piece(tmp_path, grid_file, model_file):
+    from test_cluster import assert_same_score_file
+
+    grid = read_grid(grid_file)
+    x, y = grid["x"].values, grid["y"].values
+    box = f"{x[len(x) // 5]:.4f}/{x[4 * len(x) // 5]:.4f}/{y[len(y) // 8]:.4f}/{y[7 * len(y) // 8]:.4f}"
+    common = ["--model", model_file, "--region", box, "--device", "cpu"]
+    ok(run_cli(["score", grid_file, *common, "-o", tmp_path / "whole.nc"]))
+    parts = [tmp_path / f"part{i}.nc" for i in range(2)]
+    for i, part in enumerate(parts):
+        ok(run_cli(["score", grid_file, *common, "--tiles", 2, "--tile-index", i, "-o", part]))
+    with xr.open_dataset(parts[1]) as part:
+        assert 0 < part.sizes["lat"] < 0.75 * len(y)  # a strip of the region's rows
+    ok(run_cli(["merge", *parts, "-o", tmp_path / "merged.nc"]))
+    assert_same_score_file(tmp_path / "whole.nc", tmp_path / "merged.nc", atol=0.0)
+    with xr.open_dataset(tmp_path / "whole.nc") as a, xr.open_dataset(tmp_path / "merged.nc") as b:
+        assert a.sizes["candidate"] > 0
+        for name in ("candidate_row", "candidate_col", "candidate_x", "candidate_y", "candidate_score"):
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_a_region_does_not_combine_with_a_dask_scheduler_yet(tmp_path, grid_file, model_file):
+    result = run_cli(["score", grid_file, "--model", model_file, "--region", "0/1/0/1", "--scheduler", "local:1",
+                      "-o", tmp_path / "s.nc"])
+    assert result.exit_code != 0 and "--scheduler" in result.stderr and not (tmp_path / "s.nc").exists()
