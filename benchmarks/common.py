@@ -25,8 +25,8 @@ import xarray as xr
 from scipy.stats import rankdata
 
 from seamountae.calibration import calibrate
-from seamountae.catalogue import read_catalogue
-from seamountae.config import EVIDENCE, MODEL_EVIDENCE, check, defaults
+from seamountae.catalogue import read_catalogue, union
+from seamountae.config import EVIDENCE, MATCH_KM, MODEL_EVIDENCE, check, defaults
 from seamountae.errors import SeamountaeError
 from seamountae.detection import detect
 from seamountae.evaluation import evaluate, match_catalogues
@@ -42,7 +42,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / "../shared/data"
 RESULTS = ROOT / "benchmarks" / "results"
 
-MATCH_KM = 10.0
 NEAR_CATALOGUE_KM = 15.0  # planted case: a detection this close to a catalogued seamount counts neither way
 MIN_TARGET_M = 500.0  # recall counts reference seamounts at least this high
 SPLIT_LON = -28.0
@@ -292,8 +291,7 @@ def global_reference(grid: xr.DataArray) -> pd.DataFrame:
         t = pd.DataFrame({"lon": t["lon"], "lat": t["lat"], "height_m": t["height_m"], "name": names})
         return t[(t.lon >= x0) & (t.lon <= x1) & (t.lat >= y0) & (t.lat <= y1)].reset_index(drop=True)
 
-    kw, ys = inside(folder / "KWSMTSv01.txt", "KW-"), inside(folder / "yesson2019_seamounts.csv", "Y-")
-    return pd.concat([kw, far_from(ys, kw, MATCH_KM)], ignore_index=True)
+    return union([inside(folder / "KWSMTSv01.txt", "KW-"), inside(folder / "yesson2019_seamounts.csv", "Y-")], MATCH_KM)
 
 
 def git_info() -> dict:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .config import CATALOGUE_FORMATS
 from .errors import SeamountaeError
-from .geometry import longitude_near
+from .geometry import EARTH_RADIUS_KM, chord_km, longitude_near, unit_vectors
 from .outputs import atomic_output
 
 log = logging.getLogger("seamountae")
@@ -326,6 +326,28 @@ def points_inside(catalogue, x_min, x_max, y_min, y_max, geographic=True) -> tup
     if geographic:
         result["lon"] = longitude_near(result["lon"].to_numpy(dtype=float), (x_min + x_max) / 2)
     return result, int(len(catalogue) - len(result))
+
+
+def union(tables: Iterable[pd.DataFrame], same_km: float, geographic: bool = True) -> pd.DataFrame:
+    """Several catalogues as one: an entry within `same_km` of an earlier table's entry is that
+    seamount, kept once as the earlier table gives it. Census catalogues overlap (Kim & Wessel and
+    Yesson et al. list many of the same edifices); training on both unjoined would count them twice.
+    Projected coordinates are taken in metres."""
+    from scipy.spatial import cKDTree
+
+    def points(table):
+        lon, lat = table["lon"].to_numpy(float), table["lat"].to_numpy(float)
+        return unit_vectors(lon, lat) * EARTH_RADIUS_KM if geographic else np.column_stack([lon, lat]) / 1000.0
+
+    tables = list(tables)
+    reach = float(chord_km(same_km)) if geographic else float(same_km)
+    kept: list[pd.DataFrame] = []
+    for table in (t for t in tables if len(t)):
+        if kept:
+            distance, _ = cKDTree(points(pd.concat(kept))).query(points(table), distance_upper_bound=reach)
+            table = table[distance > reach]
+        kept.append(table)
+    return pd.concat(kept, ignore_index=True) if kept else tables[0].iloc[:0].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------------------- writing

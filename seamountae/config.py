@@ -24,6 +24,9 @@ MODEL_EVIDENCE = ("log_error", "error_contrast", "latent_distance")
 EVIDENCE = GRID_EVIDENCE + MODEL_EVIDENCE
 # The catalogue formats `export` and `find` write (catalogue.WRITERS).
 CATALOGUE_FORMATS = ("geojson", "csv", "gmt", "kml")
+# Two points this close are one seamount: matching a catalogue to a reference (`evaluate`), and
+# joining catalogues that list the same edifices (`tile --catalogue A --catalogue B`).
+MATCH_KM = 10.0
 # How `detect` proposes seamounts (detection.py): the judged candidate summits, or the error map.
 DETECT_METHODS = ("candidates", "map")
 

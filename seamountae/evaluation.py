@@ -21,11 +21,10 @@ from scipy.spatial import cKDTree
 
 from .geometry import EARTH_RADIUS_KM, GridGeometry, chord_km, haversine_km, in_region, unit_vectors
 from .errors import SeamountaeError
-from .config import ISLAND_MAX_KM2
+from .config import ISLAND_MAX_KM2, MATCH_KM
 from .grid import read_window
 from .morphology import small_islands
 
-DEFAULT_MATCH_KM = 10.0
 MIN_RADIUS_TOLERANCE_KM = 3.0  # below ~2 grid cells a radius-based tolerance would reject honest picks
 
 
@@ -34,7 +33,7 @@ def _tolerances(reference, match_km, match_radius_factor, radius_column) -> np.n
     if match_km is not None and match_radius_factor is not None:
         raise SeamountaeError("matching: give either --match-km or --match-radius-factor, not both")
     if match_radius_factor is None:
-        match_km = DEFAULT_MATCH_KM if match_km is None else float(match_km)
+        match_km = MATCH_KM if match_km is None else float(match_km)
         if not match_km > 0:
             raise SeamountaeError(f"matching: --match-km must be positive, got {match_km:g}; give e.g. 10")
         return np.full(len(reference), match_km)
@@ -280,7 +279,7 @@ def evaluate(
         "misses": misses,
         "false_detections": false_detections,
         "parameters": {
-            "match_km": None if match_radius_factor is not None else float(match_km or DEFAULT_MATCH_KM),
+            "match_km": None if match_radius_factor is not None else float(match_km or MATCH_KM),
             "match_radius_factor": None if match_radius_factor is None else float(match_radius_factor),
             "min_height_m": None if min_height_m is None else float(min_height_m),
             "height_column": height_column,

@@ -24,8 +24,8 @@ from typing import Callable
 import numpy as np
 
 from . import __version__
-from .catalogue import points_inside, read_catalogue, write_catalogue
-from .config import PARAMETERS, RUN, defaults, toml_value, load, resolve
+from .catalogue import points_inside, read_catalogue, union, write_catalogue
+from .config import MATCH_KM, PARAMETERS, RUN, defaults, toml_value, load, resolve
 from .errors import SeamountaeError
 from .geometry import GridGeometry
 from .outputs import (atomic_directory, atomic_output, canonical, check_writable, is_zarr, provenance, provenance_attrs,
@@ -64,25 +64,38 @@ def tile_parameters(params: dict, grid_params: dict) -> dict:
     return {**params, "grid": dict(grid_params)}
 
 
-def tile_file(grid_path, catalogue_path, output, params: dict, grid_params: dict, overwrite: bool = False,
+def tile_file(grid_path, catalogue_paths, output, params: dict, grid_params: dict, overwrite: bool = False,
               progress: bool = False):
-    """GRID + CATALOGUE → PATCHES.nc; returns the patches dataset."""
+    """GRID + CATALOGUE(s) → PATCHES.nc; returns the patches dataset. Several catalogues are joined
+    (catalogue.union): an entry within MATCH_KM of an earlier catalogue's is the same seamount."""
     from .grid import read_grid
     from .tile import tile
 
     check_writable(output, overwrite)
+    paths = [catalogue_paths] if isinstance(catalogue_paths, (str, os.PathLike)) else list(catalogue_paths)
     grid = read_grid(grid_path, **grid_kwargs(grid_params))
     check_grid_fits(grid, grid_path, params["patch_km"])
-    catalogue = in_grid_coordinates(read_catalogue(catalogue_path), grid, catalogue_path, grid_path)
-    inside, skipped = points_inside(catalogue, float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]),
-                                    geographic=bool(grid.attrs.get("geographic")))
+    geographic = bool(grid.attrs.get("geographic"))
+    tables, totals = [], []
+    for path in paths:
+        catalogue = in_grid_coordinates(read_catalogue(path), grid, path, grid_path)
+        tables.append(points_inside(catalogue, float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]),
+                                    geographic=geographic)[0])
+        totals.append(len(catalogue))
+    inside = union(tables, MATCH_KM, geographic)
     if inside.empty:
-        raise SeamountaeError(f"{catalogue_path}: none of its {len(catalogue)} points lies inside {grid_path}; "
-                              "check the catalogue's coordinates (lon, lat order) or use the matching grid")
-    if skipped:
-        log.warning("%s: %d of %d seamounts lie outside the grid and were skipped", catalogue_path, skipped, len(catalogue))
+        raise SeamountaeError(f"{', '.join(map(str, paths))}: none of {'its' if len(paths) == 1 else 'their'} {sum(totals)} "
+                              f"points lies inside {grid_path}; check the catalogue's coordinates (lon, lat order) or use "
+                              "the matching grid")
+    for path, table, total in zip(paths, tables, totals):
+        if len(table) < total:
+            log.warning("%s: %d of %d seamounts lie outside the grid and were skipped", path, total - len(table), total)
+    if len(paths) > 1:
+        log.info("%s: %d seamounts from %d catalogues (%s inside the grid; entries within %g km of an earlier "
+                 "catalogue's counted once)", grid_path, len(inside), len(paths), " + ".join(str(len(t)) for t in tables), MATCH_KM)
     patches = tile(grid, inside, **params, progress=progress)
-    record = provenance(tile_parameters(params, grid_params), {"grid": grid_path, "catalogue": catalogue_path})
+    roles = {f"catalogue_{i + 1}" if i else "catalogue": p for i, p in enumerate(paths)}
+    record = provenance(tile_parameters(params, grid_params), {"grid": grid_path, **roles})
     write_netcdf(patches, output, overwrite, record)
     return patches
 
@@ -122,7 +135,8 @@ def train_file(patches_paths, output, params: dict, overwrite: bool = False, res
     check_writable(output, overwrite)
     paths = [patches_paths] if isinstance(patches_paths, (str, os.PathLike)) else list(patches_paths)
     try:
-        patches = concat_patches([read_netcdf(p, "patches", "tile") for p in paths])
+        sets = [read_netcdf(p, "patches", "tile") for p in paths]
+        patches = concat_patches(sets)
     except SeamountaeError as exc:
         raise SeamountaeError(f"{', '.join(map(str, paths))}: {exc}") from None
     checkpoint = checkpoint_path(output)
@@ -138,6 +152,9 @@ def train_file(patches_paths, output, params: dict, overwrite: bool = False, res
         log.warning("%s: left by an interrupted run; starting afresh (pass --resume to continue it instead)", checkpoint)
     model, meta = train(patches, progress=progress, checkpoint=checkpoint, resume=bool(resume), on_epoch=on_epoch, **params)
     meta["provenance"] = provenance(params, {f"patches_{i + 1}" if i else "patches": p for i, p in enumerate(paths)})
+    meta["training"]["sources"] = [  # for the model card: which grids, how many seamounts each
+        {"patches": str(p), "grid": json.loads(s.attrs.get("seamountae_inputs", "{}")).get("grid", {}).get("path", "?"),
+         "n_seamounts": int(s.attrs["n_seamounts"]), "n_patches": int(s.sizes["sample"])} for p, s in zip(paths, sets)]
     if distributed.rank() != 0:  # under torchrun every process has the model; rank 0 writes it
         return meta
     with atomic_output(output, overwrite) as tmp:

@@ -374,3 +374,20 @@ def test_write_catalogue_format_choice(tmp_path):
     assert json.loads(path.read_text())["type"] == "FeatureCollection"
     write_catalogue(table(), tmp_path / "out.txt")  # GMT text by its name
     assert (tmp_path / "out.txt").read_text().splitlines()[0].startswith("# lon lat")
+
+
+def test_union_keeps_a_seamount_listed_twice_once():
+    """An entry within the distance of an earlier catalogue's is that seamount (across ±180° too);
+    projected coordinates are metres."""
+    from seamountae.catalogue import union
+
+    first = pd.DataFrame({"lon": [10.0, 179.99], "lat": [5.0, 0.0], "name": ["A", "B"]})
+    second = pd.DataFrame({"lon": [10.05, 10.2, -179.99], "lat": [5.0, 5.0, 0.0], "height_m": [900.0, 800.0, 700.0]})
+    joined = union([first, second], 10.0)
+    assert joined["name"].tolist()[:2] == ["A", "B"] and joined["lon"].tolist() == [10.0, 179.99, 10.2]
+    assert joined["height_m"].iloc[2] == 800.0 and np.isnan(joined["height_m"].iloc[0])
+    projected = union([pd.DataFrame({"lon": [0.0], "lat": [0.0]}), pd.DataFrame({"lon": [9_000.0, 11_000.0], "lat": [0.0, 0.0]})],
+                      10.0, geographic=False)
+    assert projected["lon"].tolist() == [0.0, 11_000.0]
+    nothing = union([pd.DataFrame({"lon": [], "lat": []}), pd.DataFrame({"lon": [], "lat": []})], 10.0)
+    assert nothing.empty and list(nothing.columns) == ["lon", "lat"]

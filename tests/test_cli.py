@@ -369,3 +369,23 @@ def test_every_parameter_is_an_option_whose_help_states_its_default(command, sta
 def test_the_old_min_height_spelling_still_works_but_is_not_shown(tmp_path):
     help_text = ok(run_cli(["evaluate", "--help"])).stdout
     assert "--min-height-m" in help_text and "--min-height " not in help_text and "--min-height," not in help_text
+
+
+def test_tile_joins_catalogues_and_the_card_counts_each_training_grid(tmp_path):
+    """Two catalogues listing some of the same seamounts (2 km apart, as censuses do) train on each
+    seamount once; the model card names every training grid with its seamounts."""
+    d = tmp_path
+    ok(run_cli(["synth", "-o", d / "syn", "--seed", 3, "--scenario", "fabric", "--n-seamounts", N_SEAMOUNTS,
+                "--size", *GRID_SHAPE]))
+    truth, half = read_catalogue(d / "syn" / "truth.csv"), N_SEAMOUNTS // 2
+    truth.iloc[: half + 2].to_csv(d / "a.csv", index=False)
+    truth.iloc[half:].assign(lon=truth["lon"].iloc[half:] + 0.02).to_csv(d / "b.csv", index=False)  # two in both
+    grid = d / "syn" / "grid.nc"
+    ok(run_cli(["tile", grid, "--catalogue", d / "a.csv", "--catalogue", d / "b.csv", *TILE_OPTIONS, "-o", d / "ab.nc"]))
+    ok(run_cli(["tile", grid, "--catalogue", d / "a.csv", *TILE_OPTIONS, "-o", d / "a.nc"]))
+    with xr.open_dataset(d / "ab.nc") as joined, xr.open_dataset(d / "a.nc") as first:
+        assert joined.attrs["n_seamounts"] == N_SEAMOUNTS and first.attrs["n_seamounts"] == half + 2
+        assert set(json.loads(joined.attrs["seamountae_inputs"])) == {"grid", "catalogue", "catalogue_2"}
+    ok(run_cli(["train", d / "ab.nc", d / "a.nc", *TRAIN_OPTIONS, "-o", d / "m.pt"]))
+    card = ok(run_cli(["models", d / "m.pt"])).stdout
+    assert f"    {grid}: {N_SEAMOUNTS} seamounts, " in card and f"    {grid}: {half + 2} seamounts, " in card

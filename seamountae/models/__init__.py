@@ -1,8 +1,9 @@
 """The model that ships with seamountae, for grids that come without a catalogue to train on.
 
 `builtin.pt` is rebuilt, byte for byte on the same kind of machine, by `make builtin-model` from
-configs/builtin.toml: the Azores grid and catalogue of sample_data/ (both halves) and two synthetic
-grids. Its model card is in the README and in `seamountae models`.
+configs/builtin.toml: the Azores of sample_data/ (both halves), 12 real GEBCO 15″ grids of the real
+data folder with the Kim & Wessel and Yesson catalogues, and two synthetic grids. Its model card is
+in the README and in `seamountae models`.
 
 Layer 3, arithmetic: imports layers 1-3 only.
 """
@@ -36,7 +37,10 @@ def card(meta: dict, path) -> str:
     lines = [
         f"{path}",
         f"  trained on: {training['n_seamounts']} catalogued seamounts ({training['n_patches']} patches) of "
-        f"{len(inputs) or '?'} patch file(s): {', '.join(v['path'] for v in inputs.values()) or 'unrecorded'}",
+        f"{len(inputs) or '?'} patch file(s)" + (":" if training.get("sources") else
+                                                 f": {', '.join(v['path'] for v in inputs.values()) or 'unrecorded'}"),
+        *(f"    {s['grid']}: {s['n_seamounts']} seamount{'s' * (s['n_seamounts'] != 1)}, {s['n_patches']} patches"
+          for s in training.get("sources", [])),
         "  outlier exposure: " + (f"{training['n_outliers']} background candidates pushed towards an error of "
                                   f"{training.get('outlier_margin', 1.0):g}, weight {training['outlier_weight']:g}"
                                   if training.get("outlier_weight", 0) > 0 else "none (seamounts only)"),
@@ -78,4 +82,5 @@ def card(meta: dict, path) -> str:
 
 
 def _g(value) -> str:
-    return "?" if value is None else f"{value:.3g}"
+    """Three significant digits, whole numbers in full (1000, not 1e+03)."""
+    return "?" if value is None else f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
