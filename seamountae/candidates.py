@@ -31,6 +31,7 @@ from .config import ISLAND_MAX_KM2, default
 from .geometry import GridGeometry
 from .grid import read_window
 from .morphology import describe, find_summits, max_basal_radius_km, secondary, small_islands
+from .threads import threaded_map
 
 # The ground between a summit and a higher one must drop this fraction of its height, or it is
 # the higher one's secondary top.
@@ -105,17 +106,19 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
     inside = (peaks[:, 0] >= r0 - w0) & (peaks[:, 0] < r1 - w0) & (peaks[:, 1] >= c0 - v0) & (peaks[:, 1] < c1 - v0)
     lo, hi = rules.window_km
 
+    def candidate(i: int) -> dict | None:
+        """peaks[i] measured, if it is a candidate."""
+        r, c = (int(v) for v in peaks[i])
+        found = describe(z, r, c, dy_km, float(dx_rows[r]), rules.patch_km, lo, hi, rules.radius_ratio)
+        if found["height_m"] >= rules.min_height_m and found["basal_radius_km"] > 0 \
+                and found["missing_km"] >= rules.missing_buffer_km:
+            return {"row": r, "col": c, "summit_m": float(z[r, c]),
+                    "breaks_surface": bool(island is not None and island[r, c]), **found}
+        return None
+
     def measured(indices) -> dict[int, dict]:
         """The candidates among peaks[indices], by index, measured."""
-        records = {}
-        for i in indices:
-            r, c = (int(v) for v in peaks[i])
-            found = describe(z, r, c, dy_km, float(dx_rows[r]), rules.patch_km, lo, hi, rules.radius_ratio)
-            if found["height_m"] >= rules.min_height_m and found["basal_radius_km"] > 0 \
-                    and found["missing_km"] >= rules.missing_buffer_km:
-                records[i] = {"row": r, "col": c, "summit_m": float(z[r, c]),
-                              "breaks_surface": bool(island is not None and island[r, c]), **found}
-        return records
+        return {i: found for i, found in zip(indices, threaded_map(candidate, indices)) if found is not None}
 
     # The halo's summits are measured only where one could be the higher top an owned candidate is a
     # secondary of (`secondary`): the tile's own share of the work, not the whole halo's.

@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from .geometry import GridGeometry
 from .grid import read_window
+from .threads import threaded_map
 
 # A patch with more missing cells than this (land, gaps, outside the grid) is not used or scored.
 MAX_NAN_FRACTION = 0.25
@@ -109,7 +110,8 @@ def sample_patches(
     height = np.floor(rows[:, -1]).astype(int) + 2 - lo_r + 2 * pad_r
     width = np.floor(cols[:, -1]).astype(int) + 2 - lo_c + 2 * pad_c
     dev = torch.device(device)
-    for first in range(0, x.size, share):
+
+    def sample_run(first: int) -> None:
         run = slice(first, min(first + share, x.size))
         top, left = lo_r[run] - pad_r[run], lo_c[run] - pad_c[run]
         h, w = int(height[run].max()), int(width[run].max())
@@ -141,6 +143,15 @@ def sample_patches(
                                          on(rows[at] - top[pick, None]), on(cols[at] - left[pick, None]),
                                          on(sigma_r[at]), on(sigma_c[at]), on(pad_r[at]), on(pad_c[at]))
             out[at] = samples.cpu().numpy() + np.float32(level)
+
+    # Each run writes only its own patches. On the CPU the runs share torch's threads: one run's
+    # numpy steps (reading, centring) overlap another's products. A GPU takes them in turn.
+    runs = range(0, x.size, share)
+    if dev.type == "cpu":
+        threaded_map(sample_run, runs)
+    else:
+        for first in runs:
+            sample_run(first)
     return out
 
 
