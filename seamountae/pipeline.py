@@ -94,8 +94,7 @@ def tile_file(grid_path, catalogue_paths, output, params: dict, grid_params: dic
         log.info("%s: %d seamounts from %d catalogues (%s inside the grid; entries within %g km of an earlier "
                  "catalogue's counted once)", grid_path, len(inside), len(paths), " + ".join(str(len(t)) for t in tables), MATCH_KM)
     patches = tile(grid, inside, **params, progress=progress)
-    roles = {f"catalogue_{i + 1}" if i else "catalogue": p for i, p in enumerate(paths)}
-    record = provenance(tile_parameters(params, grid_params), {"grid": grid_path, **roles})
+    record = provenance(tile_parameters(params, grid_params), {"grid": grid_path, **numbered_roles("catalogue", paths)})
     write_netcdf(patches, output, overwrite, record)
     return patches
 
@@ -116,6 +115,11 @@ def in_grid_coordinates(catalogue, grid, catalogue_path, grid_path):
     x, y = GridGeometry.of(grid).from_lonlat(catalogue["lon"].to_numpy(float), catalogue["lat"].to_numpy(float))
     log.info("%s: lon/lat reprojected to %s's CRS", catalogue_path, grid_path)
     return catalogue.assign(lon=x, lat=y)
+
+
+def numbered_roles(role: str, paths) -> dict:
+    """Provenance's names for several inputs of one role: `role`, `role_2`, `role_3`, ..."""
+    return {f"{role}_{i + 1}" if i else role: path for i, path in enumerate(paths)}
 
 
 def train_file(patches_paths, output, params: dict, overwrite: bool = False, resume: bool | str = False,
@@ -151,7 +155,7 @@ def train_file(patches_paths, output, params: dict, overwrite: bool = False, res
     elif not resume and checkpoint.exists():
         log.warning("%s: left by an interrupted run; starting afresh (pass --resume to continue it instead)", checkpoint)
     model, meta = train(patches, progress=progress, checkpoint=checkpoint, resume=bool(resume), on_epoch=on_epoch, **params)
-    meta["provenance"] = provenance(params, {f"patches_{i + 1}" if i else "patches": p for i, p in enumerate(paths)})
+    meta["provenance"] = provenance(params, numbered_roles("patches", paths))
     meta["training"]["sources"] = [  # for the model card: which grids, how many seamounts each
         {"patches": str(p), "grid": json.loads(s.attrs.get("seamountae_inputs", "{}")).get("grid", {}).get("path", "?"),
          "n_seamounts": int(s.attrs["n_seamounts"]), "n_patches": int(s.sizes["sample"])} for p, s in zip(paths, sets)]
