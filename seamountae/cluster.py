@@ -70,14 +70,16 @@ def connect(scheduler: str, threads: int | None):
                               "(dask-scheduler, dask-jobqueue) or use local:N") from None
 
 
-def blocks(n_rows: int, n_cols: int, rows: slice, chunk_rows: int, chunk_cols: int) -> list[tuple[slice, slice]]:
-    """Blocks of about BLOCK_CELLS covering `rows` × all columns, their edges on chunk boundaries."""
+def blocks(n_rows: int, n_cols: int, rows: slice, cols: slice, chunk_rows: int, chunk_cols: int
+           ) -> list[tuple[slice, slice]]:
+    """Blocks of about BLOCK_CELLS covering `rows` × `cols`, their edges on the chunk boundaries of a
+    file whose first cell is (rows.start, cols.start)."""
     r0, r1, _ = rows.indices(n_rows)
-    width = n_cols if n_cols <= BLOCK_COLS else max(chunk_cols, BLOCK_COLS // chunk_cols * chunk_cols)
+    c0, c1, _ = cols.indices(n_cols)
+    width = c1 - c0 if c1 - c0 <= BLOCK_COLS else max(chunk_cols, BLOCK_COLS // chunk_cols * chunk_cols)
     height = max(chunk_rows, BLOCK_CELLS // width // chunk_rows * chunk_rows)
-    starts = sorted({r0, *range((r0 // height + 1) * height, r1, height)})
-    return [(slice(a, min(b, r1)), slice(c, min(c + width, n_cols)))
-            for a, b in zip(starts, starts[1:] + [r1]) for c in range(0, n_cols, width)]
+    return [(slice(a, min(a + height, r1)), slice(c, min(c + width, c1)))
+            for a in range(r0, r1, height) for c in range(c0, c1, width)]
 
 
 def _scorer(model_bytes: bytes, digest: str, device: str, batch_size, precision: str):
@@ -105,16 +107,19 @@ def _worker_precision(requested: str, device: str) -> str:
 
 def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: str, meta: dict, stride_px: int,
                 device: str, batch_size, precision: str, threads: int | None, window_cells: int | None, rows: slice,
-                cols: slice, store: str | None = None, row0: int = 0):
+                cols: slice, store: str | None = None, row0: int = 0, col0: int = 0,
+                region: tuple[float, float, float, float] | None = None, halo_km: float = 0.0):
     """One task: error and relief of the block on every pyramid level, (levels, h, w) each, and the patch count.
+    `rows` and `cols` index the grid, or with `region` its cut (grid.cut_region with `halo_km`),
+    which the worker makes as the client did.
 
-    With `store` (a Zarr store whose first row is grid row `row0`), the worker finishes the block and
+    With `store` (a Zarr store whose first cell is cell (`row0`, `col0`)), the worker finishes the block and
     writes it there itself, and returns (valid, scored, patches) counts instead: blocks cover whole
     chunks, so workers never write the same chunk.
     """
     import torch
 
-    from .grid import open_grid
+    from .grid import cut_region, open_grid
     from .lattice import iter_levels, pyramid_levels
     from .scorefile import ZarrStore, write_cells
     from .model import calibration_errors
@@ -128,8 +133,10 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
                               "themselves, so it must be at the same path on a file system they share")
     scorer = _scorer(model_bytes, digest, device, batch_size, precision)
     before = scorer.patches_scored
-    grid = open_grid(grid_path, **grid_kwargs)
+    grid = whole = open_grid(grid_path, **grid_kwargs)
     try:
+        if region is not None:
+            grid, _, _ = cut_region(whole, region, halo_km)
         n_levels = len(pyramid_levels(grid, meta, stride_px))
         shape = (n_levels, rows.stop - rows.start, cols.stop - cols.start)
         error, relief = np.full(shape, np.nan, np.float32), np.full(shape, np.nan, np.float32)
@@ -142,18 +149,22 @@ def score_block(grid_path: str, grid_kwargs: dict, model_bytes: bytes, digest: s
         target = ZarrStore(store)
         for k in range(n_levels):
             v, n = write_cells(target, grid, calibration_errors(meta, precision), k, rows, cols,
-                               {"error": error[k], "relief_m": relief[k]}, row0)
+                               {"error": error[k], "relief_m": relief[k]}, row0, col0)
             valid, scored = valid + v, scored + n
         return valid, scored, scorer.patches_scored - before
     finally:
-        grid.close()
+        whole.close()
 
 
 def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_path, grid, meta: dict, path,
                            attrs: dict | None = None, stride_px: int = 2, device: str = "auto", batch_size="auto",
                            progress: bool = False, window_cells: int | None = None, rows: slice = slice(None),
-                           threads: int | None = None, precision: str = default("score", "precision")) -> dict[str, int]:
+                           threads: int | None = None, precision: str = default("score", "precision"),
+                           cols: slice = slice(None), origin: tuple[int, int] | None = None,
+                           region: tuple[float, float, float, float] | None = None, halo_km: float = 0.0
+                           ) -> dict[str, int]:
     """scoring.write_score, with the model's work done by dask workers; the same file, the same counts.
+    `grid` is the grid at `grid_path`, or with `region` its cut (grid.cut_region with `halo_km`).
 
     Blocks come back to this process, which writes them into the netCDF file; a Zarr store (a
     path ending in .zarr) is written by the workers themselves, in parallel.
@@ -175,15 +186,16 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
                                     resolved=client.submit(_worker_precision, precision, device, pure=False).result())
         workers_write = is_zarr(path)
         # Blocks cover whole chunks of the output: a worker writing a Zarr store never shares a chunk.
-        todo = iter(blocks(*grid.shape, rows, ZARR_CHUNK_ROWS if workers_write else CHUNK_ROWS, CHUNK_COLS))
+        todo = iter(blocks(*grid.shape, rows, cols, ZARR_CHUNK_ROWS if workers_write else CHUNK_ROWS, CHUNK_COLS))
         r0, r1, _ = rows.indices(grid.sizes["y"])
+        c0, c1, _ = cols.indices(grid.sizes["x"])
         store = str(Path(path).resolve()) if workers_write else None
         patches = 0
 
         def submit(block):
             future = client.submit(score_block, str(Path(grid_path).resolve()), grid_kwargs, shared, digest, meta,
                                    stride_px, device, batch_size, precision, threads, window_cells, *block, store, r0,
-                                   pure=False)
+                                   c0, region, halo_km, pure=False)
             future.block = block
             return future
 
@@ -218,10 +230,10 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
                     yield k, block_rows, block_cols, {"error": error[k], "relief_m": relief[k]}
 
         if not workers_write:
-            counts = write_tiles(grid, meta, stride_px, path, tiles(), attrs, rows, progress, precision)
+            counts = write_tiles(grid, meta, stride_px, path, tiles(), attrs, rows, progress, precision, cols)
         else:
-            create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1), precision).close()
-            counts = {"cells": (r1 - r0) * grid.sizes["x"], "valid": 0, "scored": 0}
+            create_score_file(path, grid, meta, stride_px, attrs, slice(r0, r1), precision, slice(c0, c1)).close()
+            counts = {"cells": (r1 - r0) * (c1 - c0), "valid": 0, "scored": 0}
             done = ((0, rows_, cols_, n) for (rows_, cols_), n in results())
             for _, block_rows, block_cols, (valid, scored, n) in progress_cells(done, progress, counts["cells"]):
                 counts["valid"] += valid
@@ -229,12 +241,12 @@ def write_score_on_cluster(scheduler: str, grid_path, grid_kwargs: dict, model_p
                 patches += n
         counts["patches"] = patches
         # The candidates are few: judged here, by the model the workers got.
-        from .evidence import judge_grid
         from .model import load_artifact
         from .scorefile import append_candidates
+        from .scoring import judged_cells
 
-        counts["candidates"] = append_candidates(path, judge_grid(grid, load_artifact(io.BytesIO(model_bytes))[0], meta, rows,
-                                                                precision))
+        model = load_artifact(io.BytesIO(model_bytes))[0]
+        counts["candidates"] = append_candidates(path, judged_cells(grid, model, meta, rows, cols, precision, origin))
         return counts
     finally:
         cluster = getattr(client, "cluster", None)

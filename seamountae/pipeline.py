@@ -201,16 +201,13 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
     grid = open_grid(grid_path, **grid_kwargs(grid_params))
     recorded = score_parameters(params, grid_params)
     scheduler = params.get("scheduler") or None
-    region = params.get("region") or None
+    region = parse_region(params["region"]) if params.get("region") else None
     params = {k: v for k, v in params.items() if k not in ("scheduler", "region")}
     rows, cols, attrs, origin = slice(None), slice(None), {}, None
     try:
         if region is not None:
-            if scheduler:
-                raise SeamountaeError(f"{grid_path}: --region does not combine with --scheduler yet (dask workers read "
-                                      "the whole grid): score the region with --tiles on a SLURM array, or cut the grid first")
             whole = grid
-            grid, rows, cols = cut_region(grid, parse_region(region), scoring.reach_km(meta))
+            grid, rows, cols = cut_region(grid, region, scoring.reach_km(meta))
             grid.set_close(whole.close)
             recorded.update(region_halo_km=round(scoring.reach_km(meta), 3))
         check_grid_fits(grid.isel(y=rows, x=cols), grid_path, meta["patch_km"], f" of {model_path}")
@@ -235,9 +232,10 @@ def score_file(grid_path, model_path, output, params: dict, grid_params: dict, o
             if scheduler:
                 from .cluster import write_score_on_cluster
 
+                cut = {} if region is None else {"region": region, "halo_km": scoring.reach_km(meta)}
                 counts = write_score_on_cluster(scheduler, grid_path, grid_kwargs(grid_params), model_path, grid, meta, tmp,
                                                 {**provenance_attrs(record), **attrs}, progress=progress, rows=rows,
-                                                threads=threads, **params)
+                                                cols=cols, origin=origin, threads=threads, **cut, **params)
             else:
                 counts = scoring.write_score(grid, model, meta, tmp, {**provenance_attrs(record), **attrs},
                                              progress=progress, rows=rows, cols=cols, origin=origin, **params)

@@ -87,10 +87,17 @@ def write_score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, path, a
     tiles = iter_levels(grid, scorer, meta, stride_px, window_cells, rows, cols)
     counts = write_tiles(grid, meta, stride_px, path, tiles, attrs, rows, progress, precision, cols)
     counts["patches"] = scorer.patches_scored
-    judged = judge_grid(grid, scorer.model, meta, rows, precision, cols)
+    counts["candidates"] = append_candidates(path, judged_cells(grid, scorer.model, meta, rows, cols, precision, origin))
+    return counts
+
+
+def judged_cells(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, rows: slice, cols: slice, precision: str,
+                 origin: tuple[int, int] | None = None):
+    """The judged candidates of `rows` × `cols` (evidence.judge_grid), indexed as write_score's file
+    of those cells indexes them: from `origin`, or from the first cell where `cols` is not all."""
+    judged = judge_grid(grid, model, meta, rows, precision, cols)
     if origin is None and cols != slice(None):  # a region's file: its own indices
         origin = rows.indices(grid.shape[0])[0], cols.indices(grid.shape[1])[0]
     if origin is not None:
         judged = judged.assign(row=judged["row"] - origin[0], col=judged["col"] - origin[1])
-    counts["candidates"] = append_candidates(path, judged)
-    return counts
+    return judged

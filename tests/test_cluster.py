@@ -118,7 +118,7 @@ def test_local_dask_cluster_equals_serial(tmp_path, grid_file, model_file, score
     monkeypatch.setattr(cluster, "BLOCK_CELLS", 40 * 64)  # many blocks, in rows and columns
     monkeypatch.setattr(cluster, "BLOCK_COLS", 64)
     monkeypatch.setattr(lattice, "CHUNK_COLS", 64)
-    assert len(cluster.blocks(120, 160, slice(None), lattice.CHUNK_ROWS, lattice.CHUNK_COLS)) == 12
+    assert len(cluster.blocks(120, 160, slice(None), slice(None), lattice.CHUNK_ROWS, lattice.CHUNK_COLS)) == 12
     out = tmp_path / "dask.nc"
     ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", out, "--scheduler", "local:2"]))
     assert_same_score_file(score_file, out, same_chunks=False)  # narrower chunks, as patched above
@@ -236,7 +236,7 @@ def test_zarr_output_serial_and_on_dask_equals_netcdf_and_detects_the_same(tmp_p
                                                                           detections_file, monkeypatch):
     monkeypatch.setattr(cluster, "BLOCK_CELLS", 40 * 64)  # 4 blocks of rows, each written by a worker
     monkeypatch.setattr(scorefile, "ZARR_CHUNK_ROWS", 32)
-    assert len(cluster.blocks(120, 160, slice(None), scorefile.ZARR_CHUNK_ROWS, lattice.CHUNK_COLS)) == 4
+    assert len(cluster.blocks(120, 160, slice(None), slice(None), scorefile.ZARR_CHUNK_ROWS, lattice.CHUNK_COLS)) == 4
     store = tmp_path / "score.zarr"
     ok(run_cli(["score", grid_file, "--model", model_file, "--device", "cpu", "-o", store]))
     _same_as_zarr(score_file, store)

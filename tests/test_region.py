@@ -201,7 +201,39 @@ def test_a_region_scored_in_tiles_and_merged_equals_the_region_in_one_piece(tmp_
             np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
 
 
-def test_a_region_does_not_combine_with_a_dask_scheduler_yet(tmp_path, grid_file, model_file):
-    result = run_cli(["score", grid_file, "--model", model_file, "--region", "0/1/0/1", "--scheduler", "local:1",
-                      "-o", tmp_path / "s.nc"])
-    assert result.exit_code != 0 and "--scheduler" in result.stderr and not (tmp_path / "s.nc").exists()
+def test_a_region_scored_on_dask_workers_equals_the_region_in_one_process(tmp_path, grid_file, model_file, monkeypatch):
+    """Workers cut the region themselves (the same cut, halo and indices), in blocks of the region's
+    rows; to netCDF written here and to a Zarr store written by the workers, candidates included."""
+    from seamountae import cluster, scorefile
+    from test_cluster import _same_as_zarr, assert_same_score_file
+
+    monkeypatch.setattr(cluster, "BLOCK_CELLS", 40 * 64)  # several blocks of rows
+    monkeypatch.setattr(scorefile, "ZARR_CHUNK_ROWS", 32)
+    grid = read_grid(grid_file)
+    x, y = grid["x"].values, grid["y"].values
+    box = f"{x[len(x) // 5]:.4f}/{x[4 * len(x) // 5]:.4f}/{y[len(y) // 8]:.4f}/{y[7 * len(y) // 8]:.4f}"
+    common = ["--model", model_file, "--region", box, "--device", "cpu"]
+    ok(run_cli(["score", grid_file, *common, "-o", tmp_path / "whole.nc"]))
+    ok(run_cli(["score", grid_file, *common, "--scheduler", "local:2", "--threads", 1, "-o", tmp_path / "dask.nc"]))
+    assert_same_score_file(tmp_path / "whole.nc", tmp_path / "dask.nc", atol=0.0)
+    ok(run_cli(["score", grid_file, *common, "--scheduler", "local:2", "--threads", 1, "-o", tmp_path / "dask.zarr"]))
+    _same_as_zarr(tmp_path / "whole.nc", tmp_path / "dask.zarr")
+    with xr.open_dataset(tmp_path / "whole.nc") as a, xr.open_dataset(tmp_path / "dask.nc") as b, \
+            xr.open_dataset(tmp_path / "dask.zarr", engine="zarr") as c:
+        assert a.sizes["lon"] < len(x) and a.sizes["candidate"] > 0
+        for name in ("candidate_row", "candidate_col", "candidate_x", "candidate_score"):
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+            np.testing.assert_array_equal(a[name].values, c[name].values, err_msg=name)
+
+
+def test_dask_blocks_cover_a_region_once_on_its_files_chunk_boundaries():
+    from seamountae.cluster import BLOCK_COLS, blocks
+
+    rows, cols = slice(10, 2000), slice(7, 9000)
+    found = blocks(2100, 9100, rows, cols, 32, 1024)
+    covered = np.zeros((2100, 9100), int)
+    for r, c in found:
+        covered[r, c] += 1
+        assert (r.start - rows.start) % 32 == 0 and (c.start - cols.start) % 1024 == 0  # the file's chunks, not the grid's
+    assert (covered[rows, cols] == 1).all() and covered.sum() == (2000 - 10) * (9000 - 7)
+    assert max(c.stop - c.start for _, c in found) <= BLOCK_COLS
