@@ -256,7 +256,9 @@ class Seamountae:
         key = (grid.attrs.get("source"), grid.shape, float(grid.x[0]), float(grid.x[1]), id(model))
         if key not in self._scored:
             t0 = time.perf_counter()
-            self._scored[key] = (model, score(grid, model, meta, **stage_params("score", score)))
+            # Every evidence measured, error_contrast included, whichever the model's score combines:
+            # the benchmarks report each one's AUC and re-combine them (`rescored`).
+            self._scored[key] = (model, score(grid, model, meta, contrast=True, **stage_params("score", score)))
             self._time("score_s", t0)
         return self._scored[key][1]
 

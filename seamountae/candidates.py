@@ -7,11 +7,13 @@ a secondary top: morphology.secondary) or stands `min_height_m` above the ground
 that edifice's top (a flank cone). Small islands (morphology.small_islands, up to ISLAND_MAX_KM2)
 are the tops of seamounts that break the surface: their cells count as sea level, so the edifice
 is measured from the sea floor around them and is reported with `breaks_surface`; larger land and
-gaps in the data stay missing, and no candidate lies within `missing_buffer_km` of them. Each is measured (morphology.describe) in a window
-`radius_ratio` basal radii wide, within `window_km`, so that an isolated edifice closes inside it
-and a ridge crest does not. The rules are recorded by `tile`, carried by the model and used by
-`score`, so training and detection see candidates the same way. A grid is searched in tiles of
-rows and columns with a halo, so a lazily opened grid is never loaded whole.
+gaps in the data stay missing, and no candidate lies within `missing_buffer_km` of them. Each is
+measured in a window `radius_ratio` basal radii wide, within `window_km`, so that an isolated
+edifice closes inside it and a ridge crest does not: every summit's window settles on its height
+and radius first (morphology.settle), and only the summits that pruning keeps are measured whole
+(morphology.measure), as morphology.describe would. The rules are recorded by `tile`, carried by
+the model and used by `score`, so training and detection see candidates the same way. A grid is
+searched in tiles of rows and columns with a halo, so a lazily opened grid is never loaded whole.
 
 Layer 3, arithmetic: imports layers 1-3 only.
 """
@@ -30,7 +32,7 @@ from scipy.spatial import cKDTree
 from .config import ISLAND_MAX_KM2, default
 from .geometry import GridGeometry
 from .grid import read_window
-from .morphology import describe, find_summits, max_basal_radius_km, secondary, small_islands
+from .morphology import find_summits, max_basal_radius_km, measure, missing_km, secondary, settle, small_islands
 from .threads import threaded_map
 
 # The ground between a summit and a higher one must drop this fraction of its height, or it is
@@ -71,6 +73,10 @@ CANDIDATE_COLUMNS = ("row", "col", "x", "y", "centre_x", "centre_y", "breaks_sur
                      "basal_radius_km", "area_km2", "window_km", "closure", "elongation")
 
 
+# What `measure` finds beyond the settled scale, for the candidates pruning keeps.
+SHAPE_COLUMNS = ("area_km2", "closure", "elongation", "centre_rows", "centre_cols")
+
+
 def _halo(geometry: GridGeometry, rules: CandidateRules, r0: int, r1: int) -> tuple[int, int, np.ndarray, int]:
     """The rows [w0, w1) a search of rows [r0, r1) reads, their km per column, and the columns it
     reads on each side: `rules.reach_km` all round, at the narrowest row's scale."""
@@ -106,35 +112,47 @@ def find_candidates(grid: xr.DataArray, rules: CandidateRules, rows: slice = sli
     inside = (peaks[:, 0] >= r0 - w0) & (peaks[:, 0] < r1 - w0) & (peaks[:, 1] >= c0 - v0) & (peaks[:, 1] < c1 - v0)
     lo, hi = rules.window_km
 
-    def candidate(i: int) -> dict | None:
-        """peaks[i] measured, if it is a candidate."""
+    def settled(i: int) -> dict | None:
+        """peaks[i]'s own window and scale, if it is a candidate: all that pruning needs."""
         r, c = (int(v) for v in peaks[i])
-        found = describe(z, r, c, dy_km, float(dx_rows[r]), rules.patch_km, lo, hi, rules.radius_ratio)
-        if found["height_m"] >= rules.min_height_m and found["basal_radius_km"] > 0 \
-                and found["missing_km"] >= rules.missing_buffer_km:
-            return {"row": r, "col": c, "summit_m": float(z[r, c]),
-                    "breaks_surface": bool(island is not None and island[r, c]), **found}
-        return None
+        window, (base, height, radius) = settle(z, r, c, dy_km, float(dx_rows[r]), rules.patch_km, lo, hi, rules.radius_ratio)
+        if not (height >= rules.min_height_m and radius > 0):
+            return None
+        missing = missing_km(z, r, c, dy_km, float(dx_rows[r]), window)
+        if not missing >= rules.missing_buffer_km:
+            return None
+        return {"row": r, "col": c, "summit_m": float(z[r, c]), "breaks_surface": bool(island is not None and island[r, c]),
+                "base_m": base, "height_m": height, "basal_radius_km": radius, "window_km": window, "missing_km": missing}
 
-    def measured(indices) -> dict[int, dict]:
-        """The candidates among peaks[indices], by index, measured."""
-        return {i: found for i, found in zip(indices, threaded_map(candidate, indices)) if found is not None}
+    def settled_of(indices) -> dict[int, dict]:
+        """The candidates among peaks[indices], by index, settled."""
+        return {i: found for i, found in zip(indices, threaded_map(settled, indices)) if found is not None}
 
-    # The halo's summits are measured only where one could be the higher top an owned candidate is a
+    # The halo's summits are settled only where one could be the higher top an owned candidate is a
     # secondary of (`secondary`): the tile's own share of the work, not the whole halo's.
-    records = measured(np.flatnonzero(inside))
-    records.update(measured(_possible_hosts(peaks, inside, records, z, dy_km, float(dx_rows.min()),
-                                            max_basal_radius_km(max(hi, rules.patch_km)))))
-    columns = [c for c in CANDIDATE_COLUMNS if c not in ("x", "y", "centre_x", "centre_y")] + ["missing_km", "centre_rows", "centre_cols"]
+    records = settled_of(np.flatnonzero(inside))
+    records.update(settled_of(_possible_hosts(peaks, inside, records, z, dy_km, float(dx_rows.min()),
+                                              max_basal_radius_km(max(hi, rules.patch_km)))))
+    columns = ["row", "col", "summit_m", "breaks_surface", "base_m", "height_m", "basal_radius_km", "window_km", "missing_km"]
     table = pd.DataFrame([records[i] for i in sorted(records)], columns=columns)  # in the summits' order: `secondary` breaks ties by it
-    if not len(table):  # typed as a found table, so tiles without candidates concatenate with the rest
-        table = table.astype({c: int if c in ("row", "col") else bool if c == "breaks_surface" else float for c in columns})
     if len(table):
         drop = secondary(z, table, dy_km, dx_rows[table["row"].to_numpy(int)], PROMINENCE, rules.min_height_m)
         table = table[~drop]
-    table = table.assign(row=table["row"] + w0, col=table["col"] + v0)
-    owned = (table["row"] >= r0) & (table["row"] < r1) & (table["col"] >= c0) & (table["col"] < c1)
+    owned = (table["row"] >= r0 - w0) & (table["row"] < r1 - w0) & (table["col"] >= c0 - v0) & (table["col"] < c1 - v0)
     table = table[owned].reset_index(drop=True)
+
+    kept = table[["row", "col", "window_km", "base_m", "height_m", "basal_radius_km"]].to_numpy(float)
+
+    def measured(k: int) -> dict:
+        """The k-th kept candidate's shape, footprint and centre, measured once, in its settled window."""
+        r, c, window, *scale = kept[k]
+        return measure(z, int(r), int(c), dy_km, float(dx_rows[int(r)]), float(window), tuple(float(v) for v in scale))
+
+    shape = pd.DataFrame(threaded_map(measured, range(len(table))), columns=list(SHAPE_COLUMNS))
+    table = table.assign(**{name: shape[name].to_numpy(float) for name in SHAPE_COLUMNS})
+    if not len(table):  # typed as a found table, so tiles without candidates concatenate with the rest
+        table = table.astype({c: int if c in ("row", "col") else bool if c == "breaks_surface" else float for c in table})
+    table = table.assign(row=table["row"] + w0, col=table["col"] + v0)
     table["x"] = geometry.x_of(table["col"].to_numpy(int))
     table["y"] = geometry.y_of(table["row"].to_numpy(int))
     table["centre_x"] = geometry.x_of(table["col"].to_numpy(float) + table["centre_cols"].to_numpy(float))

@@ -9,7 +9,8 @@ Every candidate (candidates.py) is judged at its own scale. The evidence:
 
 The combiner fitted when the model is trained (calibration.py) turns the evidence named in
 `[train] evidence` into one score; every candidate carries all the evidence, whichever the score
-combines, and its shape (shapes.py): the nearest of the model's shape classes, the distance from it,
+combines (but for the error contrast, which takes 16 more patches a candidate: it is measured only
+where the score combines it or the caller asks, NaN otherwise), and its shape (shapes.py): the nearest of the model's shape classes, the distance from it,
 and its standardised latent code (`shape_code_1..N`, what `similar` compares). `judge_grid` is the
 candidate pass of `score`; `candidates_dataset` is the candidates table as a score file holds it.
 
@@ -115,14 +116,15 @@ N_NEIGHBOURS = 8 * len(NEIGHBOUR_OFFSETS)
 
 
 def candidate_patches(grid: xr.DataArray, table: pd.DataFrame, patch_px: int, patch_km: float,
-                      device: torch.device | str = "cpu") -> np.ndarray:
+                      device: torch.device | str = "cpu", neighbours: bool = True) -> np.ndarray:
     """(n, 1 + N_NEIGHBOURS, p, p): each candidate's own-scale patch (`window_km` wide, centred on its
-    summit, low-passed and resampled on `device`), then its neighbours' (NEIGHBOUR_OFFSETS)."""
+    summit, low-passed and resampled on `device`), then its neighbours' (NEIGHBOUR_OFFSETS); (n, 1, p, p)
+    without the neighbours."""
     x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
     window = table["window_km"].to_numpy(float)
     geometry = GridGeometry.of(grid)
     centres = [(x, y)]
-    for offset in NEIGHBOUR_OFFSETS:
+    for offset in NEIGHBOUR_OFFSETS if neighbours else ():
         for k in range(8):
             east, north = offset * window * math.sin(k * math.pi / 4), offset * window * math.cos(k * math.pi / 4)
             centres.append(geometry.moved(x, y, east, north))
@@ -136,27 +138,36 @@ def candidate_patches(grid: xr.DataArray, table: pd.DataFrame, patch_px: int, pa
 def model_evidence(model, patches: np.ndarray, memory: "LatentMemory | None" = None,
                    precision: str = "fp32") -> dict[str, np.ndarray]:
     """The model's evidence from candidate_patches: its own patch's error, that error relative to the
-    median of its neighbours' (log ratio), the latent code, and its distance from `memory`."""
+    median of its neighbours' (log ratio; NaN without them), the latent code, and its distance from `memory`."""
     n, k = patches.shape[:2]
     error, codes = encode(model, patches.reshape(n * k, *patches.shape[2:]), precision=precision)
     error, codes = error.reshape(n, k), codes.reshape(n, k, model.latent)[:, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        contrast = np.log(error[:, 0]) - np.log(np.nanmedian(error[:, 1:], axis=1)) if n else np.zeros(0)
+    contrast = np.full(n, np.nan, np.float32)
+    if n and k > 1:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            contrast = np.log(error[:, 0]) - np.log(np.nanmedian(error[:, 1:], axis=1))
     out = {"error": error[:, 0], "error_contrast": contrast, "codes": codes}
     if memory is not None:
         out["latent_distance"] = memory.distance(codes)
     return out
 
 
-def judge(grid: xr.DataArray, table: pd.DataFrame, model, meta: dict, precision: str = "fp32") -> pd.DataFrame:
+def judge(grid: xr.DataArray, table: pd.DataFrame, model, meta: dict, precision: str = "fp32",
+          contrast: bool | None = None) -> pd.DataFrame:
     """The candidates with the model's evidence (error, error_contrast, latent_distance; forward
-    passes at `precision`) and the combined score added."""
+    passes at `precision`) and the combined score added.
+
+    contrast: measure error_contrast (the neighbours' 16 patches, most of the pass's time); by
+    default only where the model's score combines it, NaN otherwise."""
     table = table.copy()
-    patches = candidate_patches(grid, table, int(meta["patch_px"]), float(meta["patch_km"]), next(model.parameters()).device)
+    combiner = Combiner.from_meta(meta["combiner"])
+    neighbours = "error_contrast" in combiner.names if contrast is None else contrast
+    patches = candidate_patches(grid, table, int(meta["patch_px"]), float(meta["patch_km"]), next(model.parameters()).device,
+                                neighbours)
     found = model_evidence(model, patches, LatentMemory.from_meta(meta["latent_memory"]), precision)
     for name in MODEL_COLUMNS:
         table[name] = found[name]
-    table["score"] = Combiner.from_meta(meta["combiner"]).score(evidence_table(table))
+    table["score"] = combiner.score(evidence_table(table))
     return table.assign(**shape_columns(found["codes"], ShapeClasses.from_meta(meta.get("shape_classes"))))
 
 
@@ -175,14 +186,14 @@ def shape_columns(codes: np.ndarray, classes: "ShapeClasses | None") -> dict[str
 
 
 def judge_grid(grid: xr.DataArray, model, meta: dict, rows: slice = slice(None), precision: str = "fp32",
-               cols: slice = slice(None)) -> pd.DataFrame:
+               cols: slice = slice(None), contrast: bool | None = None) -> pd.DataFrame:
     """Every candidate of the grid's `rows` × `cols` (default all), measured and judged by the model (at
-    `precision`): the candidates table a score file carries (CANDIDATE_COLUMNS + error,
-    latent_distance, score).
+    `precision`; `contrast` as `judge`'s): the candidates table a score file carries (CANDIDATE_COLUMNS +
+    error, error_contrast, latent_distance, score).
 
     Searched tile by tile (candidates.search_tiles), so a grid opened lazily is never loaded whole.
     """
-    parts = [judge(grid, found, model, meta, precision)
+    parts = [judge(grid, found, model, meta, precision, contrast)
              for found in search_tiles(grid, CandidateRules.from_meta(meta), rows, cols)]
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in (*CANDIDATE_COLUMNS, *JUDGED_COLUMNS)})

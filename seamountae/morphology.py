@@ -77,12 +77,14 @@ def _sectors(win, north, east, dist, dy_km, dx_km, reach_km):
     n = max(1, int(reach_km / step))
     ring = np.rint(dist / step).astype(np.int32)  # distance k·step → ring k, column k − 1
     use = np.isfinite(win) & (ring >= 1) & (ring <= n)
-    # 32-bit integers, and the sector modulo N_RAYS (a power of two) as a bit mask: these passes
-    # over every cell of the window are most of the measurement's time.
-    sector = np.rint(np.arctan2(east, north) / (2 * np.pi / N_RAYS)).astype(np.int32) & (N_RAYS - 1)
+    # Directions of the cells used only (not the corners beyond the reach), in 32-bit integers, and
+    # the sector modulo N_RAYS (a power of two) as a bit mask: these passes over the window's cells
+    # are most of the measurement's time.
+    angle = np.arctan2(np.broadcast_to(east, win.shape)[use], np.broadcast_to(north, win.shape)[use])
+    sector = np.rint(angle / (2 * np.pi / N_RAYS)).astype(np.int32) & (N_RAYS - 1)
     # The maximum of each (sector, distance) bin in one pass (torch's scatter maximum: several times
     # faster than sorting the cells by bin or np.maximum.at).
-    bins = torch.from_numpy((sector * n + ring - 1)[use].astype(np.int64))
+    bins = torch.from_numpy((sector * n + ring[use] - 1).astype(np.int64))
     values = torch.from_numpy(win[use].astype(np.float64))
     profile = torch.full((N_RAYS * n,), -torch.inf, dtype=torch.float64)
     profile = profile.scatter_reduce_(0, bins, values, "amax").numpy()
@@ -150,17 +152,15 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
     nan = {"base_m": np.nan, "height_m": np.nan, "area_km2": np.nan, "basal_radius_km": np.nan, "closure": np.nan,
            "elongation": np.nan, "missing_km": 0.0, "centre_rows": 0.0, "centre_cols": 0.0}
     win, r, c, north, east = _window(elevation, row, col, dy_km, dx_km, window_km)
-    dist = np.hypot(north, east)
     base, height, radius = scale or _scale(win, r, c, north, east, dy_km, dx_km, window_km)
     if not np.isfinite(base):
         return nan
-    missing = ~np.isfinite(win)
-    found = {**nan, "base_m": base, "height_m": height,
-             "missing_km": float(dist[missing].min()) if missing.any() else math.inf}
+    found = {**nan, "base_m": base, "height_m": height, "missing_km": _missing_km(win, north, east)}
     if not height > 0:
         return found
     top, half_height = float(win[r, c]), base + 0.5 * height
     found["basal_radius_km"] = radius
+    dist = np.hypot(north, east)
     # The shape from the highest ground of each sector, so that narrow crests count.
     sectors, distance = _sectors(win, north, east, dist, dy_km, dx_km, 0.5 * window_km)
     with np.errstate(invalid="ignore"):
@@ -175,16 +175,42 @@ def measure(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: floa
     rs, cs = _box(r, c, reach, dy_km, dx_km, win.shape)  # the top lies within `reach`: label that box only
     with np.errstate(invalid="ignore"):
         parts, _ = ndimage.label((win[rs, cs] >= base + TOP_LEVEL * height) & (dist[rs, cs] <= reach))
-    summit = parts[r - rs.start, c - cs.start]
-    box = ndimage.find_objects(parts, max_label=int(summit))[-1]
-    top = parts[box] == summit
-    rows, cols = np.nonzero(top)
-    centre = rows.mean() + (box[0].start + rs.start), cols.mean() + (box[1].start + cs.start)
+    rows, cols = np.nonzero(parts == parts[r - rs.start, c - cs.start])
+    r0, c0 = rows.min(), cols.min()
+    rows, cols = rows - r0, cols - c0  # in the top's bounding box
+    top = np.zeros((rows.max() + 1, cols.max() + 1), bool)
+    top[rows, cols] = True
     # Only a top that holds its centroid (in itself, or in a pit or lagoon it rings) has a centre: the
     # centroid of a crooked crest lies off the edifice, and there the summit is the better position.
-    if ndimage.binary_fill_holes(top)[int(round(rows.mean())), int(round(cols.mean()))]:
-        found["centre_rows"], found["centre_cols"] = float(centre[0] - r), float(centre[1] - c)
+    if _in_or_ringed(top, int(round(rows.mean())), int(round(cols.mean()))):
+        found["centre_rows"] = float(rows.mean() + (r0 + rs.start) - r)
+        found["centre_cols"] = float(cols.mean() + (c0 + cs.start) - c)
     return found
+
+
+def _in_or_ringed(mask: np.ndarray, r: int, c: int) -> bool:
+    """ndimage.binary_fill_holes(mask)[r, c], from one labelling of the rest: a cell outside `mask`
+    is in a hole when its part of the rest (4-connected, as binary_fill_holes fills) touches no edge."""
+    if mask[r, c]:
+        return True
+    rest, _ = ndimage.label(~mask)
+    own = rest[r, c]
+    return not (np.any(rest[0] == own) or np.any(rest[-1] == own) or np.any(rest[:, 0] == own)
+                or np.any(rest[:, -1] == own))
+
+
+def _missing_km(win, north, east) -> float:
+    """How far the nearest missing cell of a window (`_window`) lies from its summit (inf: none)."""
+    missing = ~np.isfinite(win)
+    if not missing.any():
+        return math.inf
+    return float(np.hypot(np.broadcast_to(north, win.shape)[missing], np.broadcast_to(east, win.shape)[missing]).min())
+
+
+def missing_km(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: float, window_km: float) -> float:
+    """`measure`'s missing_km, alone."""
+    win, _, _, north, east = _window(elevation, row, col, dy_km, dx_km, window_km)
+    return _missing_km(win, north, east)
 
 
 def _box(r, c, reach_km, dy_km, dx_km, shape) -> tuple[slice, slice]:
@@ -222,8 +248,15 @@ def describe(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: flo
     then in the window the radius found asks for, until the window settles (three times at most).
     The result carries `window_km`, the width used: the candidate's own patch width.
     """
+    window, scale = settle(elevation, row, col, dy_km, dx_km, first_window_km, min_window_km, max_window_km, radius_ratio)
+    return {**measure(elevation, row, col, dy_km, dx_km, window, scale), "window_km": window}
+
+
+def settle(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: float, first_window_km: float,
+           min_window_km: float, max_window_km: float, radius_ratio: float) -> tuple[float, tuple[float, float, float]]:
+    """`describe`'s window and, measured in it, the base_m, height_m and basal_radius_km: the window
+    settles on the radius alone, so the rest can be measured once, in the window it settles on."""
     window = float(first_window_km)
-    # The window settles on the radius alone; the rest is measured once, in the window it settles on.
     scale = _window_scale(elevation, row, col, dy_km, dx_km, window)
     for _ in range(3):
         if radius_ratio <= 0 or not np.isfinite(scale[2]):
@@ -233,7 +266,7 @@ def describe(elevation: np.ndarray, row: int, col: int, dy_km: float, dx_km: flo
             break
         window = wanted
         scale = _window_scale(elevation, row, col, dy_km, dx_km, window)
-    return {**measure(elevation, row, col, dy_km, dx_km, window, scale), "window_km": window}
+    return window, scale
 
 
 SUMMIT_STRIP_ROWS = 256

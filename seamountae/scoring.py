@@ -30,9 +30,10 @@ log = logging.getLogger("seamountae")
 
 def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: int = default("score", "stride_px"),
           device: str = "auto", batch_size: int | str | None = "auto", progress: bool = False,
-          window_cells: int | None = None, precision: str = default("score", "precision")) -> xr.Dataset:
+          window_cells: int | None = None, precision: str = default("score", "precision"),
+          contrast: bool | None = None) -> xr.Dataset:
     """The score dataset of a whole grid, in memory: elevation, and error, score and relief on every
-    pyramid level (dims level, y, x)."""
+    pyramid level (dims level, y, x), and the judged candidates (`contrast` as evidence.judge's)."""
     warn_if_coarse(grid, meta)
     precision = score_precision(meta, precision, device)
     levels = pyramid_levels(grid, meta, stride_px)
@@ -42,7 +43,7 @@ def score(grid: xr.DataArray, model: PatchAutoencoder, meta: dict, stride_px: in
                                              len(levels) * grid.size):
         for name in OUTPUTS:
             maps[name][k, rows, cols] = out[name]
-    judged = judge_grid(grid, scorer.model, meta, precision=precision)
+    judged = judge_grid(grid, scorer.model, meta, precision=precision, contrast=contrast)
     return score_dataset(grid, maps, meta, stride_px, precision).merge(candidates_dataset(judged))
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from seamountae.candidates import PROMINENCE, CandidateRules, find_candidates
 from seamountae.evaluation import match_catalogues
-from seamountae.geometry import KM_PER_DEGREE, haversine_km
+from seamountae.geometry import KM_PER_DEGREE, GridGeometry, haversine_km
 from seamountae.grid import canonical_grid
-from seamountae.morphology import secondary, small_islands
+from seamountae.morphology import describe, secondary, small_islands
 from seamountae.synth import render_seamount
 
 RULES = CandidateRules(patch_km=48.0, window_km=(24.0, 150.0), radius_ratio=6.0, min_height_m=300.0,
@@ -105,3 +105,19 @@ def test_a_crater_is_placed_at_its_centre_not_on_its_rim():
     pairs = match_catalogues(found, pd.DataFrame({"lon": [-30.0], "lat": [0.0]}), match_km=2.0)
     assert len(pairs) == 1 and pairs["distance_km"].iloc[0] < 1.0
     assert not len(match_catalogues(found[["lon", "lat"]], pd.DataFrame({"lon": [-30.0], "lat": [0.0]}), match_km=2.0))
+
+
+def test_candidates_are_measured_as_describe_measures_each_summit():
+    # Two cones, one with a crater, on a lon/lat grid (each row its own column width): pruning sees only
+    # the settled windows, and the kept candidates are measured whole, as describe does.
+    relief = lambda e, n: volcano(1500.0, 12.0, "crater", flattening=0.3)(e, n) + volcano(900.0, 6.0, east_km=45.0, north_km=30.0)(e, n)  # noqa: E731
+    grid = lonlat_grid(relief, lat0=40.0)
+    found = find_candidates(grid, RULES)
+    assert len(found) >= 2
+    geometry = GridGeometry.of(grid)
+    for _, row in found.iterrows():
+        dy_km, dx_km = geometry.row_km(int(row["row"]))
+        alone = describe(grid.values, int(row["row"]), int(row["col"]), dy_km, float(dx_km), RULES.patch_km,
+                         *RULES.window_km, RULES.radius_ratio)
+        for name in ("base_m", "height_m", "basal_radius_km", "window_km", "area_km2", "closure", "elongation"):
+            assert row[name] == pytest.approx(alone[name], rel=1e-9), name

@@ -62,7 +62,21 @@ def test_judging_the_grid_in_blocks_is_judging_it_whole(fabric, monkeypatch):
     tiles = judge_grid(fabric, model, meta)
     pd.testing.assert_frame_equal(whole, tiles, rtol=1e-5)
     assert ((whole["score"] >= 0) & (whole["score"] <= 1)).all()
-    assert np.isfinite(whole[["error", "error_contrast", "latent_distance"]].to_numpy()).all()
+    assert np.isfinite(whole[["error", "latent_distance"]].to_numpy()).all()
+
+
+def test_error_contrast_is_measured_where_the_score_combines_it_or_when_asked(fabric):
+    torch.manual_seed(0)
+    model = PatchAutoencoder(patch_px=16, latent=4, width=4).eval()
+    meta = {**model_meta(24.0, 16), "candidates": RULES.as_meta()}  # its score combines log_height alone
+    lean, asked = judge_grid(fabric, model, meta), judge_grid(fabric, model, meta, contrast=True)
+    assert lean["error_contrast"].isna().all() and np.isfinite(asked["error_contrast"]).all()
+    pd.testing.assert_frame_equal(lean.drop(columns="error_contrast"), asked.drop(columns="error_contrast"))
+    combined = {**meta, "combiner": {"names": ["log_height", "error_contrast"], "mean": [6.5, 0.0], "scale": [0.5, 1.0],
+                                     "coef": [1.0, -1.0], "intercept": 0.0}}
+    used = judge_grid(fabric, model, combined)
+    np.testing.assert_allclose(used["error_contrast"], asked["error_contrast"], rtol=1e-6)
+    assert not np.allclose(used["score"], asked["score"])  # the contrast moved the score
 
 
 def test_candidate_patches_are_the_own_patch_then_the_surroundings():
