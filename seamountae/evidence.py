@@ -9,10 +9,11 @@ Every candidate (candidates.py) is judged at its own scale. The evidence:
 
 The combiner fitted when the model is trained (calibration.py) turns the evidence named in
 `[train] evidence` into one score; every candidate carries all the evidence, whichever the score
-combines (but for the error contrast, which takes 16 more patches a candidate: it is measured only
-where the score combines it or the caller asks, NaN otherwise), and its shape (shapes.py): the nearest of the model's shape classes, the distance from it,
-and its standardised latent code (`shape_code_1..N`, what `similar` compares). `judge_grid` is the
-candidate pass of `score`; `candidates_dataset` is the candidates table as a score file holds it.
+combines (but the error contrast, 16 more patches a candidate, is measured only where the score
+combines it or the caller asks: NaN otherwise), and its shape (shapes.py): the nearest of the
+model's shape classes, the distance from it, and its standardised latent code (`shape_code_1..N`,
+what `similar` compares). `judge_grid` is the candidate pass of `score`; `candidates_dataset` is the
+candidates table as a score file holds it.
 
 Layer 4, judgement: imports layers 1-4 only.
 """
